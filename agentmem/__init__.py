@@ -1,0 +1,80 @@
+"""agentmem: long-term memory for LLM agents that you can trust.
+
+Stores (vector, symbolic, thought), retention policies written in code, and evaluators,
+offline by default with real models that ship on PyPI.
+"""
+
+from agentmem._agent import Agent, Reply
+from agentmem._audit import AuditLog
+from agentmem._clock import Clock, ManualClock, SystemClock
+from agentmem._errors import (
+    AgentMemError,
+    ClosedError,
+    InvalidInputError,
+    MissingDependencyError,
+    ModelError,
+    ModelLoadBlockedError,
+    NotFoundError,
+    StoreError,
+    UserError,
+)
+from agentmem._facts import Fact, FactExtractor, LLMFactExtractor, PatternFactExtractor
+from agentmem._memory import Changes, Memory
+from agentmem._models import EventOp, Filters, Hit, Kind, MemoryEvent, MemoryItem, Scope
+from agentmem._protocols import (
+    Action,
+    ChatMessage,
+    ChatModel,
+    ChatResult,
+    Decision,
+    Embedder,
+    MemoryStore,
+    PolicyContext,
+    RetentionPolicy,
+)
+from agentmem._tracing import Tracer, TraceRecord
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Action",
+    "Agent",
+    "AgentMemError",
+    "AuditLog",
+    "Changes",
+    "ChatMessage",
+    "ChatModel",
+    "ChatResult",
+    "Clock",
+    "ClosedError",
+    "Decision",
+    "Embedder",
+    "EventOp",
+    "Fact",
+    "FactExtractor",
+    "Filters",
+    "Hit",
+    "InvalidInputError",
+    "Kind",
+    "LLMFactExtractor",
+    "ManualClock",
+    "Memory",
+    "MemoryEvent",
+    "MemoryItem",
+    "MemoryStore",
+    "MissingDependencyError",
+    "ModelError",
+    "ModelLoadBlockedError",
+    "NotFoundError",
+    "PatternFactExtractor",
+    "PolicyContext",
+    "Reply",
+    "RetentionPolicy",
+    "Scope",
+    "StoreError",
+    "SystemClock",
+    "TraceRecord",
+    "Tracer",
+    "UserError",
+    "__version__",
+]

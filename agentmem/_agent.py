@@ -1,0 +1,214 @@
+"""Agent: an LLM with long-term memory, one turn at a time.
+
+Each ``chat`` runs the turn loop and returns what every step did::
+
+    recall  -> search memory for the user's message (scoped), best first
+    respond -> the LLM answers, recalled memories quoted as data with their dates
+    reflect -> lasting facts drawn from the user's message (patterns + the LLM)
+    write   -> the raw turn and its facts are stored; UpdatePolicy settles changed facts
+    retain  -> time-based policies decay, merge and forget; every change is logged
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Sequence
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from agentmem._clock import as_utc
+from agentmem._facts import Fact, FactExtractor, LLMFactExtractor, PatternFactExtractor, merge_facts
+from agentmem._memory import Changes, Memory
+from agentmem._models import Hit, Kind, MemoryItem
+from agentmem._prompts import render_prompt
+from agentmem._protocols import ChatMessage, ChatModel
+from agentmem._tracing import Tracer, traced
+from agentmem._validation import check_text
+
+__all__ = ["Agent", "Reply"]
+
+
+class Reply(BaseModel):
+    """What one turn produced: the answer and everything memory did for it."""
+
+    text: str
+    recalled: list[Hit] = Field(default_factory=list)
+    written: list[MemoryItem] = Field(default_factory=list)
+    updated: list[MemoryItem] = Field(default_factory=list)
+    forgotten: list[MemoryItem] = Field(default_factory=list)
+    facts: list[Fact] = Field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    timings: dict[str, float] = Field(default_factory=dict)
+
+
+class Agent:
+    """A chat model wrapped with long-term memory.
+
+    Args:
+        llm: any :class:`~agentmem.ChatModel`; ``None`` uses the offline
+            :class:`~agentmem.llms.LocalLLM`.
+        memory: the :class:`Memory` to recall from and write to.
+        extractors: how facts are drawn from user messages; default: fixed patterns and
+            the LLM (grounded). Pass ``[]`` to store raw turns only.
+        recall_k: how many memories to recall per turn.
+        window: how many recent messages of the session to send along verbatim.
+        max_tokens: cap on the reply's length.
+        remember_replies: also store the agent's own replies as memories.
+        tracer: called for every LLM call (the memory's tracer sees store operations).
+    """
+
+    def __init__(
+        self,
+        llm: ChatModel | None = None,
+        memory: Memory | None = None,
+        *,
+        extractors: Sequence[FactExtractor] | None = None,
+        recall_k: int = 6,
+        window: int = 6,
+        max_tokens: int = 96,
+        remember_replies: bool = False,
+        tracer: Tracer | None = None,
+    ) -> None:
+        if memory is None:
+            msg = "Agent needs a memory, e.g. Agent(memory=Memory.default(path))"
+            from agentmem._errors import UserError
+
+            raise UserError(msg)
+        if llm is None:
+            from agentmem.llms import LocalLLM
+
+            llm = LocalLLM()
+        self.llm: ChatModel = llm
+        self.memory = memory
+        self.extractors: list[FactExtractor] = (
+            [PatternFactExtractor(), LLMFactExtractor(llm)] if extractors is None
+            else list(extractors)
+        )
+        self.recall_k = recall_k
+        self.window = window
+        self.max_tokens = max_tokens
+        self.remember_replies = remember_replies
+        self.tracer = tracer if tracer is not None else memory.tracer
+        self._recent: dict[tuple[str, str | None], deque[ChatMessage]] = {}
+
+    def chat(
+        self,
+        message: str,
+        *,
+        user_id: str,
+        session_id: str | None = None,
+        agent_id: str | None = None,
+        created_at: datetime | None = None,
+    ) -> Reply:
+        """Answer ``message`` from ``user_id`` using and updating long-term memory."""
+        message = check_text(message, max_bytes=self.memory.max_text_bytes, what="message")
+        when = self.memory.clock.now() if created_at is None else as_utc(created_at)
+        timings: dict[str, float] = {}
+
+        start = time.perf_counter()
+        recalled = self.memory.search(message, user_id=user_id, k=self.recall_k)
+        timings["recall"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        messages = self._prompt(message, recalled, when, user_id, session_id)
+        with traced(self.tracer, "llm", "respond", messages=len(messages)) as out:
+            result = self.llm.chat(messages, max_tokens=self.max_tokens)
+            out.update(text=result.text, prompt_tokens=result.prompt_tokens)
+        timings["respond"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        facts: list[Fact] = []
+        for extractor in self.extractors:
+            with traced(self.tracer, "llm", f"reflect.{type(extractor).__name__}") as out:
+                found = extractor.extract(message)
+                out["facts"] = [fact.text for fact in found]
+            facts += found
+        facts = merge_facts(facts)
+        timings["reflect"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        changes = self._write(message, result.text, facts, when, user_id, session_id, agent_id)
+        timings["write"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        changes.extend(self.memory.tick())
+        timings["retain"] = time.perf_counter() - start
+
+        recent = self._recent.setdefault((user_id, session_id), deque(maxlen=max(self.window, 0)))
+        recent.append(ChatMessage(role="user", content=message))
+        recent.append(ChatMessage(role="assistant", content=result.text))
+        return Reply(
+            text=result.text,
+            recalled=recalled,
+            written=changes.written,
+            updated=changes.updated,
+            forgotten=changes.forgotten,
+            facts=facts,
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens,
+            timings=timings,
+        )
+
+    def _prompt(
+        self,
+        message: str,
+        recalled: list[Hit],
+        when: datetime,
+        user_id: str,
+        session_id: str | None,
+    ) -> list[ChatMessage]:
+        lines = [
+            f"- [{hit.item.created_at:%Y-%m-%d}] ({hit.item.kind.value}) "
+            + _quote(hit.item.text)
+            for hit in sorted(recalled, key=lambda h: h.item.created_at)
+        ]
+        system = render_prompt(
+            "respond",
+            today=f"{when:%A %d %B %Y}",
+            memories="\n".join(lines) or "(nothing recalled)",
+        )
+        recent = list(self._recent.get((user_id, session_id), ()))
+        return [
+            ChatMessage(role="system", content=system),
+            *recent,
+            ChatMessage(role="user", content=message),
+        ]
+
+    def _write(
+        self,
+        message: str,
+        reply: str,
+        facts: list[Fact],
+        when: datetime,
+        user_id: str,
+        session_id: str | None,
+        agent_id: str | None,
+    ) -> Changes:
+        memory = self.memory
+        def make(text: str, kind: Kind, metadata: dict[str, object],
+                 source_ids: Sequence[str] = ()) -> MemoryItem:
+            return memory.make_item(text, kind=kind, created_at=when, metadata=metadata,
+                                    source_ids=source_ids, user_id=user_id,
+                                    session_id=session_id, agent_id=agent_id)
+
+        turn = make(message, Kind.MESSAGE, {"role": "user"})
+        items = [turn]
+        if self.remember_replies and reply.strip():
+            items.append(make(reply, Kind.MESSAGE, {"role": "assistant"}))
+        for fact in facts:
+            metadata: dict[str, object] = {
+                "subject": fact.subject, "attribute": fact.attribute, "value": fact.value,
+            }
+            if fact.multi:
+                metadata["multi"] = True
+            items.append(make(fact.text, Kind.FACT, metadata, [turn.id]))
+        return memory.write(items)
+
+
+def _quote(text: str) -> str:
+    """Memory text as inert data: one line, no way to close the memories block."""
+    flat = " ".join(text.split())
+    return '"' + flat.replace("</memories>", "</ memories>").replace('"', "'") + '"'

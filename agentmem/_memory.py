@@ -1,0 +1,628 @@
+"""Memory: stores, retention policies, an embedder and a clock behind one API."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from agentmem._audit import AuditLog
+from agentmem._clock import Clock, SystemClock, as_utc
+from agentmem._errors import ClosedError, InvalidInputError, NotFoundError, UserError
+from agentmem._models import EventOp, Filters, Hit, Kind, MemoryEvent, MemoryItem, Scope
+from agentmem._protocols import Action, Decision, Embedder, MemoryStore, RetentionPolicy
+from agentmem._tracing import Tracer, traced
+from agentmem._validation import DEFAULT_MAX_TEXT_BYTES, check_text
+
+__all__ = ["Changes", "Memory"]
+
+logger = logging.getLogger(__name__)
+
+_RRF_K = 60
+
+
+class Changes(BaseModel):
+    """What one write, recall or tick did to memory."""
+
+    written: list[MemoryItem] = Field(default_factory=list)
+    updated: list[MemoryItem] = Field(default_factory=list)
+    forgotten: list[MemoryItem] = Field(default_factory=list)
+    events: list[MemoryEvent] = Field(default_factory=list)
+
+    def extend(self, other: Changes) -> None:
+        """Add ``other``'s changes to these."""
+        self.written += other.written
+        self.updated += other.updated
+        self.forgotten += other.forgotten
+        self.events += other.events
+
+
+class _Context:
+    """The read-only view of memory that policies decide on."""
+
+    def __init__(self, memory: Memory) -> None:
+        self._memory = memory
+
+    @property
+    def now(self) -> datetime:
+        return self._memory.clock.now()
+
+    @property
+    def embedder(self) -> Embedder | None:
+        return self._memory.embedder
+
+    def scan(
+        self,
+        *,
+        scope: Scope | None = None,
+        filters: Filters | None = None,
+        include_closed: bool = False,
+    ) -> Iterator[MemoryItem]:
+        for store in self._memory.stores:
+            yield from store.scan(scope=scope, filters=filters, include_closed=include_closed)
+
+    def get(self, item_id: str) -> MemoryItem | None:
+        found = self._memory._locate(item_id)
+        return None if found is None else found[1]
+
+
+class Memory:
+    """Long-term memory for an agent: write, search, update, forget, with an audit log.
+
+    Everything is injected; nothing is built from global configuration.
+
+    Args:
+        stores: where memories live; writes go to the first unless a store is named.
+        policies: retention policies, applied in order after every write, recall and tick.
+        embedder: the embedder policies use (defaults to the first store's, if any).
+        clock: where "now" comes from (defaults to the system clock).
+        audit: the audit log (defaults to an in-memory one).
+        tracer: called with a :class:`TraceRecord` for every store operation and policy run.
+        max_text_bytes: the largest text accepted, in UTF-8 bytes.
+    """
+
+    def __init__(
+        self,
+        stores: Sequence[MemoryStore],
+        *,
+        policies: Sequence[RetentionPolicy] = (),
+        embedder: Embedder | None = None,
+        clock: Clock | None = None,
+        audit: AuditLog | None = None,
+        tracer: Tracer | None = None,
+        max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
+    ) -> None:
+        if not stores:
+            msg = "Memory needs at least one store, e.g. Memory([VectorStore(path, embedder)])"
+            raise UserError(msg)
+        names = [store.name for store in stores]
+        if len(set(names)) != len(names):
+            msg = f"store names must be unique, got {names}"
+            raise UserError(msg)
+        self.stores: list[MemoryStore] = list(stores)
+        self.policies: list[RetentionPolicy] = list(policies)
+        self.embedder = embedder if embedder is not None else getattr(stores[0], "embedder", None)
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.audit = audit if audit is not None else AuditLog()
+        self.tracer = tracer
+        self.max_text_bytes = max_text_bytes
+        self._closed = False
+        self._context = _Context(self)
+
+    # -- construction ------------------------------------------------------------------
+    @classmethod
+    def default(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        embedder: Embedder | None = None,
+        clock: Clock | None = None,
+        policies: Sequence[RetentionPolicy] | None = None,
+        tracer: Tracer | None = None,
+    ) -> Memory:
+        """The offline default: SQLite + faiss in the folder ``path``, the bundled embedder.
+
+        The default policies are an :class:`~agentmem.policies.UpdatePolicy`, so a changed
+        fact replaces the old one (kept in history).
+        """
+        from agentmem.embedders import SentenceTransformerEmbedder
+        from agentmem.policies import UpdatePolicy
+        from agentmem.stores import VectorStore
+
+        folder = Path(path).expanduser()
+        folder.mkdir(parents=True, exist_ok=True)
+        embedder = embedder if embedder is not None else SentenceTransformerEmbedder()
+        return cls(
+            [VectorStore(folder, embedder)],
+            policies=[UpdatePolicy()] if policies is None else policies,
+            embedder=embedder,
+            clock=clock,
+            audit=AuditLog(folder / "audit.sqlite"),
+            tracer=tracer,
+        )
+
+    @classmethod
+    def in_memory(
+        cls,
+        *,
+        embedder: Embedder | None = None,
+        clock: Clock | None = None,
+        policies: Sequence[RetentionPolicy] | None = None,
+        tracer: Tracer | None = None,
+    ) -> Memory:
+        """Like :meth:`default`, but nothing touches the disk."""
+        from agentmem.embedders import SentenceTransformerEmbedder
+        from agentmem.policies import UpdatePolicy
+        from agentmem.stores import VectorStore
+
+        embedder = embedder if embedder is not None else SentenceTransformerEmbedder()
+        return cls(
+            [VectorStore(None, embedder)],
+            policies=[UpdatePolicy()] if policies is None else policies,
+            embedder=embedder,
+            clock=clock,
+            tracer=tracer,
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def close(self) -> None:
+        """Close every store and the audit log. Further calls raise ClosedError."""
+        if self._closed:
+            return
+        self._closed = True
+        for store in self.stores:
+            store.close()
+        self.audit.close()
+
+    def __enter__(self) -> Memory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            msg = "this Memory is closed; open a new one"
+            raise ClosedError(msg)
+
+    # -- helpers -----------------------------------------------------------------------
+    def _store(self, name: str | None) -> MemoryStore:
+        if name is None:
+            return self.stores[0]
+        for store in self.stores:
+            if store.name == name:
+                return store
+        msg = f"no store named {name!r}; stores: {[s.name for s in self.stores]}"
+        raise UserError(msg)
+
+    def _locate(self, item_id: str) -> tuple[MemoryStore, MemoryItem] | None:
+        for store in self.stores:
+            item = store.get(item_id)
+            if item is not None:
+                return store, item
+        return None
+
+    @staticmethod
+    def _scope(user_id: str, agent_id: str | None, session_id: str | None) -> Scope:
+        try:
+            return Scope(user_id=user_id, agent_id=agent_id, session_id=session_id)
+        except ValidationError as exc:
+            msg = f"invalid scope: {exc.errors()[0]['msg']}"
+            raise InvalidInputError(msg) from exc
+
+    @staticmethod
+    def _filters(filters: Filters | Mapping[str, Any] | None) -> Filters | None:
+        if filters is None or isinstance(filters, Filters):
+            return filters
+        try:
+            return Filters.model_validate(dict(filters))
+        except ValidationError as exc:
+            msg = f"invalid filters: {exc}"
+            raise InvalidInputError(msg) from exc
+
+    def _log(self, events: list[MemoryEvent]) -> list[MemoryEvent]:
+        return self.audit.record(events) if events else []
+
+    # -- writing -----------------------------------------------------------------------
+    def make_item(
+        self,
+        text: str | bytes,
+        *,
+        user_id: str,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        kind: Kind | str = Kind.MESSAGE,
+        created_at: datetime | None = None,
+        importance: float | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        source_ids: Sequence[str] = (),
+    ) -> MemoryItem:
+        """Build a validated item (not yet stored) stamped with the memory's clock."""
+        checked = check_text(text, max_bytes=self.max_text_bytes)
+        now = self.clock.now()
+        try:
+            return MemoryItem(
+                text=checked,
+                kind=Kind(kind),
+                scope=self._scope(user_id, agent_id, session_id),
+                created_at=now if created_at is None else as_utc(created_at),
+                recorded_at=now,
+                importance=0.5 if importance is None else importance,
+                metadata=dict(metadata or {}),
+                source_ids=list(source_ids),
+            )
+        except (ValidationError, ValueError) as exc:
+            msg = f"invalid memory: {exc}"
+            raise InvalidInputError(msg) from exc
+
+    def add(
+        self,
+        text: str | bytes,
+        *,
+        user_id: str,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        kind: Kind | str = Kind.MESSAGE,
+        created_at: datetime | None = None,
+        importance: float | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        source_ids: Sequence[str] = (),
+        store: str | None = None,
+    ) -> MemoryItem:
+        """Store one memory directly (no LLM) and apply the retention policies.
+
+        ``created_at`` is when it happened (default: now); returns the stored item.
+        """
+        item = self.make_item(
+            text,
+            user_id=user_id,
+            agent_id=agent_id,
+            session_id=session_id,
+            kind=kind,
+            created_at=created_at,
+            importance=importance,
+            metadata=metadata,
+            source_ids=source_ids,
+        )
+        self.write([item], store=store)
+        return item
+
+    def write(self, items: Sequence[MemoryItem], *, store: str | None = None) -> Changes:
+        """Store prepared items in one transaction, then apply the policies' write rules."""
+        self._check_open()
+        if not items:
+            return Changes()
+        for item in items:
+            check_text(item.text, max_bytes=self.max_text_bytes)
+        target = self._store(store)
+        with traced(self.tracer, "store", f"{target.name}.add", count=len(items)):
+            target.add(list(items))
+        now = self.clock.now()
+        events = [
+            MemoryEvent(
+                op=EventOp.ADD,
+                item_ids=[item.id],
+                user_id=item.scope.user_id,
+                at=now,
+                reason=f"stored {item.kind.value} in {target.name}",
+                after={"text": item.text, "kind": item.kind.value, "metadata": item.metadata},
+            )
+            for item in items
+        ]
+        changes = Changes(written=list(items), events=self._log(events))
+        for policy in self.policies:
+            with traced(self.tracer, "policy", f"{policy.name}.on_write", count=len(items)):
+                decisions = policy.on_write(list(items), self._context)
+            changes.extend(self.apply(decisions))
+        return changes
+
+    # -- reading -----------------------------------------------------------------------
+    def get(self, item_id: str) -> MemoryItem:
+        """The memory with this id; raises NotFoundError if there is none."""
+        self._check_open()
+        found = self._locate(item_id)
+        if found is None:
+            msg = f"no memory with id {item_id!r}"
+            raise NotFoundError(msg)
+        return found[1]
+
+    def search(
+        self,
+        query: str,
+        *,
+        user_id: str,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        k: int = 10,
+        filters: Filters | Mapping[str, Any] | None = None,
+        as_of: datetime | None = None,
+        record_access: bool = True,
+    ) -> list[Hit]:
+        """The ``k`` memories of this user most relevant to ``query``, best first.
+
+        Only open memories are searched unless ``as_of`` asks for those valid at a past
+        time. Several stores are fused by reciprocal rank. An unknown user gets ``[]``.
+        """
+        self._check_open()
+        query = check_text(query, max_bytes=self.max_text_bytes, what="query")
+        if not isinstance(k, int) or k <= 0:
+            msg = f"k must be a positive int, got {k!r}"
+            raise InvalidInputError(msg)
+        scope = self._scope(user_id, agent_id, session_id)
+        parsed = self._filters(filters)
+        moment = None if as_of is None else as_utc(as_of)
+        per_store: list[list[Hit]] = []
+        for store in self.stores:
+            with traced(self.tracer, "store", f"{store.name}.search", query=query, k=k) as out:
+                hits = store.search(query, scope=scope, k=k, filters=parsed, as_of=moment)
+                out["hits"] = [hit.item.id for hit in hits]
+            per_store.append(hits)
+        hits = per_store[0] if len(per_store) == 1 else _fuse(per_store, k)
+        if record_access and hits:
+            self._accessed(hits)
+        return hits
+
+    def _accessed(self, hits: list[Hit]) -> None:
+        now = self.clock.now()
+        by_store: dict[str, list[MemoryItem]] = {}
+        for hit in hits:
+            item = hit.item.model_copy(
+                update={"access_count": hit.item.access_count + 1, "last_accessed_at": now}
+            )
+            hit.item = item
+            by_store.setdefault(hit.store, []).append(item)
+        for name, items in by_store.items():
+            self._store(name).update(items)
+        self._log(
+            [
+                MemoryEvent(
+                    op=EventOp.ACCESS,
+                    item_ids=[hit.item.id for hit in hits],
+                    user_id=hits[0].item.scope.user_id,
+                    at=now,
+                    reason="recalled by search",
+                )
+            ]
+        )
+        accessed = [hit.item for hit in hits]
+        for policy in self.policies:
+            self.apply(policy.on_access(accessed, self._context))
+
+    def items(
+        self,
+        *,
+        user_id: str | None = None,
+        include_closed: bool = False,
+        filters: Filters | Mapping[str, Any] | None = None,
+    ) -> list[MemoryItem]:
+        """Every memory (of one user, if given), oldest first; closed ones on request."""
+        self._check_open()
+        scope = None if user_id is None else self._scope(user_id, None, None)
+        parsed = self._filters(filters)
+        out: list[MemoryItem] = []
+        for store in self.stores:
+            out += store.scan(scope=scope, filters=parsed, include_closed=include_closed)
+        return sorted(out, key=lambda item: (item.created_at, item.recorded_at))
+
+    def count(self, *, user_id: str | None = None) -> int:
+        """How many memories are stored (for one user, if given), closed ones included."""
+        self._check_open()
+        scope = None if user_id is None else self._scope(user_id, None, None)
+        return sum(store.count(scope=scope) for store in self.stores)
+
+    def history(self, item_id: str) -> list[MemoryEvent]:
+        """Every change to this memory, oldest first, each with its reason."""
+        self._check_open()
+        return self.audit.history(item_id)
+
+    def events(
+        self,
+        *,
+        user_id: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[MemoryEvent]:
+        """Audit events, oldest first."""
+        self._check_open()
+        return self.audit.events(
+            user_id=user_id, since=None if since is None else as_utc(since), limit=limit
+        )
+
+    # -- changing ----------------------------------------------------------------------
+    def update(
+        self,
+        item_id: str,
+        *,
+        text: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        importance: float | None = None,
+        valid_to: datetime | None = None,
+        reason: str = "updated by the user",
+    ) -> MemoryItem:
+        """Change a memory in place; the old values go to the audit log."""
+        changes: dict[str, Any] = {}
+        if text is not None:
+            changes["text"] = check_text(text, max_bytes=self.max_text_bytes)
+        if metadata is not None:
+            changes["metadata"] = dict(metadata)
+        if importance is not None:
+            changes["importance"] = importance
+        if valid_to is not None:
+            changes["valid_to"] = as_utc(valid_to)
+        if not changes:
+            msg = "update() needs at least one of text, metadata, importance, valid_to"
+            raise InvalidInputError(msg)
+        self.get(item_id)
+        decision = Decision(
+            action=Action.UPDATE, item_ids=[item_id], reason=reason, policy="user",
+            changes=changes,
+        )
+        result = self.apply([decision])
+        return result.updated[0]
+
+    def forget(
+        self,
+        *,
+        user_id: str,
+        ids: Sequence[str] | None = None,
+        reason: str = "forgotten on request",
+    ) -> int:
+        """Delete memories for good: the given ids of this user, or all of the user's.
+
+        Forgetting a whole user also erases that user's audit trail, leaving one event
+        that records how many memories were removed. Returns how many were deleted.
+        """
+        self._check_open()
+        scope = self._scope(user_id, None, None)
+        if ids is not None:
+            owned = []
+            for item_id in ids:
+                found = self._locate(item_id)
+                if found is not None and found[1].scope.user_id == scope.user_id:
+                    owned.append(item_id)
+            result = self.apply(
+                [Decision(action=Action.FORGET, item_ids=owned, reason=reason, policy="user")]
+            )
+            return len(result.forgotten)
+        removed = 0
+        for store in self.stores:
+            ids_here = [item.id for item in store.scan(scope=scope)]
+            with traced(self.tracer, "store", f"{store.name}.delete", count=len(ids_here)):
+                removed += store.delete(ids_here)
+        self.audit.forget_user(scope.user_id)
+        self._log(
+            [
+                MemoryEvent(
+                    op=EventOp.FORGET,
+                    item_ids=[],
+                    user_id=scope.user_id,
+                    at=self.clock.now(),
+                    reason=f"{reason}: all {removed} memories of the user",
+                    policy="user",
+                )
+            ]
+        )
+        return removed
+
+    def tick(self) -> Changes:
+        """Let time-based policies (decay, TTL, capacity) act at the clock's current time."""
+        self._check_open()
+        changes = Changes()
+        for policy in self.policies:
+            with traced(self.tracer, "policy", f"{policy.name}.on_tick"):
+                decisions = policy.on_tick(self._context)
+            changes.extend(self.apply(decisions))
+        return changes
+
+    def apply(self, decisions: Sequence[Decision]) -> Changes:
+        """Carry out policy decisions and log each with its reason."""
+        self._check_open()
+        changes = Changes()
+        now = self.clock.now()
+        events: list[MemoryEvent] = []
+        for decision in decisions:
+            if decision.action is Action.KEEP:
+                continue
+            if decision.action is Action.MERGE:
+                self._apply_merge(decision, now, changes, events)
+                continue
+            for item_id in decision.item_ids:
+                found = self._locate(item_id)
+                if found is None:
+                    logger.debug("%s: %s is already gone", decision.policy, item_id)
+                    continue
+                store, item = found
+                if decision.action is Action.FORGET:
+                    store.delete([item_id])
+                    changes.forgotten.append(item)
+                    events.append(_event(EventOp.FORGET, decision, item, now,
+                                         before=_snapshot(item), after=None))
+                    continue
+                try:
+                    new = MemoryItem.model_validate({**item.model_dump(), **decision.changes})
+                except ValidationError as exc:
+                    msg = f"policy {decision.policy!r} made an invalid change: {exc}"
+                    raise UserError(msg) from exc
+                store.update([new])
+                changes.updated.append(new)
+                op = EventOp.DECAY if decision.action is Action.DECAY else EventOp.UPDATE
+                before = {key: _plain(getattr(item, key)) for key in decision.changes}
+                after = {key: _plain(getattr(new, key)) for key in decision.changes}
+                events.append(_event(op, decision, item, now, before=before, after=after))
+        changes.events = self._log(events)
+        return changes
+
+    def _apply_merge(
+        self, decision: Decision, now: datetime, changes: Changes, events: list[MemoryEvent]
+    ) -> None:
+        if decision.merged is None:
+            msg = f"policy {decision.policy!r} decided a merge without a merged item"
+            raise UserError(msg)
+        sources = [found for i in decision.item_ids if (found := self._locate(i)) is not None]
+        if not sources:
+            return
+        store = sources[0][0]
+        store.add([decision.merged])
+        changes.written.append(decision.merged)
+        for source_store, item in sources:
+            closed = item.model_copy(update={"valid_to": max(now, item.valid_from or now)})
+            source_store.update([closed])
+            changes.updated.append(closed)
+        events.append(
+            MemoryEvent(
+                op=EventOp.MERGE,
+                item_ids=[decision.merged.id, *(item.id for _, item in sources)],
+                user_id=decision.merged.scope.user_id,
+                at=now,
+                reason=decision.reason,
+                policy=decision.policy,
+                before={"texts": [item.text for _, item in sources]},
+                after={"text": decision.merged.text},
+            )
+        )
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _snapshot(item: MemoryItem) -> dict[str, Any]:
+    return item.model_dump(mode="json", include={"text", "kind", "metadata", "created_at"})
+
+
+def _event(
+    op: EventOp,
+    decision: Decision,
+    item: MemoryItem,
+    now: datetime,
+    *,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> MemoryEvent:
+    return MemoryEvent(
+        op=op,
+        item_ids=[item.id],
+        user_id=item.scope.user_id,
+        at=now,
+        reason=decision.reason,
+        policy=decision.policy,
+        before=before,
+        after=after,
+    )
+
+
+def _fuse(per_store: list[list[Hit]], k: int) -> list[Hit]:
+    """Reciprocal-rank fusion of several stores' hits."""
+    scores: dict[str, float] = {}
+    best: dict[str, Hit] = {}
+    for hits in per_store:
+        for rank, hit in enumerate(hits):
+            scores[hit.item.id] = scores.get(hit.item.id, 0.0) + 1.0 / (_RRF_K + rank + 1)
+            best.setdefault(hit.item.id, hit)
+    ranked = sorted(scores, key=lambda item_id: -scores[item_id])[:k]
+    return [best[i].model_copy(update={"score": scores[i]}) for i in ranked]

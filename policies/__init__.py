@@ -1,0 +1,6 @@
+"""Retention policies: rules, written in code, for what memory keeps, changes and forgets."""
+
+from agentmem.policies.base import BasePolicy
+from agentmem.policies.update import UpdatePolicy, fact_key
+
+__all__ = ["BasePolicy", "UpdatePolicy", "fact_key"]

@@ -1,0 +1,5 @@
+"""Memory stores: where memories live. Each store is one module and passes the contract suite."""
+
+from agentmem.stores.vector import VectorStore
+
+__all__ = ["VectorStore"]
