@@ -84,7 +84,8 @@ class Agent:
         self.llm: ChatModel = llm
         self.memory = memory
         self.extractors: list[FactExtractor] = (
-            [PatternFactExtractor(), LLMFactExtractor(llm)] if extractors is None
+            [PatternFactExtractor(), LLMFactExtractor(llm)]
+            if extractors is None
             else list(extractors)
         )
         self.recall_k = recall_k
@@ -161,8 +162,7 @@ class Agent:
         session_id: str | None,
     ) -> list[ChatMessage]:
         lines = [
-            f"- [{hit.item.created_at:%Y-%m-%d}] ({hit.item.kind.value}) "
-            + _quote(hit.item.text)
+            f"- [{hit.item.created_at:%Y-%m-%d}] ({hit.item.kind.value}) " + _quote(hit.item.text)
             for hit in sorted(recalled, key=lambda h: h.item.created_at)
         ]
         system = render_prompt(
@@ -188,11 +188,20 @@ class Agent:
         agent_id: str | None,
     ) -> Changes:
         memory = self.memory
-        def make(text: str, kind: Kind, metadata: dict[str, object],
-                 source_ids: Sequence[str] = ()) -> MemoryItem:
-            return memory.make_item(text, kind=kind, created_at=when, metadata=metadata,
-                                    source_ids=source_ids, user_id=user_id,
-                                    session_id=session_id, agent_id=agent_id)
+
+        def make(
+            text: str, kind: Kind, metadata: dict[str, object], source_ids: Sequence[str] = ()
+        ) -> MemoryItem:
+            return memory.make_item(
+                text,
+                kind=kind,
+                created_at=when,
+                metadata=metadata,
+                source_ids=source_ids,
+                user_id=user_id,
+                session_id=session_id,
+                agent_id=agent_id,
+            )
 
         turn = make(message, Kind.MESSAGE, {"role": "user"})
         items = [turn]
@@ -200,7 +209,9 @@ class Agent:
             items.append(make(reply, Kind.MESSAGE, {"role": "assistant"}))
         for fact in facts:
             metadata: dict[str, object] = {
-                "subject": fact.subject, "attribute": fact.attribute, "value": fact.value,
+                "subject": fact.subject,
+                "attribute": fact.attribute,
+                "value": fact.value,
             }
             if fact.multi:
                 metadata["multi"] = True

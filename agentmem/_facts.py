@@ -78,46 +78,57 @@ class PatternFactExtractor:
 
     def _sentence(self, s: str) -> Iterable[Fact]:
         flags = re.IGNORECASE
-        m = re.search(
-            r"\bI(?:'ve| have)?\s+(?:just\s+|recently\s+|finally\s+)?(?:moved|relocated)\s+"
-            r"(?:back\s+)?to\s+" + _VALUE, s, flags,
-        ) or re.search(
-            r"\bI\s+(?:now\s+|currently\s+)?live\s+in\s+" + _VALUE, s, flags
-        ) or re.search(
-            r"\bI(?:'m| am)\s+(?:now\s+)?living\s+in\s+" + _VALUE, s, flags
+        m = (
+            re.search(
+                r"\bI(?:'ve| have)?\s+(?:just\s+|recently\s+|finally\s+)?(?:moved|relocated)\s+"
+                r"(?:back\s+)?to\s+" + _VALUE,
+                s,
+                flags,
+            )
+            or re.search(r"\bI\s+(?:now\s+|currently\s+)?live\s+in\s+" + _VALUE, s, flags)
+            or re.search(r"\bI(?:'m| am)\s+(?:now\s+)?living\s+in\s+" + _VALUE, s, flags)
         )
         if m:
             v = _clean(m["v"])
-            yield Fact(subject="user", attribute="lives_in", value=v,
-                       text=f"The user lives in {v}.")
-        m = re.search(
-            r"\bI\s+(?:now\s+)?work\s+as\s+(?:an?\s+)?" + _VALUE, s, flags
-        ) or re.search(
-            r"\bI(?:'ve| have)?\s+(?:just\s+)?(?:got|started|took|landed|accepted)\s+(?:a\s+)?"
-            r"(?:new\s+)?(?:job|position|role)\s+as\s+(?:an?\s+)?" + _VALUE, s, flags
-        ) or re.search(
-            r"\bI(?:'m| am)\s+(?:now\s+)?working\s+as\s+(?:an?\s+)?" + _VALUE, s, flags
-        ) or re.search(
-            r"\bI\s+became\s+(?:an?\s+)?" + _VALUE, s, flags
+            yield Fact(
+                subject="user", attribute="lives_in", value=v, text=f"The user lives in {v}."
+            )
+        m = (
+            re.search(r"\bI\s+(?:now\s+)?work\s+as\s+(?:an?\s+)?" + _VALUE, s, flags)
+            or re.search(
+                r"\bI(?:'ve| have)?\s+(?:just\s+)?(?:got|started|took|landed|accepted)\s+(?:a\s+)?"
+                r"(?:new\s+)?(?:job|position|role)\s+as\s+(?:an?\s+)?" + _VALUE,
+                s,
+                flags,
+            )
+            or re.search(
+                r"\bI(?:'m| am)\s+(?:now\s+)?working\s+as\s+(?:an?\s+)?" + _VALUE, s, flags
+            )
+            or re.search(r"\bI\s+became\s+(?:an?\s+)?" + _VALUE, s, flags)
         )
         if m:
             v = _clean(m["v"])
-            yield Fact(subject="user", attribute="job", value=v,
-                       text=f"The user works as {_article(v)} {v}.")
+            yield Fact(
+                subject="user",
+                attribute="job",
+                value=v,
+                text=f"The user works as {_article(v)} {v}.",
+            )
         m = re.search(r"\bI\s+(?:now\s+)?work\s+(?:at|for)\s+" + _VALUE, s, flags) or re.search(
             r"\bI(?:'ve| have)?\s+(?:just\s+)?joined\s+" + _VALUE, s, flags
         )
         if m:
-            v = _ARTICLE.sub("", _clean(m["v"])) if m["v"].lower().startswith("the ") else _clean(
-                m["v"]
+            v = (
+                _ARTICLE.sub("", _clean(m["v"]))
+                if m["v"].lower().startswith("the ")
+                else _clean(m["v"])
             )
-            yield Fact(subject="user", attribute="employer", value=v,
-                       text=f"The user works at {v}.")
+            yield Fact(
+                subject="user", attribute="employer", value=v, text=f"The user works at {v}."
+            )
         m = re.search(
             r"\bmy\s+name\s+is\s+(?P<v>[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)?)", s
-        ) or re.search(
-            r"\b(?:call me|I'm called)\s+(?P<v>[A-Z][\w'-]*)", s
-        )
+        ) or re.search(r"\b(?:call me|I'm called)\s+(?P<v>[A-Z][\w'-]*)", s)
         if m:
             v = _clean(m["v"])
             yield Fact(subject="user", attribute="name", value=v, text=f"The user's name is {v}.")
@@ -127,32 +138,50 @@ class PatternFactExtractor:
             yield Fact(subject="user", attribute="age", value=v, text=f"The user is {v} years old.")
         m = re.search(
             r"\bmy\s+fav(?:ou?)?rite\s+(?P<a>[a-z]+(?:\s+[a-z]+)?)\s+is\s+(?:now\s+)?" + _VALUE,
-            s, flags,
+            s,
+            flags,
         )
         if m:
             a, v = m["a"].lower(), _clean(m["v"])
-            yield Fact(subject="user", attribute=f"favorite_{a.replace(' ', '_')}", value=v,
-                       text=f"The user's favorite {a} is {v}.")
+            yield Fact(
+                subject="user",
+                attribute=f"favorite_{a.replace(' ', '_')}",
+                value=v,
+                text=f"The user's favorite {a} is {v}.",
+            )
         m = re.search(
             r"\b(?:I|we)\s+(?:just\s+)?(?:adopted|got|rescued|bought)\s+(?:a|an)\s+(?:new\s+)?"
             r"(?:\w+\s+)?" + _PETS + r"\b(?:\s*,?\s+(?:named|called)\s+" + _NAME + r")?",
-            s, flags,
+            s,
+            flags,
         )
         if m:
             species = m["s"].lower()
-            yield Fact(subject="user", attribute="pet", value=species, multi=True,
-                       text=f"The user has {_article(species)} {species}.")
+            yield Fact(
+                subject="user",
+                attribute="pet",
+                value=species,
+                multi=True,
+                text=f"The user has {_article(species)} {species}.",
+            )
             if m["n"]:
                 yield _pet_name(species, m["n"])
-        m = re.search(
-            r"\b(?:I|we)\s+(?:have\s+)?renamed\s+(?:my|our|the)\s+" + _PETS
-            + r"\s+(?:to\s+)?" + _NAME,
-            s, flags,
-        ) or re.search(
-            r"\bmy\s+" + _PETS + r"(?:'s\s+name\s+is|\s+is\s+(?:now\s+)?(?:called|named))\s+"
-            r"(?:now\s+)?" + _NAME, s, flags,
-        ) or re.search(
-            r"\bmy\s+" + _PETS + r"\s+(?:is\s+)?now\s+goes\s+by\s+" + _NAME, s, flags
+        m = (
+            re.search(
+                r"\b(?:I|we)\s+(?:have\s+)?renamed\s+(?:my|our|the)\s+"
+                + _PETS
+                + r"\s+(?:to\s+)?"
+                + _NAME,
+                s,
+                flags,
+            )
+            or re.search(
+                r"\bmy\s+" + _PETS + r"(?:'s\s+name\s+is|\s+is\s+(?:now\s+)?(?:called|named))\s+"
+                r"(?:now\s+)?" + _NAME,
+                s,
+                flags,
+            )
+            or re.search(r"\bmy\s+" + _PETS + r"\s+(?:is\s+)?now\s+goes\s+by\s+" + _NAME, s, flags)
         )
         if m:
             yield _pet_name(m["s"].lower(), m["n"])
@@ -160,8 +189,12 @@ class PatternFactExtractor:
 
 def _pet_name(species: str, name: str) -> Fact:
     name = name.strip()
-    return Fact(subject=f"user's {species}", attribute="name", value=name,
-                text=f"The user's {species} is named {name}.")
+    return Fact(
+        subject=f"user's {species}",
+        attribute="name",
+        value=name,
+        text=f"The user's {species} is named {name}.",
+    )
 
 
 _LINE = re.compile(r"^\s*[-*\d.)]*\s*([^|]{1,60})\|([^|]{1,60})\|([^|]{1,120})$")
@@ -183,8 +216,9 @@ class LLMFactExtractor:
         """Return the grounded facts the model finds."""
         prompt = render_prompt("extract_facts", message=message)
         try:
-            reply = self.llm.chat([ChatMessage(role="user", content=prompt)],
-                                  max_tokens=self.max_tokens)
+            reply = self.llm.chat(
+                [ChatMessage(role="user", content=prompt)], max_tokens=self.max_tokens
+            )
         except ModelError as exc:
             logger.warning("fact extraction failed, keeping only the raw turn: %s", exc)
             return []
@@ -208,8 +242,14 @@ class LLMFactExtractor:
             if subject != "user" and subject.lower() not in lowered:
                 continue
             owner = "The user" if subject == "user" else subject
-            facts.append(Fact(subject=subject, attribute=attribute, value=value,
-                              text=f"{owner} {attribute.replace('_', ' ')}: {value}"))
+            facts.append(
+                Fact(
+                    subject=subject,
+                    attribute=attribute,
+                    value=value,
+                    text=f"{owner} {attribute.replace('_', ' ')}: {value}",
+                )
+            )
         return merge_facts(facts)
 
 

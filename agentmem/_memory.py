@@ -459,7 +459,10 @@ class Memory:
             raise InvalidInputError(msg)
         self.get(item_id)
         decision = Decision(
-            action=Action.UPDATE, item_ids=[item_id], reason=reason, policy="user",
+            action=Action.UPDATE,
+            item_ids=[item_id],
+            reason=reason,
+            policy="user",
             changes=changes,
         )
         result = self.apply([decision])
@@ -540,8 +543,11 @@ class Memory:
                 if decision.action is Action.FORGET:
                     store.delete([item_id])
                     changes.forgotten.append(item)
-                    events.append(_event(EventOp.FORGET, decision, item, now,
-                                         before=_snapshot(item), after=None))
+                    events.append(
+                        _event(
+                            EventOp.FORGET, decision, item, now, before=_snapshot(item), after=None
+                        )
+                    )
                     continue
                 try:
                     new = MemoryItem.model_validate({**item.model_dump(), **decision.changes})

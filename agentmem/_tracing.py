@@ -27,9 +27,7 @@ Tracer = Callable[[TraceRecord], None]
 
 
 @contextmanager
-def traced(
-    tracer: Tracer | None, kind: str, name: str, **request: Any
-) -> Iterator[dict[str, Any]]:
+def traced(tracer: Tracer | None, kind: str, name: str, **request: Any) -> Iterator[dict[str, Any]]:
     """Time the block and report it to ``tracer``; the block fills the yielded response."""
     response: dict[str, Any] = {}
     if tracer is None:

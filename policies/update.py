@@ -56,8 +56,10 @@ class UpdatePolicy(BasePolicy):
                 continue
             filters = Filters(
                 kinds=(Kind.FACT,),
-                metadata={"subject": item.metadata["subject"],
-                          "attribute": item.metadata["attribute"]},
+                metadata={
+                    "subject": item.metadata["subject"],
+                    "attribute": item.metadata["attribute"],
+                },
             )
             scope = item.scope.model_copy(update={"agent_id": None, "session_id": None})
             for old in ctx.scan(scope=scope, filters=filters, include_closed=False):

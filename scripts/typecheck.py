@@ -25,8 +25,17 @@ def main() -> int:
                 (package / entry.name).symlink_to(entry)
         (package / "stores").symlink_to(ROOT / "stores")
         (package / "policies").symlink_to(ROOT / "policies")
-        command = [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"),
-                   "--cache-dir", str(ROOT / ".mypy_cache"), "-p", "agentmem"]
+        command = [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+            "--cache-dir",
+            str(ROOT / ".mypy_cache"),
+            "-p",
+            "agentmem",
+        ]
         return subprocess.call(command, cwd=tmp, env={"MYPYPATH": tmp, "PATH": ""})
 
 

@@ -99,8 +99,22 @@ def item_row(item: MemoryItem) -> tuple[Any, ...]:
 def row_item(row: sqlite3.Row | tuple[Any, ...]) -> MemoryItem:
     """Build a MemoryItem from a row selected as ``_COLUMNS``."""
     (
-        id_, user_id, agent_id, session_id, kind, text, created_at, recorded_at, valid_from,
-        valid_to, importance, strength, access_count, last_accessed_at, source_ids, metadata,
+        id_,
+        user_id,
+        agent_id,
+        session_id,
+        kind,
+        text,
+        created_at,
+        recorded_at,
+        valid_from,
+        valid_to,
+        importance,
+        strength,
+        access_count,
+        last_accessed_at,
+        source_ids,
+        metadata,
     ) = tuple(row)[:16]
     return MemoryItem.model_construct(
         id=id_,
@@ -262,8 +276,7 @@ class ItemTable:
         for item, blob in zip(items, embeddings, strict=True):
             try:
                 cursor = conn.execute(
-                    f"INSERT INTO items ({_COLUMNS}, embedding) "
-                    f"VALUES ({', '.join('?' * 17)})",
+                    f"INSERT INTO items ({_COLUMNS}, embedding) VALUES ({', '.join('?' * 17)})",
                     (*item_row(item), blob),
                 )
             except sqlite3.IntegrityError as exc:

@@ -103,8 +103,11 @@ class VectorStore:
                         index = faiss.read_index(str(index_path))
                         logger.debug("loaded faiss index at version %s", version)
                         return index
-                    logger.info("faiss index is stale (version %s, db %s); rebuilding",
-                                saved.get("version"), version)
+                    logger.info(
+                        "faiss index is stale (version %s, db %s); rebuilding",
+                        saved.get("version"),
+                        version,
+                    )
                 except (OSError, ValueError, RuntimeError) as exc:
                     logger.warning("faiss index unreadable (%s); rebuilding from SQLite", exc)
         return self._rebuild()
@@ -187,9 +190,11 @@ class VectorStore:
                 old[item.id] = row
             changed = [item for item in items if old[item.id][1] != item.text]
             vectors = self._embed([item.text for item in changed]) if changed else None
-            new_vectors = {
-                item.id: vectors[i] for i, item in enumerate(changed)
-            } if vectors is not None else {}
+            new_vectors = (
+                {item.id: vectors[i] for i, item in enumerate(changed)}
+                if vectors is not None
+                else {}
+            )
             with self._table.transaction():
                 for item in items:
                     vector = new_vectors.get(item.id)

@@ -25,8 +25,9 @@ class LangChainEmbedder:
         dim: the vector dimension; measured with one call if not given.
     """
 
-    def __init__(self, embeddings: Embeddings, *, name: str | None = None,
-                 dim: int | None = None) -> None:
+    def __init__(
+        self, embeddings: Embeddings, *, name: str | None = None, dim: int | None = None
+    ) -> None:
         self._embeddings = embeddings
         self._name = name or type(embeddings).__name__
         self._dim = dim

@@ -49,9 +49,9 @@ class LangChainLLM:
         usage = getattr(result, "usage_metadata", None) or {}
         return ChatResult(
             text=str(text).strip(),
-            prompt_tokens=int(usage.get("input_tokens") or sum(
-                estimate_tokens(m.content) for m in messages
-            )),
+            prompt_tokens=int(
+                usage.get("input_tokens") or sum(estimate_tokens(m.content) for m in messages)
+            ),
             completion_tokens=int(usage.get("output_tokens") or estimate_tokens(str(text))),
             model=self.name,
         )

@@ -94,9 +94,9 @@ class OpenAICompatibleLLM:
         completion = usage.get("completion_tokens")
         return ChatResult(
             text=str(text).strip(),
-            prompt_tokens=int(prompt) if prompt is not None else sum(
-                estimate_tokens(m.content) for m in messages
-            ),
+            prompt_tokens=int(prompt)
+            if prompt is not None
+            else sum(estimate_tokens(m.content) for m in messages),
             completion_tokens=int(completion) if completion is not None else estimate_tokens(text),
             model=str(payload.get("model") or self.model),
         )
