@@ -25,10 +25,24 @@ T0 = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
 StoreFactory = Callable[[Path], MemoryStore]
 
 
-def make(text: str, user: str = "alice", *, session: str | None = "s1", agent: str | None = None,
-         kind: Kind = Kind.MESSAGE, at: datetime = T0, **fields: object) -> MemoryItem:
-    return MemoryItem(text=text, kind=kind, scope=Scope(user_id=user, agent_id=agent,
-                      session_id=session), created_at=at, recorded_at=at, **fields)
+def make(
+    text: str,
+    user: str = "alice",
+    *,
+    session: str | None = "s1",
+    agent: str | None = None,
+    kind: Kind = Kind.MESSAGE,
+    at: datetime = T0,
+    **fields: object,
+) -> MemoryItem:
+    return MemoryItem(
+        text=text,
+        kind=kind,
+        scope=Scope(user_id=user, agent_id=agent, session_id=session),
+        created_at=at,
+        recorded_at=at,
+        **fields,
+    )
 
 
 class MemoryStoreContract:
@@ -46,10 +60,16 @@ class MemoryStoreContract:
 
     # -- add / get ------------------------------------------------------------------------
     def test_add_then_get_round_trips_every_field(self, store: MemoryStore) -> None:
-        item = make("Alice moved to Lisbon", importance=0.9, strength=2.5, access_count=3,
-                    last_accessed_at=T0 + timedelta(hours=1), source_ids=["t1", "t2"],
-                    metadata={"turn": "D1:3", "n": 2, "nested": {"a": [1, 2]}},
-                    kind=Kind.FACT)
+        item = make(
+            "Alice moved to Lisbon",
+            importance=0.9,
+            strength=2.5,
+            access_count=3,
+            last_accessed_at=T0 + timedelta(hours=1),
+            source_ids=["t1", "t2"],
+            metadata={"turn": "D1:3", "n": 2, "nested": {"a": [1, 2]}},
+            kind=Kind.FACT,
+        )
         store.add([item])
         got = store.get(item.id)
         assert got is not None
@@ -72,8 +92,13 @@ class MemoryStoreContract:
 
     # -- search ---------------------------------------------------------------------------
     def test_search_finds_the_relevant_item_first(self, store: MemoryStore) -> None:
-        store.add([make("Alice moved to Lisbon in May"), make("Bob likes green tea"),
-                   make("The weather is rainy today")])
+        store.add(
+            [
+                make("Alice moved to Lisbon in May"),
+                make("Bob likes green tea"),
+                make("The weather is rainy today"),
+            ]
+        )
         hits = store.search("Lisbon moved", scope=Scope(user_id="alice"), k=2)
         assert hits[0].item.text == "Alice moved to Lisbon in May"
         assert len(hits) == 2
@@ -81,16 +106,24 @@ class MemoryStoreContract:
         assert all(hit.store == store.name for hit in hits)
 
     def test_search_never_crosses_users(self, store: MemoryStore) -> None:
-        store.add([make("secret of alice about Lisbon", "alice"),
-                   make("secret of bob about Lisbon", "bob")])
+        store.add(
+            [
+                make("secret of alice about Lisbon", "alice"),
+                make("secret of bob about Lisbon", "bob"),
+            ]
+        )
         hits = store.search("secret Lisbon", scope=Scope(user_id="bob"), k=10)
         assert [h.item.scope.user_id for h in hits] == ["bob"]
         assert store.search("secret", scope=Scope(user_id="carol"), k=10) == []
 
     def test_search_narrows_by_agent_and_session(self, store: MemoryStore) -> None:
-        store.add([make("note one", session="s1", agent="a1"),
-                   make("note two", session="s2", agent="a1"),
-                   make("note three", session="s2", agent="a2")])
+        store.add(
+            [
+                make("note one", session="s1", agent="a1"),
+                make("note two", session="s2", agent="a1"),
+                make("note three", session="s2", agent="a2"),
+            ]
+        )
         in_s2 = store.search("note", scope=Scope(user_id="alice", session_id="s2"), k=10)
         assert sorted(h.item.text for h in in_s2) == ["note three", "note two"]
         in_a1 = store.search("note", scope=Scope(user_id="alice", agent_id="a1"), k=10)
@@ -101,8 +134,7 @@ class MemoryStoreContract:
         assert len(store.search("note", scope=Scope(user_id="alice"), k=5)) == 5
 
     def test_search_skips_closed_items_unless_as_of(self, store: MemoryStore) -> None:
-        old = make("Alice lives in Lisbon", kind=Kind.FACT, at=T0,
-                   valid_to=T0 + timedelta(days=10))
+        old = make("Alice lives in Lisbon", kind=Kind.FACT, at=T0, valid_to=T0 + timedelta(days=10))
         new = make("Alice lives in Porto", kind=Kind.FACT, at=T0 + timedelta(days=10))
         store.add([old, new])
         alice = Scope(user_id="alice")
@@ -114,16 +146,29 @@ class MemoryStoreContract:
         assert before == []
 
     def test_search_filters(self, store: MemoryStore) -> None:
-        store.add([make("tea fact", kind=Kind.FACT, metadata={"topic": "tea"}),
-                   make("tea chat", kind=Kind.MESSAGE, metadata={"topic": "tea"},
-                        at=T0 + timedelta(days=2)),
-                   make("tea other", kind=Kind.MESSAGE, metadata={"topic": "coffee"},
-                        at=T0 + timedelta(days=4))])
+        store.add(
+            [
+                make("tea fact", kind=Kind.FACT, metadata={"topic": "tea"}),
+                make(
+                    "tea chat",
+                    kind=Kind.MESSAGE,
+                    metadata={"topic": "tea"},
+                    at=T0 + timedelta(days=2),
+                ),
+                make(
+                    "tea other",
+                    kind=Kind.MESSAGE,
+                    metadata={"topic": "coffee"},
+                    at=T0 + timedelta(days=4),
+                ),
+            ]
+        )
         alice = Scope(user_id="alice")
 
         def texts(filters: Filters) -> list[str]:
-            return sorted(h.item.text for h in store.search("tea", scope=alice, k=10,
-                                                             filters=filters))
+            return sorted(
+                h.item.text for h in store.search("tea", scope=alice, k=10, filters=filters)
+            )
 
         assert texts(Filters(kinds=(Kind.FACT,))) == ["tea fact"]
         assert texts(Filters(metadata={"topic": "tea"})) == ["tea chat", "tea fact"]
@@ -134,15 +179,24 @@ class MemoryStoreContract:
     def test_update_persists_changes(self, store: MemoryStore) -> None:
         item = make("Alice likes tea")
         store.add([item])
-        changed = item.model_copy(update={"text": "Alice likes coffee", "importance": 0.1,
-                                          "valid_to": T0 + timedelta(days=1)})
+        changed = item.model_copy(
+            update={
+                "text": "Alice likes coffee",
+                "importance": 0.1,
+                "valid_to": T0 + timedelta(days=1),
+            }
+        )
         store.update([changed])
         got = store.get(item.id)
         assert got is not None
         assert (got.text, got.importance, got.valid_to) == (
-            "Alice likes coffee", 0.1, T0 + timedelta(days=1))
-        hits = store.search("coffee", scope=Scope(user_id="alice"), k=1,
-                            as_of=T0 + timedelta(hours=1))
+            "Alice likes coffee",
+            0.1,
+            T0 + timedelta(days=1),
+        )
+        hits = store.search(
+            "coffee", scope=Scope(user_id="alice"), k=1, as_of=T0 + timedelta(hours=1)
+        )
         assert hits and hits[0].item.text == "Alice likes coffee"
 
     def test_update_unknown_raises(self, store: MemoryStore) -> None:
@@ -182,34 +236,47 @@ class MemoryStoreContract:
         with pytest.raises(ClosedError):
             opened.search("x", scope=Scope(user_id="alice"))
 
-    def test_reopen_gives_the_same_results(self, store_factory: StoreFactory,
-                                           tmp_path: Path) -> None:
+    def test_reopen_gives_the_same_results(
+        self, store_factory: StoreFactory, tmp_path: Path
+    ) -> None:
         path = tmp_path / "persist"
         first = store_factory(path)
-        items = [make(f"memory about topic {i} and Lisbon", at=T0 + timedelta(minutes=i))
-                 for i in range(30)]
+        items = [
+            make(f"memory about topic {i} and Lisbon", at=T0 + timedelta(minutes=i))
+            for i in range(30)
+        ]
         first.add(items)
         first.delete([items[0].id])
         first.update([items[1].model_copy(update={"text": "rewritten about Porto"})])
-        before = [(h.item.id, round(h.score, 5))
-                  for h in first.search("Lisbon topic 7", scope=Scope(user_id="alice"), k=5)]
+        before = [
+            (h.item.id, round(h.score, 5))
+            for h in first.search("Lisbon topic 7", scope=Scope(user_id="alice"), k=5)
+        ]
         first.close()
         second = store_factory(path)
         try:
             assert second.count() == 29
             assert second.get(items[1].id).text == "rewritten about Porto"  # type: ignore[union-attr]
-            after = [(h.item.id, round(h.score, 5))
-                     for h in second.search("Lisbon topic 7", scope=Scope(user_id="alice"), k=5)]
+            after = [
+                (h.item.id, round(h.score, 5))
+                for h in second.search("Lisbon topic 7", scope=Scope(user_id="alice"), k=5)
+            ]
             assert after == before
         finally:
             second.close()
 
     def test_ten_thousand_items(self, store: MemoryStore) -> None:
         users = ["alice", "bob", "carol", "dave"]
-        batch = [make(f"note {i} for {users[i % 4]} about subject {i % 97}", users[i % 4],
-                      at=T0 + timedelta(seconds=i)) for i in range(10_000)]
+        batch = [
+            make(
+                f"note {i} for {users[i % 4]} about subject {i % 97}",
+                users[i % 4],
+                at=T0 + timedelta(seconds=i),
+            )
+            for i in range(10_000)
+        ]
         for start in range(0, len(batch), 1000):
-            store.add(batch[start:start + 1000])
+            store.add(batch[start : start + 1000])
         assert store.count() == 10_000
         assert store.count(scope=Scope(user_id="carol")) == 2500
         hits = store.search("note 4242 subject 71", scope=Scope(user_id="carol"), k=10)

@@ -3,8 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from agentmem.stores import VectorStore
+
 from agentmem.testing import HashEmbedder
 from tests.stores.contract import MemoryStoreContract, StoreFactory
 
@@ -16,8 +16,8 @@ class TestVectorStore(MemoryStoreContract):
 
 
 def test_in_memory_vector_store_works_without_a_path() -> None:
-    from tests.stores.contract import make
     from agentmem import Scope
+    from tests.stores.contract import make
 
     store = VectorStore(None, HashEmbedder(64))
     store.add([make("hello world")])
@@ -26,8 +26,8 @@ def test_in_memory_vector_store_works_without_a_path() -> None:
 
 
 def test_stale_index_is_rebuilt_from_sqlite(tmp_path: Path) -> None:
-    from tests.stores.contract import make
     from agentmem import Scope
+    from tests.stores.contract import make
 
     store = VectorStore(tmp_path, HashEmbedder(64))
     store.add([make("first")])
