@@ -11,14 +11,17 @@ Each ``chat`` runs the turn loop and returns what every step did::
 
 from __future__ import annotations
 
+import re
 import time
 from collections import deque
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from agentmem._clock import as_utc
+from agentmem._errors import UserError
 from agentmem._facts import Fact, FactExtractor, LLMFactExtractor, PatternFactExtractor, merge_facts
 from agentmem._memory import Changes, Memory
 from agentmem._models import Hit, Kind, MemoryItem
@@ -57,6 +60,10 @@ class Agent:
         window: how many recent messages of the session to send along verbatim.
         max_tokens: cap on the reply's length.
         remember_replies: also store the agent's own replies as memories.
+        prompt_style: ``standard`` (a system prompt quoting dated memories, for capable
+            models), ``compact`` (one line of remembered facts before the question in the
+            third person, which tiny local models follow far better), or ``auto``
+            (compact for the bundled :class:`~agentmem.llms.LocalLLM`).
         tracer: called for every LLM call (the memory's tracer sees store operations).
     """
 
@@ -70,12 +77,11 @@ class Agent:
         window: int = 6,
         max_tokens: int = 96,
         remember_replies: bool = False,
+        prompt_style: Literal["auto", "standard", "compact"] = "auto",
         tracer: Tracer | None = None,
     ) -> None:
         if memory is None:
             msg = "Agent needs a memory, e.g. Agent(memory=Memory.default(path))"
-            from agentmem._errors import UserError
-
             raise UserError(msg)
         if llm is None:
             from agentmem.llms import LocalLLM
@@ -92,6 +98,14 @@ class Agent:
         self.window = window
         self.max_tokens = max_tokens
         self.remember_replies = remember_replies
+        if prompt_style not in ("auto", "standard", "compact"):
+            msg = f"prompt_style must be auto, standard or compact, got {prompt_style!r}"
+            raise UserError(msg)
+        if prompt_style == "auto":
+            from agentmem.llms import LocalLLM
+
+            prompt_style = "compact" if isinstance(llm, LocalLLM) else "standard"
+        self.prompt_style = prompt_style
         self.tracer = tracer if tracer is not None else memory.tracer
         self._recent: dict[tuple[str, str | None], deque[ChatMessage]] = {}
 
@@ -161,6 +175,8 @@ class Agent:
         user_id: str,
         session_id: str | None,
     ) -> list[ChatMessage]:
+        if self.prompt_style == "compact":
+            return _compact_prompt(message, recalled)
         lines = [
             f"- [{hit.item.created_at:%Y-%m-%d}] ({hit.item.kind.value}) " + _quote(hit.item.text)
             for hit in sorted(recalled, key=lambda h: h.item.created_at)
@@ -217,6 +233,59 @@ class Agent:
                 metadata["multi"] = True
             items.append(make(fact.text, Kind.FACT, metadata, [turn.id]))
         return memory.write(items)
+
+
+_THIRD_PERSON = [
+    (
+        re.compile(r"\b(am|do|did|have|can|should|was|will) I\b", re.IGNORECASE),
+        lambda m: (
+            {"am": "is", "do": "does", "have": "has", "was": "was"}.get(m[1].lower(), m[1])
+            + " the user"
+        ),
+    ),
+    (re.compile(r"\bmy\b", re.IGNORECASE), lambda m: "the user's"),
+    (re.compile(r"\bmine\b", re.IGNORECASE), lambda m: "the user's"),
+    (re.compile(r"\bme\b", re.IGNORECASE), lambda m: "the user"),
+    (re.compile(r"\bI(?:'m| am)\b"), lambda m: "the user is"),
+    (re.compile(r"\bI\b"), lambda m: "the user"),
+]
+
+
+def third_person(text: str) -> str:
+    """Rewrite a first-person message about the user in the third person."""
+    for pattern, replace in _THIRD_PERSON:
+        text = pattern.sub(replace, text)
+    return text
+
+
+_QUESTION = re.compile(
+    r"\?\s*$|^\s*(?:who|what|when|where|why|which|how|do|does|did|is|are|am|can|could|tell)\b",
+    re.IGNORECASE,
+)
+
+
+def _compact_prompt(message: str, recalled: list[Hit]) -> list[ChatMessage]:
+    system = ChatMessage(role="system", content=render_prompt("respond_compact_system").strip())
+    if not _QUESTION.search(message):
+        # Tiny models answer statements best on their own; memory serves questions.
+        return [system, ChatMessage(role="user", content=message)]
+    facts = [hit for hit in recalled if hit.item.kind is Kind.FACT]
+    chosen = facts[:4] if facts else recalled[:2]
+    memories = " ".join(_sentence(hit.item.text) for hit in chosen) or "(nothing)."
+    return [
+        system,
+        ChatMessage(
+            role="user",
+            content=render_prompt(
+                "respond_compact", memories=memories, message=third_person(message)
+            ).strip(),
+        ),
+    ]
+
+
+def _sentence(text: str) -> str:
+    flat = " ".join(text.split()).replace("</memories>", "")
+    return flat if flat.endswith((".", "!", "?")) else flat + "."
 
 
 def _quote(text: str) -> str:

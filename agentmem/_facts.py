@@ -54,6 +54,9 @@ _PETS = r"(?P<s>dog|cat|puppy|kitten|rabbit|bunny|hamster|parrot|bird|fish|turtl
 _ARTICLE = re.compile(r"^(?:a|an|the)\s+", re.IGNORECASE)
 
 
+_ADV = r"(?:(?:just|also|finally|recently|now|officially|already|even)\s+)*"
+
+
 def _clean(value: str) -> str:
     return value.strip().strip("\"'").strip()
 
@@ -80,7 +83,7 @@ class PatternFactExtractor:
         flags = re.IGNORECASE
         m = (
             re.search(
-                r"\bI(?:'ve| have)?\s+(?:just\s+|recently\s+|finally\s+)?(?:moved|relocated)\s+"
+                r"\bI(?:'ve| have)?\s+" + _ADV + r"(?:moved|relocated)\s+"
                 r"(?:back\s+)?to\s+" + _VALUE,
                 s,
                 flags,
@@ -94,9 +97,9 @@ class PatternFactExtractor:
                 subject="user", attribute="lives_in", value=v, text=f"The user lives in {v}."
             )
         m = (
-            re.search(r"\bI\s+(?:now\s+)?work\s+as\s+(?:an?\s+)?" + _VALUE, s, flags)
+            re.search(r"\bI\s+" + _ADV + r"work\s+as\s+(?:an?\s+)?" + _VALUE, s, flags)
             or re.search(
-                r"\bI(?:'ve| have)?\s+(?:just\s+)?(?:got|started|took|landed|accepted)\s+(?:a\s+)?"
+                r"\bI(?:'ve| have)?\s+" + _ADV + r"(?:got|started|took|landed|accepted)\s+(?:a\s+)?"
                 r"(?:new\s+)?(?:job|position|role)\s+as\s+(?:an?\s+)?" + _VALUE,
                 s,
                 flags,
@@ -127,8 +130,8 @@ class PatternFactExtractor:
                 subject="user", attribute="employer", value=v, text=f"The user works at {v}."
             )
         m = re.search(
-            r"\bmy\s+name\s+is\s+(?P<v>[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)?)", s
-        ) or re.search(r"\b(?:call me|I'm called)\s+(?P<v>[A-Z][\w'-]*)", s)
+            r"\b(?i:my\s+name\s+is)\s+(?P<v>[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)?)", s
+        ) or re.search(r"\b(?i:call me|I'm called)\s+(?P<v>[A-Z][\w'-]*)", s)
         if m:
             v = _clean(m["v"])
             yield Fact(subject="user", attribute="name", value=v, text=f"The user's name is {v}.")
@@ -150,7 +153,7 @@ class PatternFactExtractor:
                 text=f"The user's favorite {a} is {v}.",
             )
         m = re.search(
-            r"\b(?:I|we)\s+(?:just\s+)?(?:adopted|got|rescued|bought)\s+(?:a|an)\s+(?:new\s+)?"
+            r"\b(?:I|we)\s+" + _ADV + r"(?:adopted|got|rescued|bought)\s+(?:a|an)\s+(?:new\s+)?"
             r"(?:\w+\s+)?" + _PETS + r"\b(?:\s*,?\s+(?:named|called)\s+" + _NAME + r")?",
             s,
             flags,

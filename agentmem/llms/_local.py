@@ -147,7 +147,7 @@ class LocalLLM:
         *,
         backend: Backend = "auto",
         max_tokens: int = 128,
-        repetition_penalty: float = 1.15,
+        repetition_penalty: float = 1.0,
     ) -> None:
         if backend not in ("auto", "llama-cpp", "transformers"):
             msg = f"backend must be auto, llama-cpp or transformers, got {backend!r}"

@@ -1,0 +1,68 @@
+"""``agentmem chat --db PATH --user NAME``: talk to an agent that remembers across runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+_HELP = """commands: /memories (list what is remembered), /forget (forget everything of you),
+          /quit (or Ctrl-D)"""
+
+
+def register(sub: Any) -> None:
+    """Add the ``chat`` command."""
+    parser = sub.add_parser("chat", help="an interactive chat whose memory persists across runs")
+    parser.add_argument("--db", required=True, help="the memory folder (created if missing)")
+    parser.add_argument("--user", required=True, help="who is talking")
+    parser.add_argument("--session", help="session id (default: one per run)")
+    parser.add_argument("--base-url", help="an OpenAI-compatible server instead of the local model")
+    parser.add_argument("--model", default="default", help="model name for --base-url")
+    parser.add_argument(
+        "--show-memory",
+        action="store_true",
+        help="print what was recalled, written and updated each turn",
+    )
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import uuid
+
+    from agentmem import Agent, Memory
+    from agentmem.llms import LocalLLM, OpenAICompatibleLLM
+
+    llm: Any = OpenAICompatibleLLM(args.base_url, args.model) if args.base_url else LocalLLM()
+    session = args.session or uuid.uuid4().hex[:8]
+    with Memory.default(Path(args.db).expanduser()) as memory:
+        agent = Agent(llm=llm, memory=memory)
+        print(f"agentmem chat: {memory.count(user_id=args.user)} memories of {args.user}. " + _HELP)
+        while True:
+            try:
+                message = input(f"{args.user}> ").strip()
+            except EOFError:
+                print()
+                return 0
+            if not message:
+                continue
+            if message in {"/quit", "/exit"}:
+                return 0
+            if message == "/memories":
+                for item in memory.items(user_id=args.user):
+                    print(f"  [{item.kind.value}] {item.created_at:%Y-%m-%d} {item.text}")
+                continue
+            if message == "/forget":
+                print(f"  forgot {memory.forget(user_id=args.user)} memories")
+                continue
+            reply = agent.chat(message, user_id=args.user, session_id=session)
+            print(f"agent> {reply.text}")
+            if args.show_memory:
+                for hit in reply.recalled:
+                    print(f"  recalled {hit.score:.2f}: {hit.item.text}", file=sys.stderr)
+                for item in reply.written:
+                    print(f"  wrote [{item.kind.value}]: {item.text}", file=sys.stderr)
+                for item in reply.updated:
+                    print(f"  updated: {item.text}", file=sys.stderr)
