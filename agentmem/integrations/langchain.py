@@ -67,7 +67,9 @@ def message_text(message: BaseMessage) -> str:
     if isinstance(message.content, str):
         return message.content
     text: Any = message.text
-    return str(text() if callable(text) else text)
+    if isinstance(text, str):  # langchain-core 1.x: a property (a callable str, deprecated)
+        return str(text)
+    return str(text())  # langchain-core 0.3: a method
 
 
 def _to_message(item: MemoryItem) -> BaseMessage:
