@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.callbacks import CallbackManagerForLLMRun, CallbackManagerForRetrieverRun
 from langchain_core.chat_history import BaseChatMessageHistory
@@ -58,7 +58,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_ROLE_OF_TYPE = {"human": "user", "ai": "assistant", "system": "system"}
+_ROLE_OF_TYPE: dict[str, Literal["system", "user", "assistant"]] = {
+    "human": "user",
+    "ai": "assistant",
+    "system": "system",
+}
 
 
 # -- conversions ---------------------------------------------------------------------------
@@ -85,7 +89,7 @@ def _to_chat_messages(messages: Sequence[BaseMessage]) -> list[ChatMessage]:
     out: list[ChatMessage] = []
     for message in messages:
         role = _ROLE_OF_TYPE.get(message.type, "user")
-        out.append(ChatMessage(role=role, content=message_text(message)))  # type: ignore[arg-type]
+        out.append(ChatMessage(role=role, content=message_text(message)))
     return out
 
 
@@ -94,7 +98,7 @@ def format_memories(hits: Sequence[Hit]) -> str:
     lines = []
     for hit in sorted(hits, key=lambda h: h.item.created_at):
         flat = " ".join(hit.item.text.split()).replace("</memories>", "</ memories>")
-        lines.append(f"- [{hit.item.created_at:%Y-%m-%d}] ({hit.item.kind.value}) \"{flat}\"")
+        lines.append(f'- [{hit.item.created_at:%Y-%m-%d}] ({hit.item.kind.value}) "{flat}"')
     return "\n".join(lines)
 
 
@@ -263,7 +267,9 @@ class AgentMemVectorStore(VectorStore):
         """Forget the memories with these ids; ``None`` forgets every memory in scope."""
         if ids is None:
             ids = [item.id for item in self._scan()]
-        self.memory.forget(user_id=self.scope.user_id, ids=list(ids), reason="deleted via LangChain")
+        self.memory.forget(
+            user_id=self.scope.user_id, ids=list(ids), reason="deleted via LangChain"
+        )
         return True
 
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
@@ -451,8 +457,8 @@ class AgentMemChatMessageHistory(BaseChatMessageHistory):
         # Stable sort: messages stamped with the same time keep their insertion order.
         return sorted(items, key=lambda item: item.created_at)
 
-    @property  # type: ignore[override]
-    def messages(self) -> list[BaseMessage]:
+    @property
+    def messages(self) -> list[BaseMessage]:  # type: ignore[override]
         """The session's messages, oldest first."""
         return [_to_message(item) for item in self._items()]
 

@@ -17,7 +17,14 @@ from agentmem.llms import LangChainLLM
 
 def test_langchain_chat_model_as_agentmem_chat_model() -> None:
     model = GenericFakeChatModel(
-        messages=iter([AIMessage("  Lisbon. ", usage_metadata={"input_tokens": 7, "output_tokens": 2, "total_tokens": 9})])
+        messages=iter(
+            [
+                AIMessage(
+                    "  Lisbon. ",
+                    usage_metadata={"input_tokens": 7, "output_tokens": 2, "total_tokens": 9},
+                )
+            ]
+        )
     )
     result = LangChainLLM(model).chat([ChatMessage(role="user", content="where?")])
     assert (result.text, result.prompt_tokens, result.completion_tokens) == ("Lisbon.", 7, 2)

@@ -177,7 +177,9 @@ def test_with_memory_dict_without_the_input_key_is_a_clear_error(memory: Memory)
 def test_agentmem_chat_model_passes_roles_and_usage() -> None:
     llm = ScriptedLLM(["fine STOP ignored"])
     model = AgentMemChatModel(llm=llm)
-    out = model.invoke([SystemMessage("sys"), HumanMessage("hi"), AIMessage("hello")], stop=["STOP"])
+    out = model.invoke(
+        [SystemMessage("sys"), HumanMessage("hi"), AIMessage("hello")], stop=["STOP"]
+    )
     assert out.content == "fine "
     assert [m.role for m in llm.calls[0]] == ["system", "user", "assistant"]
     assert out.usage_metadata is not None and out.usage_metadata["output_tokens"] > 0
