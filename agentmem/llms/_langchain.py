@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agentmem._errors import ModelError
 from agentmem._protocols import ChatMessage, ChatResult
@@ -43,9 +43,7 @@ class LangChainLLM:
         except Exception as exc:  # the wrapped library's errors are not ours to know
             msg = f"the LangChain chat model {self.name} failed: {exc}"
             raise ModelError(msg) from exc
-        text = result.text if hasattr(result, "text") else str(result.content)
-        if callable(text):  # older langchain-core: .text() is a method
-            text = text()
+        text = _text(result)
         usage = getattr(result, "usage_metadata", None) or {}
         return ChatResult(
             text=str(text).strip(),
@@ -55,3 +53,15 @@ class LangChainLLM:
             completion_tokens=int(usage.get("output_tokens") or estimate_tokens(str(text))),
             model=self.name,
         )
+
+
+def _text(message: Any) -> str:
+    """A message's text across langchain-core versions."""
+    if isinstance(message.content, str):
+        return message.content
+    text = getattr(message, "text", None)
+    if isinstance(text, str):  # langchain-core 1.x: a property (a callable str, deprecated)
+        return str(text)
+    if callable(text):  # langchain-core 0.3: a method
+        return str(text())
+    return str(message.content)
