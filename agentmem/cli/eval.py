@@ -113,7 +113,9 @@ def _recall(args: argparse.Namespace) -> int:
         from agentmem.llms import LocalLLM
 
         llm = LocalLLM()
-    evaluator = Evaluator(embedder=embedder, k=args.k, out_dir=out, max_questions=args.max_questions)
+    evaluator = Evaluator(
+        embedder=embedder, k=args.k, out_dir=out, max_questions=args.max_questions
+    )
     report = evaluator.run(_systems(args.systems), dataset, llm=llm, seed=args.seed)
     paths = report.save(out)
     print(report.to_markdown())

@@ -70,6 +70,7 @@ __all__ = [
     "load_msc",
     "normalize_answer",
     "parse_locomo_date",
+    "parse_spec",
     "percentile",
     "recall_at_k",
     "register_system",

@@ -21,8 +21,12 @@ __all__ = ["conversation", "write_locomo"]
 _NAMES = ["Alice", "Bruno", "Chen", "Dara", "Elif", "Farid", "Greta", "Hugo", "Ines", "Jonas"]
 _CITIES = ["Lisbon", "Porto", "Berlin", "Osaka", "Denver", "Nairobi", "Oslo", "Lima", "Dublin"]
 _JOBS = ["nurse", "architect", "baker", "pilot", "teacher", "chemist", "lawyer", "carpenter"]
-_PETS = [("dog", ["Rex", "Biscuit", "Luna"]), ("cat", ["Miso", "Pepper", "Tofu"]),
-         ("parrot", ["Kiwi", "Mango", "Rio"]), ("rabbit", ["Clover", "Hazel", "Nibbles"])]
+_PETS = [
+    ("dog", ["Rex", "Biscuit", "Luna"]),
+    ("cat", ["Miso", "Pepper", "Tofu"]),
+    ("parrot", ["Kiwi", "Mango", "Rio"]),
+    ("rabbit", ["Clover", "Hazel", "Nibbles"]),
+]
 _MUSIC = ["jazz", "reggae", "opera", "techno", "bluegrass", "flamenco"]
 _SIBLINGS = [("sister", ["Maria", "Sofia", "Nadia"]), ("brother", ["Tomas", "Omar", "Felix"])]
 _SMALL_TALK = [
@@ -49,7 +53,8 @@ _SMALL_TALK = [
 
 def _when(date: datetime) -> str:
     hour = date.hour % 12 or 12
-    return f"{hour}:{date.minute:02d} {'am' if date.hour < 12 else 'pm'} on {date.day} {date:%B}, {date.year}"
+    noon = "am" if date.hour < 12 else "pm"
+    return f"{hour}:{date.minute:02d} {noon} on {date.day} {date:%B}, {date.year}"
 
 
 def _day(date: datetime) -> str:
@@ -74,43 +79,91 @@ def _plan(
     moves = sorted(rng.sample(range(sessions), 3))
     for n, (city, at) in enumerate(zip(cities, moves, strict=True)):
         text = (
-            f"I live in {city}, I have been here for years." if n == 0
+            f"I live in {city}, I have been here for years."
+            if n == 0
             else f"Big news: I just moved to {city}! The boxes are everywhere."
         )
         b.say(at, person, text, f"{person}/city{n}")
         if n:
-            qs.append({"q": f"When did {person} move to {city}?", "a": f"@date:{person}/city{n}",
-                       "ev": [f"{person}/city{n}"], "cat": 2})
-    qs.append({"q": f"Where does {person} live now?", "a": cities[-1],
-               "ev": [f"{person}/city2"], "cat": 4})
+            qs.append(
+                {
+                    "q": f"When did {person} move to {city}?",
+                    "a": f"@date:{person}/city{n}",
+                    "ev": [f"{person}/city{n}"],
+                    "cat": 2,
+                }
+            )
+    qs.append(
+        {
+            "q": f"Where does {person} live now?",
+            "a": cities[-1],
+            "ev": [f"{person}/city2"],
+            "cat": 4,
+        }
+    )
     jobs = rng.sample(_JOBS, 2)
-    at = sorted(rng.sample(range(sessions), 2))
-    b.say(at[0], person, f"I work as a {jobs[0]}, it keeps me on my toes.", f"{person}/job0")
-    b.say(at[1], person, f"I quit my old job, I am a {jobs[1]} now!", f"{person}/job1")
-    qs.append({"q": f"What is {person}'s job now?", "a": jobs[1], "ev": [f"{person}/job1"],
-               "cat": 4})
-    qs.append({"q": f"When did {person} start working as a {jobs[1]}?",
-               "a": f"@date:{person}/job1", "ev": [f"{person}/job1"], "cat": 2})
+    starts = sorted(rng.sample(range(sessions), 2))
+    b.say(starts[0], person, f"I work as a {jobs[0]}, it keeps me on my toes.", f"{person}/job0")
+    b.say(starts[1], person, f"I quit my old job, I am a {jobs[1]} now!", f"{person}/job1")
+    qs.append(
+        {"q": f"What is {person}'s job now?", "a": jobs[1], "ev": [f"{person}/job1"], "cat": 4}
+    )
+    qs.append(
+        {
+            "q": f"When did {person} start working as a {jobs[1]}?",
+            "a": f"@date:{person}/job1",
+            "ev": [f"{person}/job1"],
+            "cat": 2,
+        }
+    )
     species, names = pools["pets"].pop(rng.randrange(len(pools["pets"])))
     pet = rng.choice(names)
-    b.say(rng.randrange(sessions), person, f"My {species} {pet} chewed my shoes again today.",
-          f"{person}/pet")
-    qs.append({"q": f"What is the name of {person}'s {species}?", "a": pet,
-               "ev": [f"{person}/pet"], "cat": 4, "species": species})
+    b.say(
+        rng.randrange(sessions),
+        person,
+        f"My {species} {pet} chewed my shoes again today.",
+        f"{person}/pet",
+    )
+    qs.append(
+        {
+            "q": f"What is the name of {person}'s {species}?",
+            "a": pet,
+            "ev": [f"{person}/pet"],
+            "cat": 4,
+            "species": species,
+        }
+    )
     music = pools["music"].pop(rng.randrange(len(pools["music"])))
-    b.say(rng.randrange(sessions), person, f"Lately I listen to {music} all day, it relaxes me.",
-          f"{person}/music")
-    qs.append({"q": f"What kind of music does {person} enjoy?", "a": music,
-               "ev": [f"{person}/music"], "cat": 3})
+    b.say(
+        rng.randrange(sessions),
+        person,
+        f"Lately I listen to {music} all day, it relaxes me.",
+        f"{person}/music",
+    )
+    qs.append(
+        {
+            "q": f"What kind of music does {person} enjoy?",
+            "a": music,
+            "ev": [f"{person}/music"],
+            "cat": 3,
+        }
+    )
     relation, sibling_names = pools["siblings"][rng.randrange(len(pools["siblings"]))]
     sibling = sibling_names.pop(rng.randrange(len(sibling_names)))
     home = rng.choice([c for c in _CITIES if c not in cities])
     first, second = sorted(rng.sample(range(sessions), 2))
     b.say(first, person, f"My {relation} {sibling} called me last night.", f"{person}/sibling")
-    b.say(second, person, f"{sibling} has settled down in {home} for good.",
-          f"{person}/sibling_city")
-    qs.append({"q": f"In which city does {person}'s {relation} live?", "a": home,
-               "ev": [f"{person}/sibling", f"{person}/sibling_city"], "cat": 1})
+    b.say(
+        second, person, f"{sibling} has settled down in {home} for good.", f"{person}/sibling_city"
+    )
+    qs.append(
+        {
+            "q": f"In which city does {person}'s {relation} live?",
+            "a": home,
+            "ev": [f"{person}/sibling", f"{person}/sibling_city"],
+            "cat": 1,
+        }
+    )
     return qs
 
 
@@ -164,16 +217,26 @@ def conversation(
         answer = stub["a"]
         if answer.startswith("@date:"):
             answer = _day(where[answer[6:]][1])
-        qa.append({"question": stub["q"], "answer": answer,
-                   "evidence": [where[e][0] for e in stub["ev"]], "category": stub["cat"]})
+        qa.append(
+            {
+                "question": stub["q"],
+                "answer": answer,
+                "evidence": [where[e][0] for e in stub["ev"]],
+                "category": stub["cat"],
+            }
+        )
     for owner, other in ((a, b_name), (b_name, a)):
-        pet_q = next(s for s in stubs if s.get("species") and s["q"].endswith(f"{owner}'s {s['species']}?"))
-        qa.append({
-            "question": f"What is the name of {other}'s {pet_q['species']}?",
-            "adversarial_answer": pet_q["a"],
-            "evidence": [where[e][0] for e in pet_q["ev"]],
-            "category": 5,
-        })
+        pet_q = next(
+            s for s in stubs if s.get("species") and s["q"].endswith(f"{owner}'s {s['species']}?")
+        )
+        qa.append(
+            {
+                "question": f"What is the name of {other}'s {pet_q['species']}?",
+                "adversarial_answer": pet_q["a"],
+                "evidence": [where[e][0] for e in pet_q["ev"]],
+                "category": 5,
+            }
+        )
     return {"sample_id": sample_id or f"gen-{seed}", "conversation": convo, "qa": qa}
 
 

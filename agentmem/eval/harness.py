@@ -11,7 +11,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-
 from tqdm.auto import tqdm
 
 from agentmem._clock import ManualClock
@@ -211,8 +210,7 @@ class Evaluator:
         else:
             return None
         return {
-            f"recall@{k}": recall_at_k(ids, evidence, k if system.ranked else None)
-            for k in self.ks
+            f"recall@{k}": recall_at_k(ids, evidence, k if system.ranked else None) for k in self.ks
         }
 
     # -- the cache ---------------------------------------------------------------------
@@ -256,5 +254,3 @@ def _judge(judge: ChatModel, question: Question, reply: str) -> float:
     )
     verdict = judge.chat([ChatMessage(role="user", content=prompt)], max_tokens=4).text
     return float(verdict.strip().upper().startswith("CORRECT"))
-
-

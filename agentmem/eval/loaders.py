@@ -142,7 +142,9 @@ def _locomo_record(record: Any, index: int, path: Path) -> Conversation:
             text = where.field(turn, "text", str, what)
             if turn.get("blip_caption"):
                 text = f"{text} [shares an image: {turn['blip_caption']}]"
-            turns.append(Turn(id=where.field(turn, "dia_id", str, what), speaker=speaker, text=text))
+            turns.append(
+                Turn(id=where.field(turn, "dia_id", str, what), speaker=speaker, text=text)
+            )
         sessions.append(Session(id=f"session_{n}", date=date, turns=turns))
     known = {turn.id for session in sessions for turn in session.turns}
     questions = []

@@ -93,9 +93,7 @@ class Report(BaseModel):
     results: dict[str, list[QuestionResult]]
 
     @classmethod
-    def build(
-        cls, *, results: dict[str, list[QuestionResult]], **fields: object
-    ) -> Report:
+    def build(cls, *, results: dict[str, list[QuestionResult]], **fields: object) -> Report:
         """Summarise per-question ``results`` per system and category."""
         summary: dict[str, dict[str, Summary]] = {}
         for system, rows in results.items():
@@ -116,7 +114,8 @@ class Report(BaseModel):
             "Recall of fixed-context systems (full-context, recent-window, no-memory) counts "
             "everything in their prompt. Prompt tokens are estimated the same way for all.",
             "",
-            "| system | questions | " + " | ".join(recall_keys)
+            "| system | questions | "
+            + " | ".join(recall_keys)
             + " | F1 | EM | abstention | judge | prompt tokens | full-context tokens | share |",
             "|---" * (len(recall_keys) + 9) + "|",
         ]
@@ -136,8 +135,10 @@ class Report(BaseModel):
         for category in categories:
             cells = [category]
             for system in self.systems:
-                s = self.summary[system].get(category)
-                cells.append("-" if s is None else f"{_fmt(s.recall.get(top))} / {_fmt(s.f1)}")
+                found = self.summary[system].get(category)
+                cells.append(
+                    "-" if found is None else f"{_fmt(found.recall.get(top))} / {_fmt(found.f1)}"
+                )
             lines.append("| " + " | ".join(cells) + " |")
         lines += ["", "## Latency per question (varies between runs)", ""]
         lines += ["| system | p50 ms | p95 ms |", "|---|---|---|"]

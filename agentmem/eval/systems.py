@@ -64,7 +64,7 @@ class System(ABC):
     def recall(self, question: Question, k: int) -> Recalled:
         """The turns to put in the prompt for ``question``."""
 
-    def end(self) -> None:
+    def end(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release what :meth:`begin` acquired."""
 
 

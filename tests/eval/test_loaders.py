@@ -25,7 +25,11 @@ def test_locomo_sessions_turns_and_dates() -> None:
 def test_locomo_questions_categories_evidence_and_adversarial() -> None:
     questions = load_locomo(FIXTURES / "locomo.json").conversations[0].questions
     assert [q.category for q in questions] == [
-        "single-hop", "temporal", "multi-hop", "open-domain", "adversarial",
+        "single-hop",
+        "temporal",
+        "multi-hop",
+        "open-domain",
+        "adversarial",
     ]
     assert questions[2].evidence == ["D1:2", "D2:1"]  # "D1:2; D2:1" split
     assert questions[3].answer == "1"
