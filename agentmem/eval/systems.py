@@ -1,0 +1,311 @@
+"""Systems: named memory configurations the evaluator runs side by side.
+
+A system is built from a spec string, ``name`` or ``name:key=value,key=value`` (for
+example ``recent-window:n=20`` or ``vector:k=5``), or passed as a :class:`System` object.
+New systems register a factory with :func:`register_system`.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from agentmem._clock import ManualClock
+from agentmem._errors import UserError
+from agentmem._memory import Memory
+from agentmem._protocols import Embedder, MemoryStore, RetentionPolicy
+from agentmem.eval.dataset import Conversation, Question, Session, Turn
+
+__all__ = [
+    "BM25System",
+    "FullContextSystem",
+    "MemorySystem",
+    "NoMemorySystem",
+    "RecentWindowSystem",
+    "System",
+    "SystemFactory",
+    "build_system",
+    "parse_spec",
+    "register_system",
+    "registered_systems",
+]
+
+Recalled = list[tuple[str, str]]
+"""What a system puts in the prompt: ``(turn id, line)`` pairs, best first if ranked."""
+
+
+def _line(session: Session, turn: Turn) -> str:
+    return f"[{session.date:%d %B %Y}] {turn.speaker}: {turn.text}"
+
+
+class System(ABC):
+    """A memory configuration: it watches a conversation, then recalls turns for questions.
+
+    ``ranked`` says whether :meth:`recall` orders turns by relevance (recall@k then counts
+    the first k) or hands back a fixed context (recall counts all of it).
+    """
+
+    name: str = "system"
+    ranked: bool = True
+
+    @abstractmethod
+    def begin(self, conversation: Conversation, clock: ManualClock) -> None:
+        """Forget everything and get ready for a new conversation."""
+
+    @abstractmethod
+    def observe(self, session: Session, turns: Sequence[Turn]) -> None:
+        """Take in the turns of one session; the clock is set to the session's date."""
+
+    @abstractmethod
+    def recall(self, question: Question, k: int) -> Recalled:
+        """The turns to put in the prompt for ``question``."""
+
+    def end(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
+        """Release what :meth:`begin` acquired."""
+
+
+class NoMemorySystem(System):
+    """Answers from the question alone: the floor every memory must beat."""
+
+    ranked = False
+
+    def __init__(self) -> None:
+        self.name = "no-memory"
+
+    def begin(self, conversation: Conversation, clock: ManualClock) -> None:  # noqa: D102
+        pass
+
+    def observe(self, session: Session, turns: Sequence[Turn]) -> None:  # noqa: D102
+        pass
+
+    def recall(self, question: Question, k: int) -> Recalled:  # noqa: D102
+        return []
+
+
+class RecentWindowSystem(System):
+    """The last ``n`` turns of the conversation, verbatim."""
+
+    ranked = False
+
+    def __init__(self, n: int = 20) -> None:
+        self.name = f"recent-window:n={n}" if n != 20 else "recent-window"
+        self.n = n
+        self._lines: Recalled = []
+
+    def begin(self, conversation: Conversation, clock: ManualClock) -> None:  # noqa: D102
+        self._lines = []
+
+    def observe(self, session: Session, turns: Sequence[Turn]) -> None:  # noqa: D102
+        self._lines = (self._lines + [(t.id, _line(session, t)) for t in turns])[-self.n :]
+
+    def recall(self, question: Question, k: int) -> Recalled:  # noqa: D102
+        return list(self._lines)
+
+
+class FullContextSystem(RecentWindowSystem):
+    """Every turn of the conversation in the prompt: the baseline for prompt tokens."""
+
+    def __init__(self) -> None:
+        super().__init__(n=0)
+        self.name = "full-context"
+
+    def observe(self, session: Session, turns: Sequence[Turn]) -> None:  # noqa: D102
+        self._lines += [(t.id, _line(session, t)) for t in turns]
+
+
+class MemorySystem(System):
+    """Any agentmem store behind a :class:`~agentmem.Memory`, fed one item per turn.
+
+    Args:
+        name: the system's name in reports.
+        make_store: builds a fresh store for each conversation.
+        policies: retention policies the memory applies while ingesting.
+        embedder: the memory's embedder (for policies that need one).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        make_store: Callable[[], MemoryStore],
+        *,
+        policies: Callable[[], Sequence[RetentionPolicy]] = tuple,
+        embedder: Embedder | None = None,
+    ) -> None:
+        self.name = name
+        self._make_store = make_store
+        self._policies = policies
+        self._embedder = embedder
+        self._memory: Memory | None = None
+        self._user = "user"
+
+    def begin(self, conversation: Conversation, clock: ManualClock) -> None:  # noqa: D102
+        self.end()
+        policies = list(self._policies())
+        self._memory = Memory(
+            [self._make_store()], policies=policies, embedder=self._embedder, clock=clock
+        )
+        self._user = conversation.id[:200] or "user"
+
+    def observe(self, session: Session, turns: Sequence[Turn]) -> None:  # noqa: D102
+        memory = self._require()
+        items = [
+            memory.make_item(
+                f"{turn.speaker}: {turn.text}",
+                user_id=self._user,
+                session_id=session.id[:200],
+                created_at=session.date + timedelta(seconds=i),
+                metadata={"turn": turn.id},
+                source_ids=[turn.id],
+            )
+            for i, turn in enumerate(turns)
+            if turn.text.strip()
+        ]
+        memory.write(items)
+
+    def recall(self, question: Question, k: int) -> Recalled:  # noqa: D102
+        memory = self._require()
+        hits = memory.search(
+            question.question, user_id=self._user, k=k, record_access=bool(memory.policies)
+        )
+        out: Recalled = []
+        for hit in hits:
+            turn_id = str(hit.item.metadata.get("turn", hit.item.id))
+            out.append((turn_id, f"[{hit.item.created_at:%d %B %Y}] {hit.item.text}"))
+        return out
+
+    def end(self) -> None:  # noqa: D102
+        if self._memory is not None:
+            self._memory.close()
+            self._memory = None
+
+    def _require(self) -> Memory:
+        if self._memory is None:
+            msg = f"system {self.name!r}: call begin() before observe() or recall()"
+            raise UserError(msg)
+        return self._memory
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class BM25System(System):
+    """Lexical search over turns with SQLite FTS5's BM25 ranking."""
+
+    def __init__(self) -> None:
+        self.name = "bm25"
+        self._db: sqlite3.Connection | None = None
+
+    def begin(self, conversation: Conversation, clock: ManualClock) -> None:  # noqa: D102
+        self.end()
+        self._db = sqlite3.connect(":memory:")
+        self._db.execute("CREATE VIRTUAL TABLE turns USING fts5(turn_id UNINDEXED, line)")
+
+    def observe(self, session: Session, turns: Sequence[Turn]) -> None:  # noqa: D102
+        assert self._db is not None
+        rows = [(t.id, _line(session, t)) for t in turns]
+        self._db.executemany("INSERT INTO turns VALUES (?, ?)", rows)
+
+    def recall(self, question: Question, k: int) -> Recalled:  # noqa: D102
+        assert self._db is not None
+        words = sorted({w.lower() for w in _WORD.findall(question.question)})
+        if not words:
+            return []
+        query = " OR ".join('"' + w.replace('"', "") + '"' for w in words)
+        rows = self._db.execute(
+            "SELECT turn_id, line FROM turns WHERE turns MATCH ? ORDER BY bm25(turns), rowid "
+            "LIMIT ?",
+            (query, k),
+        ).fetchall()
+        return [(str(a), str(b)) for a, b in rows]
+
+    def end(self) -> None:  # noqa: D102
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+SystemFactory = Callable[..., System]
+"""``factory(embedder=..., **options) -> System``; options come from the spec as strings."""
+
+_REGISTRY: dict[str, SystemFactory] = {}
+
+
+def register_system(name: str, factory: SystemFactory) -> None:
+    """Make ``name`` usable in spec strings; ``factory(embedder=..., **options)`` builds it."""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
+        msg = f"system name {name!r} must be lower-case letters, digits, '-' or '_'"
+        raise UserError(msg)
+    _REGISTRY[name] = factory
+
+
+def registered_systems() -> list[str]:
+    """The names spec strings may use."""
+    return sorted(_REGISTRY)
+
+
+def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
+    """Split ``name:key=value,key=value`` into the name and its options."""
+    name, _, rest = spec.strip().partition(":")
+    options: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in rest.split(","))):
+        key, eq, value = part.partition("=")
+        if not eq or not key.strip():
+            msg = f"system spec {spec!r}: option {part!r} must look like key=value"
+            raise UserError(msg)
+        options[key.strip()] = value.strip()
+    return name, options
+
+
+def build_system(spec: str | System, *, embedder: Embedder | None = None) -> System:
+    """Build a system from a spec string (or return a :class:`System` as it is)."""
+    if isinstance(spec, System):
+        return spec
+    name, options = parse_spec(spec)
+    if name not in _REGISTRY:
+        msg = f"unknown system {name!r}; registered: {', '.join(registered_systems())}"
+        raise UserError(msg)
+    try:
+        system = _REGISTRY[name](embedder=embedder, **options)
+    except TypeError as exc:
+        msg = f"system spec {spec!r}: {exc}"
+        raise UserError(msg) from exc
+    system.name = spec.strip()
+    return system
+
+
+def _int(value: Any, what: str) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if number <= 0:
+        msg = f"{what} must be a positive integer, got {value!r}"
+        raise UserError(msg)
+    return number
+
+
+def _vector(*, embedder: Embedder | None = None, **options: str) -> System:
+    from agentmem.stores import VectorStore
+
+    if options:
+        msg = f"the vector system takes no options, got {sorted(options)}"
+        raise UserError(msg)
+    if embedder is None:
+        msg = "the vector system needs an embedder: Evaluator(embedder=...)"
+        raise UserError(msg)
+    return MemorySystem("vector", lambda: VectorStore(None, embedder), embedder=embedder)
+
+
+def _window(*, embedder: Embedder | None = None, n: str = "20") -> System:
+    return RecentWindowSystem(_int(n, "recent-window option n"))
+
+
+register_system("full-context", lambda *, embedder=None: FullContextSystem())
+register_system("no-memory", lambda *, embedder=None: NoMemorySystem())
+register_system("recent-window", _window)
+register_system("vector", _vector)
+register_system("bm25", lambda *, embedder=None: BM25System())
