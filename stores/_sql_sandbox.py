@@ -162,7 +162,7 @@ def split_statements(sql: str) -> list[str]:
     return pieces
 
 
-def one_statement(sql: str, limits: SandboxLimits) -> str:
+def one_statement(sql: str, limits: SandboxLimits, *, schema_mode: bool = False) -> str:
     """The single statement in ``sql``; raises SandboxError unless there is exactly one."""
     if len(sql.encode("utf-8")) > limits.max_sql_bytes:
         msg = f"the statement is longer than {limits.max_sql_bytes} bytes"
@@ -175,6 +175,11 @@ def one_statement(sql: str, limits: SandboxLimits) -> str:
         msg = f"exactly one statement per step is allowed, got {len(pieces)}"
         raise SandboxError(msg, sql)
     statement = pieces[0]
+    first = _FIRST_WORD.match(statement)
+    verb = first.group(1).upper() if first else ""
+    if verb not in _VERBS and not (schema_mode and verb == "CREATE"):
+        msg = "only SELECT, INSERT, UPDATE and DELETE statements are allowed"
+        raise SandboxError(msg, sql)
     if not sqlite3.complete_statement(statement + ";"):
         msg = "the statement is incomplete (an unclosed quote, comment or parenthesis?)"
         raise SandboxError(msg, sql)
@@ -271,7 +276,7 @@ class SqlSandbox:
     # -- running untrusted SQL -------------------------------------------------------------
     def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> StepResult:
         """Run one untrusted statement; raises SandboxError if it is refused or fails."""
-        statement = one_statement(sql, self.limits)
+        statement = one_statement(sql, self.limits, schema_mode=self.schema_mode)
         bound = _check_params(params, statement)
         self._untrusted, self._denied, self._written = True, None, set()
         self._deadline = time.monotonic() + self.limits.time_limit
@@ -369,6 +374,8 @@ class SqlSandbox:
         return self._deny(f"{what} is not allowed in the sandbox")
 
 
+_FIRST_WORD = re.compile(r"^(?:\s|--[^\n]*\n|/\*.*?\*/|\()*([A-Za-z]+)", re.S)
+_VERBS = frozenset({"SELECT", "WITH", "INSERT", "UPDATE", "DELETE", "REPLACE", "VALUES", "PRAGMA"})
 _KNOWN_VTABS = frozenset({"json_each", "json_tree", "dbstat", "fts5vocab", "generate_series"})
 _IDENT = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 

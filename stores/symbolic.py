@@ -573,22 +573,35 @@ class SymbolicStore:
             raise InvalidInputError(msg)
         self._table.ensure_open()
         words = _WORD.findall(query.lower())
-        if not words:
-            return []
-        match = " OR ".join('"' + w.replace('"', "") + '"' for w in dict.fromkeys(words))
+        match = " OR ".join('"' + w + '"' for w in dict.fromkeys(words))
         where, params = where_clause(scope, filters, as_of=as_of, open_only=as_of is None)
         with self._table.lock:
-            found = self._table.conn.execute(
-                "SELECT items.vid, bm25(items_fts) AS rank FROM items_fts JOIN items "
-                f"ON items.vid = items_fts.rowid WHERE items_fts MATCH ? AND ({where}) "
-                "ORDER BY rank, items.vid LIMIT ?",
-                (match, *params, k),
-            ).fetchall()
-        items = self._table.by_vids([int(r[0]) for r in found])
+            found = (
+                self._table.conn.execute(
+                    "SELECT items.vid, bm25(items_fts) AS rank FROM items_fts JOIN items "
+                    f"ON items.vid = items_fts.rowid WHERE items_fts MATCH ? AND ({where}) "
+                    "ORDER BY rank, items.vid LIMIT ?",
+                    (match, *params, k),
+                ).fetchall()
+                if words
+                else []
+            )
+            ranked = [(int(vid), -float(rank)) for vid, rank in found]
+            if len(ranked) < k:
+                # Fill up to k with the newest other items in scope (score 0), as a
+                # dense store would return its k nearest.
+                seen = [vid for vid, _ in ranked] or [-1]
+                rest = self._table.conn.execute(
+                    f"SELECT vid FROM items WHERE ({where}) AND vid NOT IN "
+                    f"({', '.join('?' * len(seen))}) ORDER BY created_at DESC, vid DESC LIMIT ?",
+                    (*params, *seen, k - len(ranked)),
+                ).fetchall()
+                ranked += [(int(r[0]), 0.0) for r in rest]
+        items = self._table.by_vids([vid for vid, _ in ranked])
         return [
-            Hit(item=items[int(vid)], score=-float(rank), store=self.name, signal="bm25")
-            for vid, rank in found
-            if int(vid) in items
+            Hit(item=items[vid], score=score, store=self.name, signal="bm25")
+            for vid, score in ranked
+            if vid in items
         ]
 
     def scan(
