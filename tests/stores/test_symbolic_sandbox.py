@@ -190,7 +190,8 @@ def test_refusals_say_why(shop: tuple[Path, SymbolicStore]) -> None:
         "SELECT load_extension('x')": "load_extension() is not allowed",
         "SELECT 1; SELECT 2": "exactly one statement",
         "DROP TABLE sales": "only SELECT, INSERT, UPDATE and DELETE",
-        "WITH x AS (SELECT 1) DELETE FROM sqlite_master": "changing the schema",
+        "WITH x AS (SELECT 1) DELETE FROM sqlite_master": "may not be modified",
+        "INSERT INTO sales SELECT * FROM sqlite_master": "reading 'sqlite_master'",
         "SELECT * FROM temp.sales": "'temp' is not accessible",
         "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
         "SELECT count(*) FROM c": "aborted",
