@@ -36,10 +36,16 @@ def make_ledger(seed: int = 2024) -> Ledger:
     for day in range(1, 31):
         if day % 5 == 1:
             for fruit in FRUITS:
-                kg, cost, sup = rng.choice([10, 15, 20]), rng.choice([0.5, 1.0]), rng.choice(SUPPLIERS)
+                kg, cost, sup = (
+                    rng.choice([10, 15, 20]),
+                    rng.choice([0.5, 1.0]),
+                    rng.choice(SUPPLIERS),
+                )
                 led.purchases.append((day, fruit, kg, cost, sup))
                 stock[fruit] += kg
-                led.lines.append(f"day {day}: bought {kg} kg of {fruit} from {sup} at {cost} EUR/kg")
+                led.lines.append(
+                    f"day {day}: bought {kg} kg of {fruit} from {sup} at {cost} EUR/kg"
+                )
         for _ in range(rng.choice([1, 2, 2])):
             fruit = rng.choice(FRUITS)
             kg = rng.choice([1, 2, 3, 4])
@@ -49,7 +55,9 @@ def make_ledger(seed: int = 2024) -> Ledger:
             price, who = rng.choice([1.5, 2.0, 2.5, 3.0]), rng.choice(CUSTOMERS)
             led.sales.append((no, day, fruit, kg, price, who))
             stock[fruit] -= kg
-            led.lines.append(f"day {day}: sale {no}: sold {kg} kg of {fruit} to {who} at {price} EUR/kg")
+            led.lines.append(
+                f"day {day}: sale {no}: sold {kg} kg of {fruit} to {who} at {price} EUR/kg"
+            )
         if led.sales and rng.random() < 0.35:
             no, _, fruit, kg, _, who = rng.choice(led.sales)
             if returned[no] < kg:
@@ -68,7 +76,8 @@ def recorder(messages: Sequence[ChatMessage]) -> str:
     if m := re.match(r"day (\d+): bought (\d+) kg of (\w+) from (.+) at ([\d.]+) EUR/kg", text):
         d, kg, fruit, sup, cost = m.groups()
         return (
-            "SQL: INSERT INTO purchases (day, fruit, kg, unit_cost, supplier) VALUES (?, ?, ?, ?, ?)\n"
+            "SQL: INSERT INTO purchases (day, fruit, kg, unit_cost, supplier) "
+            "VALUES (?, ?, ?, ?, ?)\n"
             f'PARAMS: [{d}, "{fruit}", {kg}, {cost}, "{sup}"]'
         )
     if m := re.match(r"day (\d+): sale (\d+): sold (\d+) kg of (\w+) to (\w+) at ([\d.]+)", text):
@@ -100,7 +109,9 @@ NET_KG = (
 )
 
 
-def questions(led: Ledger) -> list[tuple[str, list[Step], Callable[[list[list[list[str]]]], str], str]]:
+def questions(
+    led: Ledger,
+) -> list[tuple[str, list[Step], Callable[[list[list[list[str]]]], str], str]]:
     """(question, SQL steps built from earlier results, answer from results, expected)."""
     sale = {s[0]: s for s in led.sales}
     ret_kg: dict[int, int] = defaultdict(int)
@@ -143,62 +154,133 @@ def questions(led: Ledger) -> list[tuple[str, list[Step], Callable[[list[list[li
         return f"{x:g}"
 
     return [
-        ("How many kg of apples were sold?",
-         [lambda r: "SELECT sum(kg) FROM sales WHERE fruit = 'apple'"], first,
-         num(sum(s[3] for s in led.sales if s[2] == "apple"))),
-        ("How many kg were returned in total?",
-         [lambda r: "SELECT coalesce(sum(kg), 0) FROM returns"], first,
-         num(sum(kg for _, _, kg in led.returns))),
-        ("What was the revenue after returns?",
-         [lambda r: "SELECT sum(kg * unit_price) FROM sales",
-          lambda r: "SELECT coalesce(sum(r.kg * s.unit_price), 0) FROM returns r "
-          "JOIN sales s ON s.sale_no = r.sale_no"],
-         lambda r: num(float(r[0][0][0]) - float(r[1][0][0])), num(revenue)),
-        ("How many kg of apples are in stock after returns?",
-         [lambda r: "SELECT (SELECT sum(kg) FROM purchases WHERE fruit = 'apple') - "
-          "(SELECT sum(kg) FROM sales WHERE fruit = 'apple') + (SELECT coalesce(sum(r.kg), 0) "
-          "FROM returns r JOIN sales s ON s.sale_no = r.sale_no WHERE s.fruit = 'apple')"],
-         first, num(stock("apple"))),
-        ("How many kg of pears were in stock at the end of day 15?",
-         [lambda r: "SELECT (SELECT coalesce(sum(kg), 0) FROM purchases WHERE fruit = 'pear' AND "
-          "day <= 15) - (SELECT coalesce(sum(kg), 0) FROM sales WHERE fruit = 'pear' AND day <= 15)"
-          " + (SELECT coalesce(sum(r.kg), 0) FROM returns r JOIN sales s ON s.sale_no = "
-          "r.sale_no WHERE s.fruit = 'pear' AND r.day <= 15)"],
-         first, num(stock("pear", 15))),
-        ("Who bought the most, net of returns, and in how many sales?",
-         [lambda r: NET_KG,
-          lambda r: f"SELECT count(*) FROM sales WHERE customer = '{r[0][0][0]}'"],
-         lambda r: f"{r[0][0][0]} {r[1][0][0]}",
-         f"{top} {sum(1 for s in led.sales if s[5] == top)}"),
-        ("What profit margin did the best-selling fruit make (revenue minus cost)?",
-         [lambda r: "SELECT fruit, sum(kg * unit_price) AS rev FROM sales GROUP BY fruit "
-          "ORDER BY rev DESC, fruit LIMIT 1",
-          lambda r: f"SELECT sum(kg * unit_cost) FROM purchases WHERE fruit = '{r[0][0][0]}'"],
-         lambda r: num(float(r[0][0][1]) - float(r[1][0][0])),
-         num(by_fruit[best_fruit] - sum(p[2] * p[3] for p in led.purchases if p[1] == best_fruit))),
-        ("Who made the largest single sale, and what did they spend that day?",
-         [lambda r: "SELECT day, customer FROM sales ORDER BY kg * unit_price DESC, sale_no LIMIT 1",
-          lambda r: "SELECT customer, sum(kg * unit_price) FROM sales WHERE day = ? AND customer = ?"],
-         lambda r: f"{r[1][0][0]} {r[1][0][1]}",
-         f"{biggest[5]} "
-         + num(sum(s[3] * s[4] for s in led.sales if s[1] == biggest[1] and s[5] == biggest[5]))),
-        ("Which supplier delivered the most bananas?",
-         [lambda r: "SELECT supplier FROM purchases WHERE fruit = 'banana' GROUP BY supplier "
-          "ORDER BY sum(kg) DESC, supplier LIMIT 1"],
-         first, sorted(banana_sup.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]),
-        ("How many returns did the biggest apple buyer make?",
-         [lambda r: "SELECT customer FROM sales WHERE fruit = 'apple' GROUP BY customer "
-          "ORDER BY sum(kg) DESC, customer LIMIT 1",
-          lambda r: "SELECT count(*) FROM returns r JOIN sales s ON s.sale_no = r.sale_no "
-          f"WHERE s.customer = '{r[0][0][0]}'"],
-         lambda r: r[1][0][0],
-         str(sum(1 for _, no, _ in led.returns if sale[no][5] == apple_top))),
-        ("What was the average price of kiwis sold?",
-         [lambda r: "SELECT round(avg(unit_price), 4) FROM sales WHERE fruit = 'kiwi'"], first,
-         num(round(sum(s[4] for s in kiwi) / len(kiwi), 4))),
-        ("How much was spent on purchases in days 1 to 10?",
-         [lambda r: "SELECT sum(kg * unit_cost) FROM purchases WHERE day <= 10"], first,
-         num(sum(p[2] * p[3] for p in led.purchases if p[0] <= 10))),
+        (
+            "How many kg of apples were sold?",
+            [lambda r: "SELECT sum(kg) FROM sales WHERE fruit = 'apple'"],
+            first,
+            num(sum(s[3] for s in led.sales if s[2] == "apple")),
+        ),
+        (
+            "How many kg were returned in total?",
+            [lambda r: "SELECT coalesce(sum(kg), 0) FROM returns"],
+            first,
+            num(sum(kg for _, _, kg in led.returns)),
+        ),
+        (
+            "What was the revenue after returns?",
+            [
+                lambda r: "SELECT sum(kg * unit_price) FROM sales",
+                lambda r: (
+                    "SELECT coalesce(sum(r.kg * s.unit_price), 0) FROM returns r "
+                    "JOIN sales s ON s.sale_no = r.sale_no"
+                ),
+            ],
+            lambda r: num(float(r[0][0][0]) - float(r[1][0][0])),
+            num(revenue),
+        ),
+        (
+            "How many kg of apples are in stock after returns?",
+            [
+                lambda r: (
+                    "SELECT (SELECT sum(kg) FROM purchases WHERE fruit = 'apple') - "
+                    "(SELECT sum(kg) FROM sales WHERE fruit = 'apple') + "
+                    "(SELECT coalesce(sum(r.kg), 0) "
+                    "FROM returns r JOIN sales s ON s.sale_no = r.sale_no WHERE s.fruit = 'apple')"
+                )
+            ],
+            first,
+            num(stock("apple")),
+        ),
+        (
+            "How many kg of pears were in stock at the end of day 15?",
+            [
+                lambda r: (
+                    "SELECT (SELECT coalesce(sum(kg), 0) FROM purchases WHERE fruit = 'pear' AND "
+                    "day <= 15) - (SELECT coalesce(sum(kg), 0) FROM sales WHERE fruit = 'pear' "
+                    "AND day <= 15)"
+                    " + (SELECT coalesce(sum(r.kg), 0) FROM returns r JOIN sales s ON s.sale_no = "
+                    "r.sale_no WHERE s.fruit = 'pear' AND r.day <= 15)"
+                )
+            ],
+            first,
+            num(stock("pear", 15)),
+        ),
+        (
+            "Who bought the most, net of returns, and in how many sales?",
+            [
+                lambda r: NET_KG,
+                lambda r: f"SELECT count(*) FROM sales WHERE customer = '{r[0][0][0]}'",
+            ],
+            lambda r: f"{r[0][0][0]} {r[1][0][0]}",
+            f"{top} {sum(1 for s in led.sales if s[5] == top)}",
+        ),
+        (
+            "What profit margin did the best-selling fruit make (revenue minus cost)?",
+            [
+                lambda r: (
+                    "SELECT fruit, sum(kg * unit_price) AS rev FROM sales GROUP BY fruit "
+                    "ORDER BY rev DESC, fruit LIMIT 1"
+                ),
+                lambda r: f"SELECT sum(kg * unit_cost) FROM purchases WHERE fruit = '{r[0][0][0]}'",
+            ],
+            lambda r: num(float(r[0][0][1]) - float(r[1][0][0])),
+            num(
+                by_fruit[best_fruit] - sum(p[2] * p[3] for p in led.purchases if p[1] == best_fruit)
+            ),
+        ),
+        (
+            "Who made the largest single sale, and what did they spend that day?",
+            [
+                lambda r: (
+                    "SELECT day, customer FROM sales ORDER BY kg * unit_price DESC, sale_no LIMIT 1"
+                ),
+                lambda r: (
+                    "SELECT customer, sum(kg * unit_price) FROM sales "
+                    "WHERE day = ? AND customer = ?"
+                ),
+            ],
+            lambda r: f"{r[1][0][0]} {r[1][0][1]}",
+            f"{biggest[5]} "
+            + num(sum(s[3] * s[4] for s in led.sales if s[1] == biggest[1] and s[5] == biggest[5])),
+        ),
+        (
+            "Which supplier delivered the most bananas?",
+            [
+                lambda r: (
+                    "SELECT supplier FROM purchases WHERE fruit = 'banana' GROUP BY supplier "
+                    "ORDER BY sum(kg) DESC, supplier LIMIT 1"
+                )
+            ],
+            first,
+            sorted(banana_sup.items(), key=lambda kv: (-kv[1], kv[0]))[0][0],
+        ),
+        (
+            "How many returns did the biggest apple buyer make?",
+            [
+                lambda r: (
+                    "SELECT customer FROM sales WHERE fruit = 'apple' GROUP BY customer "
+                    "ORDER BY sum(kg) DESC, customer LIMIT 1"
+                ),
+                lambda r: (
+                    "SELECT count(*) FROM returns r JOIN sales s ON s.sale_no = r.sale_no "
+                    f"WHERE s.customer = '{r[0][0][0]}'"
+                ),
+            ],
+            lambda r: r[1][0][0],
+            str(sum(1 for _, no, _ in led.returns if sale[no][5] == apple_top)),
+        ),
+        (
+            "What was the average price of kiwis sold?",
+            [lambda r: "SELECT round(avg(unit_price), 4) FROM sales WHERE fruit = 'kiwi'"],
+            first,
+            num(round(sum(s[4] for s in kiwi) / len(kiwi), 4)),
+        ),
+        (
+            "How much was spent on purchases in days 1 to 10?",
+            [lambda r: "SELECT sum(kg * unit_cost) FROM purchases WHERE day <= 10"],
+            first,
+            num(sum(p[2] * p[3] for p in led.purchases if p[0] <= 10)),
+        ),
     ]
 
 
@@ -225,7 +307,14 @@ def shop() -> tuple[SymbolicStore, Ledger, AuditLog]:
     )
     store.create_table(
         "sales",
-        {"sale_no": int, "day": int, "fruit": str, "kg": float, "unit_price": float, "customer": str},
+        {
+            "sale_no": int,
+            "day": int,
+            "fruit": str,
+            "kg": float,
+            "unit_price": float,
+            "customer": str,
+        },
     )
     store.create_table("returns", {"day": int, "sale_no": int, "kg": float})
     llm = FunctionLLM(recorder)
@@ -238,7 +327,9 @@ def test_ledger_is_recorded_and_every_write_is_an_event(
     shop: tuple[SymbolicStore, Ledger, AuditLog],
 ) -> None:
     store, led, audit = shop
-    assert len(led.lines) >= 50 and len({int(line.split()[1].rstrip(":")) for line in led.lines}) == 30
+    assert (
+        len(led.lines) >= 50 and len({int(line.split()[1].rstrip(":")) for line in led.lines}) == 30
+    )
     assert len(store.rows("sales", user_id="shop")) == len(led.sales)
     assert len(store.rows("returns", user_id="shop")) == len(led.returns) > 0
     adds = audit.events(user_id="shop", ops=[EventOp.ADD])
@@ -267,7 +358,9 @@ def test_a_refused_statement_gets_one_retry_then_a_user_error(
     from agentmem.testing import ScriptedLLM
 
     store, _, _ = shop
-    llm = ScriptedLLM(["SQL: SELECT * FROM sqlite_master", "SQL: SELECT count(*) FROM sales", "ANSWER: ok"])
+    llm = ScriptedLLM(
+        ["SQL: SELECT * FROM sqlite_master", "SQL: SELECT count(*) FROM sales", "ANSWER: ok"]
+    )
     result = store.ask("how many sales?", llm=llm, user_id="shop")
     assert result.answered and result.steps[0].error and result.steps[1].result is not None
     assert "ERROR in step 1" in llm.calls[1][-1].content

@@ -74,8 +74,7 @@ REFUSED = [
     "REINDEX",
     "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
     "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c",
-    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x FROM c) "
-    "SELECT sum(x) FROM c, sales",
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x FROM c) SELECT sum(x) FROM c, sales",
     "SELECT count(*) FROM sales a, sales b, sales c, sales d, sales e, sales f, sales g, "
     "sales h, sales i",
     "SELECT zeroblob(2000000000)",
@@ -139,9 +138,7 @@ def shop(tmp_path: Path) -> Iterator[tuple[Path, SymbolicStore]]:
             user_id="alice",
         )
     store.execute("INSERT INTO stock VALUES ('apple', 5)", user_id="alice")
-    store.execute(
-        "INSERT INTO sales VALUES (1, 'pear', 9, ?)", [SECRET], user_id="bob"
-    )
+    store.execute("INSERT INTO sales VALUES (1, 'pear', 9, ?)", [SECRET], user_id="bob")
     store.close()
     reopened = SymbolicStore(folder, limits=SandboxLimits(max_rows=20, time_limit=0.5))
     yield folder, reopened
@@ -173,9 +170,7 @@ def test_fuzz_corpus_is_refused_or_bounded_and_changes_nothing(
     for sql in BOUNDED:
         result, _ = store.execute(sql, user_id="alice")
         assert result.truncated and len(result.rows) == 20, sql
-        assert "only the first 20 rows" in result.render(10_000) or "cut at" in result.render(
-            1000
-        )
+        assert "only the first 20 rows" in result.render(10_000) or "cut at" in result.render(1000)
     assert not evil.exists()
     assert list(store._table.conn.iterdump()) == dump_before
     store.close()
@@ -232,7 +227,9 @@ def test_writes_stay_in_the_users_scope(shop: tuple[Path, SymbolicStore]) -> Non
 
 def test_rowid_games_cannot_reach_other_users(shop: tuple[Path, SymbolicStore]) -> None:
     _, store = shop
-    bob_id = store._table.conn.execute("SELECT _id FROM rec_sales WHERE _user_id = 'bob'").fetchone()[0]
+    bob_id = store._table.conn.execute(
+        "SELECT _id FROM rec_sales WHERE _user_id = 'bob'"
+    ).fetchone()[0]
     store.execute(
         "INSERT INTO sales (rowid, day, fruit, kg, customer) VALUES (?, 2, 'fig', 1, 'x')",
         [bob_id],
