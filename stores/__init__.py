@@ -1,6 +1,30 @@
 """Memory stores: where memories live. Each store is one module and passes the contract suite."""
 
+from agentmem.stores._sql_sandbox import SandboxError, SandboxLimits, StepResult, split_statements
+from agentmem.stores.facts import FactRecord, FactTable
 from agentmem.stores.langchain_store import LangChainStore, ScopeFilter
+from agentmem.stores.symbolic import (
+    AskResult,
+    RecordResult,
+    SchemaProposal,
+    SqlStep,
+    SymbolicStore,
+)
 from agentmem.stores.vector import VectorStore
 
-__all__ = ["LangChainStore", "ScopeFilter", "VectorStore"]
+__all__ = [
+    "AskResult",
+    "FactRecord",
+    "FactTable",
+    "LangChainStore",
+    "RecordResult",
+    "SandboxError",
+    "SandboxLimits",
+    "SchemaProposal",
+    "ScopeFilter",
+    "SqlStep",
+    "StepResult",
+    "SymbolicStore",
+    "VectorStore",
+    "split_statements",
+]
