@@ -609,24 +609,41 @@ class Memory:
         return Changes(written=[item], events=self._log([event]))
 
     def apply(self, decisions: Sequence[Decision]) -> Changes:
-        """Carry out policy decisions and log each with its reason."""
+        """Carry out policy decisions and log each with its reason.
+
+        Consecutive updates are written to each store in one batch, so a policy that
+        closes thousands of memories at once costs one transaction, not thousands.
+        """
         self._check_open()
         changes = Changes()
         now = self.clock.now()
         events: list[MemoryEvent] = []
+        pending: dict[str, tuple[MemoryStore, MemoryItem]] = {}
+
+        def flush() -> None:
+            by_store: dict[str, tuple[MemoryStore, list[MemoryItem]]] = {}
+            for store, item in pending.values():
+                by_store.setdefault(store.name, (store, []))[1].append(item)
+            for store, items in by_store.values():
+                with traced(self.tracer, "store", f"{store.name}.update", count=len(items)):
+                    store.update(items)
+            pending.clear()
+
         for decision in decisions:
             if decision.action is Action.KEEP:
                 continue
             if decision.action is Action.MERGE:
+                flush()
                 self._apply_merge(decision, now, changes, events)
                 continue
             for item_id in decision.item_ids:
-                found = self._locate(item_id)
+                found = pending.get(item_id) or self._locate(item_id)
                 if found is None:
                     logger.debug("%s: %s is already gone", decision.policy, item_id)
                     continue
                 store, item = found
                 if decision.action is Action.FORGET:
+                    flush()
                     store.delete([item_id])
                     changes.forgotten.append(item)
                     events.append(
@@ -640,12 +657,13 @@ class Memory:
                 except ValidationError as exc:
                     msg = f"policy {decision.policy!r} made an invalid change: {exc}"
                     raise UserError(msg) from exc
-                store.update([new])
+                pending[item_id] = (store, new)
                 changes.updated.append(new)
                 op = EventOp.DECAY if decision.action is Action.DECAY else EventOp.UPDATE
                 before = {key: _plain(getattr(item, key)) for key in decision.changes}
                 after = {key: _plain(getattr(new, key)) for key in decision.changes}
                 events.append(_event(op, decision, item, now, before=before, after=after))
+        flush()
         changes.events = self._log(events)
         return changes
 
