@@ -34,3 +34,14 @@ def make_memory(clock: ManualClock) -> Iterator[MakeMemory]:
     yield make
     for memory in opened:
         memory.close()
+
+
+@pytest.fixture(autouse=True)
+def _one_faiss_thread() -> Iterator[None]:
+    # faiss's OpenMP threads spin on a busy 2-core machine: a tiny search then takes 15 ms.
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield
+    faiss.omp_set_num_threads(before)
