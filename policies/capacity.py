@@ -61,41 +61,46 @@ class CapacityPolicy(BasePolicy):
     def __repr__(self) -> str:
         return f"CapacityPolicy({self.max_items}, evict={self.evict!r}, per={self.per!r})"
 
-    def _key(self, scope: Scope) -> Scope:
-        return Scope.model_construct(
-            user_id=scope.user_id,
-            agent_id=None if self.per == "user" else scope.agent_id,
-            session_id=scope.session_id if self.per == "session" else None,
+    def _key(self, scope: Scope) -> tuple[str, str | None, str | None]:
+        return (
+            scope.user_id,
+            None if self.per == "user" else scope.agent_id,
+            scope.session_id if self.per == "session" else None,
         )
 
     def on_write(self, items: Sequence[MemoryItem], ctx: PolicyContext) -> list[Decision]:
         """Evict from the scopes that just grew."""
-        scopes = {self._key(item.scope) for item in items}
+        keys = {self._key(item.scope) for item in items}
         out: list[Decision] = []
-        for scope in scopes:
-            out += self._evict(self._scoped(ctx.scan(scope=scope), scope), scope)
+        for key in keys:
+            scope = Scope(user_id=key[0], agent_id=key[1], session_id=key[2])
+            out += self._evict(self._scoped(ctx.scan(scope=scope), key), key)
         return out
 
     def on_tick(self, ctx: PolicyContext) -> list[Decision]:
         """Evict from every scope over the limit."""
-        groups: dict[Scope, list[MemoryItem]] = defaultdict(list)
+        groups: dict[tuple[str, str | None, str | None], list[MemoryItem]] = defaultdict(list)
         for item in ctx.scan():
             groups[self._key(item.scope)].append(item)
         out: list[Decision] = []
-        for scope, members in groups.items():
-            out += self._evict(members, scope)
+        for key, members in groups.items():
+            out += self._evict(members, key)
         return out
 
-    def _scoped(self, items: Iterable[MemoryItem], scope: Scope) -> list[MemoryItem]:
+    def _scoped(
+        self, items: Iterable[MemoryItem], key: tuple[str, str | None, str | None]
+    ) -> list[MemoryItem]:
         # ``scan(scope=...)`` with no agent/session returns the whole user; narrow exactly.
-        return [item for item in items if self._key(item.scope) == scope]
+        return [item for item in items if self._key(item.scope) == key]
 
-    def _evict(self, items: list[MemoryItem], scope: Scope) -> list[Decision]:
+    def _evict(
+        self, items: list[MemoryItem], key: tuple[str, str | None, str | None]
+    ) -> list[Decision]:
         excess = len(items) - self.max_items
         if excess <= 0:
             return []
         victims = sorted(items, key=_ORDERS[self.evict])[:excess]
-        where = "/".join(p for p in (scope.user_id, scope.agent_id, scope.session_id) if p)
+        where = "/".join(part for part in key if part)
         reason = (
             f"capacity: {len(items)} memories in {where} exceed {self.max_items}; "
             f"evicting the {excess} {self.evict.replace('_', ' ')}"

@@ -58,6 +58,11 @@ class _Overlay:
             found: Iterable[MemoryItem] = self._everything
         else:
             found = self._base.scan(scope=scope, filters=filters, include_closed=include_closed)
+        if not self.gone and (include_closed or not self.closed):
+            return iter(found)
+        return self._visible(found, include_closed)
+
+    def _visible(self, found: Iterable[MemoryItem], include_closed: bool) -> Iterator[MemoryItem]:
         for item in found:
             if item.id in self.gone or (not include_closed and item.id in self.closed):
                 continue

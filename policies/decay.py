@@ -10,13 +10,13 @@ history). With ``stochastic=True`` a memory is instead forgotten with probabilit
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Literal
 
 import numpy as np
 from agentmem.policies._arrays import ages
+from agentmem.policies._decide import decision
 from agentmem.policies.base import BasePolicy
 from numpy.typing import NDArray
 
@@ -94,6 +94,10 @@ class DecayPolicy(BasePolicy):
         strength = np.fromiter((item.strength for item in items), np.float64, len(items))
         return np.exp(-t / strength)
 
+    @property
+    def _unit_name(self) -> str:
+        return "days" if self.unit == timedelta(days=1) else f"x {self.unit}"
+
     def strengthened(self, strength: float) -> float:
         """The strength after one more recall."""
         if self.reinforce == "add":
@@ -124,32 +128,34 @@ class DecayPolicy(BasePolicy):
         retention = self.retentions(items, now)
         if self.stochastic:
             lost = np.flatnonzero(self._rng.random(len(items)) >= retention)
+            rule = "drawn at random"
         else:
             lost = np.flatnonzero(retention < self.threshold)
+            rule = f"< {self.threshold:g}"
+        # Memories with the same (rounded) explanation share one decision: a tick that
+        # forgets 50k memories builds hundreds of decisions, not 50k.
+        days = (
+            np.maximum(
+                ages([items[i].last_accessed_at or items[i].created_at for i in lost], now), 0.0
+            )
+            / self.unit.total_seconds()
+        )
+        groups: dict[tuple[float, int], list[int]] = {}
+        for i, elapsed in zip(lost.tolist(), days.tolist(), strict=True):
+            groups.setdefault((items[i].strength, round(elapsed)), []).append(i)
         decisions: list[Decision] = []
-        for i in lost:
-            item = items[i]
-            days = (now - (item.last_accessed_at or item.created_at)) / self.unit
-            rule = "drawn at random" if self.stochastic else f"< {self.threshold:g}"
+        for (strength, elapsed), members in groups.items():
             reason = (
-                f"retention exp(-{days:.3g}/{item.strength:g}) = {retention[i]:.3g} {rule}"
-                if math.isfinite(days)
-                else "retention fell"
+                f"retention {retention[members[0]]:.2g} {rule} (strength {strength:g}, "
+                f"{elapsed} {self._unit_name} since last recall)"
             )
             if self.archive:
-                decisions.append(
-                    Decision(
-                        action=Action.UPDATE,
-                        item_ids=[item.id],
-                        reason=reason,
-                        policy=self.name,
-                        changes={"valid_to": max(now, item.valid_from or now)},
+                for i in members:
+                    changes = {"valid_to": max(now, items[i].valid_from or now)}
+                    decisions.append(
+                        decision(Action.UPDATE, [items[i].id], reason, self.name, changes)
                     )
-                )
             else:
-                decisions.append(
-                    Decision(
-                        action=Action.FORGET, item_ids=[item.id], reason=reason, policy=self.name
-                    )
-                )
+                ids = [items[i].id for i in members]
+                decisions.append(decision(Action.FORGET, ids, reason, self.name))
         return decisions

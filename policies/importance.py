@@ -19,6 +19,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 from agentmem.policies._arrays import ages
+from agentmem.policies._decide import decision
 from agentmem.policies.base import BasePolicy
 from numpy.typing import NDArray
 
@@ -176,7 +177,7 @@ class ImportancePolicy(BasePolicy):
         doomed: dict[int, str] = {}
         if self.floor is not None:
             for low in np.flatnonzero(value < self.floor):
-                doomed[int(low)] = f"effective importance {value[low]:.3g} < floor {self.floor:g}"
+                doomed[int(low)] = f"effective importance {value[low]:.2g} < floor {self.floor:g}"
         if self.top_k is not None:
             users: dict[str, list[int]] = defaultdict(list)
             for i, item in enumerate(items):
@@ -190,10 +191,10 @@ class ImportancePolicy(BasePolicy):
                 cut = value[order[self.top_k - 1]]
                 for out in order[self.top_k :]:
                     doomed[int(out)] = (
-                        f"effective importance {value[out]:.3g} is outside the top {self.top_k} "
+                        f"effective importance {value[out]:.2g} is outside the top {self.top_k} "
                         f"(cut-off {cut:.3g})"
                     )
         return [
-            Decision(action=Action.FORGET, item_ids=[items[i].id], reason=why, policy=self.name)
+            decision(Action.FORGET, [items[i].id], why, self.name)
             for i, why in sorted(doomed.items())
         ]

@@ -41,7 +41,7 @@ def test_tick_forgets_below_threshold_only(make_memory: MakeMemory, clock: Manua
     clock.advance(timedelta(days=2))  # weak: e^-2 = 0.135 < 0.2; strong: e^-(2/7) = 0.751
     changes = memory.tick()
     assert [item.id for item in changes.forgotten] == [weak.id]
-    assert "0.135" in changes.events[0].reason
+    assert changes.events[0].reason == "retention 0.14 < 0.2 (strength 1, 2 days since last recall)"
     assert memory.get(strong.id).valid_to is None
 
 
