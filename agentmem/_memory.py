@@ -522,25 +522,128 @@ class Memory:
             changes.extend(self.apply(decisions))
         return changes
 
+    def preview(self, policy: RetentionPolicy | None = None) -> list[Decision]:
+        """What a tick would decide now, without changing anything.
+
+        Inspect the decisions (each has a reason), then commit them with :meth:`apply`.
+
+        Args:
+            policy: the policy to ask; ``None`` asks every policy of this memory, in order.
+        """
+        self._check_open()
+        policies = self.policies if policy is None else [policy]
+        decisions: list[Decision] = []
+        for each in policies:
+            with traced(self.tracer, "policy", f"{each.name}.preview"):
+                decisions += each.on_tick(self._context)
+        return decisions
+
+    def undo(self, event_id: int) -> Changes:
+        """Reverse one applied change, read back from the audit log; the undo is logged too.
+
+        An add is forgotten, a forgotten memory is restored in full, an update or decay gets
+        its old values back, and a merge is taken apart (the merged memory goes, its sources
+        reopen). Recalls and whole-user erasures cannot be undone.
+        """
+        self._check_open()
+        event = self.audit.get(event_id)
+        if event is None:
+            msg = f"no audit event with id {event_id}; list them with Memory.events()"
+            raise NotFoundError(msg)
+        reason = f"undo of event {event_id} ({event.op.value}: {event.reason})"
+        if event.op is EventOp.ADD:
+            decision = Decision(
+                action=Action.FORGET, item_ids=event.item_ids, reason=reason, policy="undo"
+            )
+            return self.apply([decision])
+        if event.op is EventOp.FORGET and event.before is not None and event.item_ids:
+            return self._restore(MemoryItem.model_validate(event.before), reason)
+        if event.op in (EventOp.UPDATE, EventOp.DECAY) and event.before is not None:
+            decision = Decision(
+                action=Action.UPDATE,
+                item_ids=event.item_ids,
+                reason=reason,
+                policy="undo",
+                changes=dict(event.before),
+            )
+            return self.apply([decision])
+        if event.op is EventOp.MERGE and event.before is not None and event.item_ids:
+            reopened: dict[str, Any] = event.before.get("valid_to", {})
+            decisions = [
+                Decision(
+                    action=Action.FORGET, item_ids=event.item_ids[:1], reason=reason, policy="undo"
+                ),
+                *(
+                    Decision(
+                        action=Action.UPDATE,
+                        item_ids=[item_id],
+                        reason=reason,
+                        policy="undo",
+                        changes={"valid_to": reopened.get(item_id)},
+                    )
+                    for item_id in event.item_ids[1:]
+                ),
+            ]
+            return self.apply(decisions)
+        msg = (
+            f"event {event_id} ({event.op.value}) cannot be undone: only adds, updates, "
+            "decays, merges and forgets of single memories can"
+        )
+        raise UserError(msg)
+
+    def _restore(self, item: MemoryItem, reason: str) -> Changes:
+        if self._locate(item.id) is not None:
+            msg = f"memory {item.id} exists again; there is nothing to restore"
+            raise UserError(msg)
+        store = self.stores[0]
+        store.add([item])
+        event = MemoryEvent(
+            op=EventOp.ADD,
+            item_ids=[item.id],
+            user_id=item.scope.user_id,
+            at=self.clock.now(),
+            reason=reason,
+            policy="undo",
+            after=_snapshot(item),
+        )
+        return Changes(written=[item], events=self._log([event]))
+
     def apply(self, decisions: Sequence[Decision]) -> Changes:
-        """Carry out policy decisions and log each with its reason."""
+        """Carry out policy decisions and log each with its reason.
+
+        Consecutive updates are written to each store in one batch, so a policy that
+        closes thousands of memories at once costs one transaction, not thousands.
+        """
         self._check_open()
         changes = Changes()
         now = self.clock.now()
         events: list[MemoryEvent] = []
+        pending: dict[str, tuple[MemoryStore, MemoryItem]] = {}
+
+        def flush() -> None:
+            by_store: dict[str, tuple[MemoryStore, list[MemoryItem]]] = {}
+            for store, item in pending.values():
+                by_store.setdefault(store.name, (store, []))[1].append(item)
+            for store, items in by_store.values():
+                with traced(self.tracer, "store", f"{store.name}.update", count=len(items)):
+                    store.update(items)
+            pending.clear()
+
         for decision in decisions:
             if decision.action is Action.KEEP:
                 continue
             if decision.action is Action.MERGE:
+                flush()
                 self._apply_merge(decision, now, changes, events)
                 continue
             for item_id in decision.item_ids:
-                found = self._locate(item_id)
+                found = pending.get(item_id) or self._locate(item_id)
                 if found is None:
                     logger.debug("%s: %s is already gone", decision.policy, item_id)
                     continue
                 store, item = found
                 if decision.action is Action.FORGET:
+                    flush()
                     store.delete([item_id])
                     changes.forgotten.append(item)
                     events.append(
@@ -554,12 +657,13 @@ class Memory:
                 except ValidationError as exc:
                     msg = f"policy {decision.policy!r} made an invalid change: {exc}"
                     raise UserError(msg) from exc
-                store.update([new])
+                pending[item_id] = (store, new)
                 changes.updated.append(new)
                 op = EventOp.DECAY if decision.action is Action.DECAY else EventOp.UPDATE
                 before = {key: _plain(getattr(item, key)) for key in decision.changes}
                 after = {key: _plain(getattr(new, key)) for key in decision.changes}
                 events.append(_event(op, decision, item, now, before=before, after=after))
+        flush()
         changes.events = self._log(events)
         return changes
 
@@ -587,7 +691,10 @@ class Memory:
                 at=now,
                 reason=decision.reason,
                 policy=decision.policy,
-                before={"texts": [item.text for _, item in sources]},
+                before={
+                    "texts": [item.text for _, item in sources],
+                    "valid_to": {item.id: _plain(item.valid_to) for _, item in sources},
+                },
                 after={"text": decision.merged.text},
             )
         )
@@ -598,7 +705,8 @@ def _plain(value: Any) -> Any:
 
 
 def _snapshot(item: MemoryItem) -> dict[str, Any]:
-    return item.model_dump(mode="json", include={"text", "kind", "metadata", "created_at"})
+    """The whole item as JSON, so that ``Memory.undo`` can restore a forgotten memory."""
+    return item.model_dump(mode="json")
 
 
 def _event(

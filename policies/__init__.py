@@ -1,6 +1,44 @@
 """Retention policies: rules, written in code, for what memory keeps, changes and forgets."""
 
 from agentmem.policies.base import BasePolicy
-from agentmem.policies.update import UpdatePolicy, fact_key
+from agentmem.policies.capacity import CapacityPolicy
+from agentmem.policies.compose import Policies
+from agentmem.policies.decay import DecayPolicy
+from agentmem.policies.importance import (
+    HeuristicImportance,
+    ImportancePolicy,
+    ImportanceScorer,
+    LLMImportance,
+)
+from agentmem.policies.merge import MergePolicy, merge_items
+from agentmem.policies.spec import parse_spec
+from agentmem.policies.ttl import TTLPolicy
+from agentmem.policies.update import (
+    LLMUpdateDecider,
+    StructuredDecider,
+    UpdateDecider,
+    UpdateOp,
+    UpdatePolicy,
+    fact_key,
+)
 
-__all__ = ["BasePolicy", "UpdatePolicy", "fact_key"]
+__all__ = [
+    "BasePolicy",
+    "CapacityPolicy",
+    "DecayPolicy",
+    "HeuristicImportance",
+    "ImportancePolicy",
+    "ImportanceScorer",
+    "LLMImportance",
+    "LLMUpdateDecider",
+    "MergePolicy",
+    "Policies",
+    "StructuredDecider",
+    "TTLPolicy",
+    "UpdateDecider",
+    "UpdateOp",
+    "UpdatePolicy",
+    "fact_key",
+    "merge_items",
+    "parse_spec",
+]

@@ -1,0 +1,159 @@
+"""``agentmem policies compare|generate-log|preview|undo``: measure and run retention policies."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from agentmem._errors import UserError
+
+__all__ = ["register"]
+
+
+def register(sub: Any) -> None:
+    """Add the ``policies`` command group."""
+    parser = sub.add_parser("policies", help="compare, preview and undo retention policies")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    p = actions.add_parser(
+        "compare", help="replay a dated log under policy sets; write a table and plots"
+    )
+    p.add_argument("--log", required=True, help="the JSON-lines log (see agentmem.simulate)")
+    p.add_argument(
+        "--policy",
+        action="append",
+        required=True,
+        metavar="NAME=SPEC",
+        help="a policy set, e.g. decay=update+decay:threshold=0.2 (repeat for each set)",
+    )
+    p.add_argument("--out", required=True, help="folder for results.md, size.png, accuracy.png")
+    p.add_argument("--k", type=int, default=1, help="a probe is right if the top k hold it")
+    p.add_argument(
+        "--embedder",
+        choices=["hash", "default"],
+        default="hash",
+        help="hash: fast deterministic hashing; default: the bundled MiniLM model",
+    )
+    p.set_defaults(func=_compare)
+
+    p = actions.add_parser("generate-log", help="write a generated dated log to replay")
+    p.add_argument("--out", required=True, help="the JSON-lines file to write")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sessions", type=int, default=30)
+    p.set_defaults(func=_generate)
+
+    p = actions.add_parser("preview", help="show what a policy set would do to a memory now")
+    p.add_argument("--db", required=True, help="the memory folder (as for Memory.default)")
+    p.add_argument("--policy", required=True, metavar="SPEC", help="e.g. decay:threshold=0.2")
+    p.add_argument("--apply", action="store_true", help="apply the decisions after showing them")
+    p.set_defaults(func=_preview)
+
+    p = actions.add_parser("undo", help="reverse one change, read from the audit log")
+    p.add_argument("--db", required=True, help="the memory folder (as for Memory.default)")
+    p.add_argument("event", type=int, help="the audit event id (see `memories history`)")
+    p.set_defaults(func=_undo)
+
+
+def _sets(pairs: list[str]) -> dict[str, Any]:
+    from agentmem.policies import parse_spec
+
+    sets: dict[str, Any] = {}
+    for pair in pairs:
+        name, eq, spec = pair.partition("=")
+        if not eq or not name.strip():
+            msg = f"--policy takes NAME=SPEC, e.g. decay=update+decay:threshold=0.2; got {pair!r}"
+            raise UserError(msg)
+        if name.strip() in sets:
+            msg = f"two policy sets are named {name.strip()!r}; give each its own name"
+            raise UserError(msg)
+        sets[name.strip()] = parse_spec(spec, name=name.strip())
+    return sets
+
+
+def _compare(args: argparse.Namespace) -> int:
+    import faiss
+
+    from agentmem import ManualClock, Memory
+    from agentmem.simulate import hash_memory_factory, plot_replay, read_log, replay
+
+    # One thread: faiss's OpenMP pool only slows the many tiny searches of a replay.
+    faiss.omp_set_num_threads(1)
+    sets = _sets(args.policy)
+    log_path = Path(args.log)
+    if not log_path.is_file():
+        msg = f"no log at {log_path}; write one with `agentmem policies generate-log --out FILE`"
+        raise UserError(msg)
+    factory = hash_memory_factory
+    if args.embedder == "default":
+        from agentmem.embedders import SentenceTransformerEmbedder
+        from agentmem.stores import VectorStore
+
+        embedder = SentenceTransformerEmbedder()
+
+        def factory(policies: Any, clock: ManualClock) -> Memory:
+            return Memory([VectorStore(None, embedder)], policies=policies, clock=clock)
+
+    result = replay(read_log(log_path), factory, policies=sets, k=args.k, progress=True)
+    result.specs = {pair.partition("=")[0].strip(): pair.partition("=")[2] for pair in args.policy}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = result.table()
+    (out / "results.md").write_text(
+        f"# Policy comparison on {log_path.name}\n\n{table}", encoding="utf-8"
+    )
+    (out / "results.json").write_text(result.model_dump_json(indent=1), encoding="utf-8")
+    pngs = plot_replay(result, out)
+    print(table)
+    print(f"wrote {out / 'results.md'}, {', '.join(str(p) for p in pngs)}", file=sys.stderr)
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from agentmem.simulate import generate_log, write_log
+
+    events = generate_log(args.seed, sessions=args.sessions)
+    write_log(events, args.out)
+    print(f"wrote {len(events)} events to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _open(path: str) -> Any:
+    from agentmem import Memory
+
+    folder = Path(path).expanduser()
+    if not (folder / "vector.sqlite").exists():
+        msg = f"no memory at {folder} (expected {folder / 'vector.sqlite'})"
+        raise UserError(msg)
+    return Memory.default(folder)
+
+
+def _preview(args: argparse.Namespace) -> int:
+    from agentmem.policies import parse_spec
+
+    policy = parse_spec(args.policy)
+    with _open(args.db) as memory:
+        decisions = memory.preview(policy)
+        for decision in decisions:
+            print(f"{decision.action.value:<7} {len(decision.item_ids):>5} by {decision.policy}")
+            print(f"        {decision.reason}")
+        print(f"{len(decisions)} decisions", file=sys.stderr)
+        if args.apply and decisions:
+            changes = memory.apply(decisions)
+            print(
+                f"applied: {len(changes.updated)} updated, {len(changes.forgotten)} forgotten; "
+                f"undo any with `agentmem policies undo --db {args.db} EVENT`",
+                file=sys.stderr,
+            )
+    return 0
+
+
+def _undo(args: argparse.Namespace) -> int:
+    with _open(args.db) as memory:
+        changes = memory.undo(args.event)
+        print(
+            f"undid event {args.event}: {len(changes.written)} restored, "
+            f"{len(changes.updated)} updated, {len(changes.forgotten)} removed"
+        )
+    return 0

@@ -1,0 +1,124 @@
+"""Policies([...]): several retention policies run in order as one.
+
+A later policy sees memory as the earlier ones left it: what they forgot, merged or
+closed is hidden from it, so two policies never fight over the same memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+
+from agentmem.policies.base import BasePolicy
+
+from agentmem._errors import UserError
+from agentmem._models import Filters, MemoryItem, Scope
+from agentmem._protocols import Action, Decision, Embedder, PolicyContext, RetentionPolicy
+
+__all__ = ["Policies"]
+
+
+class _Overlay:
+    """A policy context that hides what earlier decisions removed or closed."""
+
+    def __init__(self, base: PolicyContext) -> None:
+        self._base = base
+        self.gone: set[str] = set()
+        self.closed: set[str] = set()
+        self._everything: list[MemoryItem] | None = None
+
+    @property
+    def now(self) -> datetime:
+        return self._base.now
+
+    @property
+    def embedder(self) -> Embedder | None:
+        return self._base.embedder
+
+    def note(self, decisions: Iterable[Decision]) -> None:
+        for decision in decisions:
+            if decision.action is Action.FORGET:
+                self.gone.update(decision.item_ids)
+            elif decision.action is Action.MERGE:
+                self.closed.update(decision.item_ids)
+            elif decision.changes.get("valid_to") is not None:
+                self.closed.update(decision.item_ids)
+
+    def scan(
+        self,
+        *,
+        scope: Scope | None = None,
+        filters: Filters | None = None,
+        include_closed: bool = False,
+    ) -> Iterator[MemoryItem]:
+        if scope is None and filters is None and not include_closed:
+            # Every policy of a tick scans all open memories: read them once.
+            if self._everything is None:
+                self._everything = list(self._base.scan())
+            found: Iterable[MemoryItem] = self._everything
+        else:
+            found = self._base.scan(scope=scope, filters=filters, include_closed=include_closed)
+        if not self.gone and (include_closed or not self.closed):
+            return iter(found)
+        return self._visible(found, include_closed)
+
+    def _visible(self, found: Iterable[MemoryItem], include_closed: bool) -> Iterator[MemoryItem]:
+        for item in found:
+            if item.id in self.gone or (not include_closed and item.id in self.closed):
+                continue
+            yield item
+
+    def get(self, item_id: str) -> MemoryItem | None:
+        return None if item_id in self.gone else self._base.get(item_id)
+
+
+class Policies(BasePolicy):
+    """Compose retention policies; they decide in the order given.
+
+    Args:
+        policies: the policies, first decides first.
+        name: a name for the set (default: the members' names joined by ``+``).
+    """
+
+    def __init__(self, policies: Sequence[RetentionPolicy], *, name: str | None = None) -> None:
+        for policy in policies:
+            if not isinstance(policy, RetentionPolicy):
+                msg = f"Policies([...]) takes retention policies, got {type(policy).__name__}"
+                raise UserError(msg)
+        self.policies = list(policies)
+        self.name = name or "+".join(p.name for p in self.policies) or "none"
+
+    def __repr__(self) -> str:
+        return f"Policies({self.policies!r})"
+
+    def on_write(self, items: Sequence[MemoryItem], ctx: PolicyContext) -> list[Decision]:
+        """Each policy decides on the written items that earlier ones left alone."""
+        overlay = _Overlay(ctx)
+        out: list[Decision] = []
+        for policy in self.policies:
+            left = [item for item in items if item.id not in overlay.gone]
+            decisions = policy.on_write(left, overlay) if left else []
+            overlay.note(decisions)
+            out += decisions
+        return out
+
+    def on_access(self, items: Sequence[MemoryItem], ctx: PolicyContext) -> list[Decision]:
+        """Each policy decides on the recalled items that earlier ones left alone."""
+        overlay = _Overlay(ctx)
+        out: list[Decision] = []
+        for policy in self.policies:
+            left = [item for item in items if item.id not in overlay.gone]
+            decisions = policy.on_access(left, overlay) if left else []
+            overlay.note(decisions)
+            out += decisions
+        return out
+
+    def on_tick(self, ctx: PolicyContext) -> list[Decision]:
+        """Each policy decides in turn, seeing memory as the earlier ones left it."""
+        overlay = _Overlay(ctx)
+        out: list[Decision] = []
+        for policy in self.policies:
+            decisions = policy.on_tick(overlay)
+            overlay.note(decisions)
+            out += decisions
+        return out

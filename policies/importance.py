@@ -1,0 +1,200 @@
+"""ImportancePolicy (SirLLM): importance scores that fade every turn; the least important go.
+
+Each memory carries an ``importance``. A scorer may set it when the memory is written
+(:class:`HeuristicImportance`, or :class:`LLMImportance` asking a chat model). Its
+effective importance then fades by ``decay`` per ``turn`` of clock time since the
+memory was last recalled (or since it happened), so a recall restores it:
+``effective = importance * decay ** (t / turn)``. The memories kept are the ``top_k``
+per user and/or those whose effective importance stays at or above ``floor``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from agentmem.policies._arrays import ages
+from agentmem.policies._decide import decision
+from agentmem.policies.base import BasePolicy
+from numpy.typing import NDArray
+
+from agentmem._errors import ModelError, UserError
+from agentmem._models import MemoryItem
+from agentmem._prompts import render_prompt
+from agentmem._protocols import Action, ChatMessage, ChatModel, Decision, PolicyContext
+
+__all__ = ["HeuristicImportance", "ImportancePolicy", "ImportanceScorer", "LLMImportance"]
+
+logger = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class ImportanceScorer(Protocol):
+    """Scores how important a memory is, from 0 (trivial) to 1 (vital)."""
+
+    def score(self, item: MemoryItem) -> float:
+        """The importance of ``item`` in [0, 1]."""
+        ...
+
+
+_WORDS = re.compile(r"\w+")
+_SIGNALS = re.compile(
+    r"\b(i|my|me|name|born|birthday|allergic|allergy|live|moved|work|job|married|wife|"
+    r"husband|daughter|son|always|never|important|remember|favou?rite|prefer)\b",
+    re.IGNORECASE,
+)
+
+
+class HeuristicImportance:
+    """Importance from the text alone: facts, personal words, numbers and names score higher."""
+
+    def score(self, item: MemoryItem) -> float:
+        """0.1 for a bare chat turn, up to 1.0 for a personal fact with specifics."""
+        text = item.text
+        words = _WORDS.findall(text)
+        score = 0.1
+        if item.kind.value == "fact":
+            score += 0.4
+        score += min(0.3, 0.1 * len(_SIGNALS.findall(text)))
+        if any(ch.isdigit() for ch in text):
+            score += 0.1
+        if any(w[:1].isupper() for w in words[1:]):
+            score += 0.1
+        return round(min(score, 1.0), 3)
+
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+class LLMImportance:
+    """Importance asked from a chat model (prompt ``importance.md``), on a 0-10 scale.
+
+    Args:
+        llm: the chat model.
+        fallback: the score used when the model's answer holds no number.
+    """
+
+    def __init__(self, llm: ChatModel, *, fallback: float = 0.5) -> None:
+        self.llm = llm
+        self.fallback = fallback
+
+    def score(self, item: MemoryItem) -> float:
+        """Ask the model; its first number, divided by 10, clipped to [0, 1]."""
+        prompt = render_prompt("importance", text=item.text, kind=item.kind.value)
+        try:
+            answer = self.llm.chat([ChatMessage(role="user", content=prompt)], max_tokens=8).text
+        except ModelError:
+            logger.warning("importance scoring failed; using %s", self.fallback, exc_info=True)
+            return self.fallback
+        match = _NUMBER.search(answer)
+        if match is None:
+            logger.info("no number in the importance answer %r; using the fallback", answer)
+            return self.fallback
+        return min(max(float(match.group()) / 10.0, 0.0), 1.0)
+
+
+class ImportancePolicy(BasePolicy):
+    """Forget the least important memories as their importance fades.
+
+    Args:
+        scorer: scores new memories on write (``None``: keep the importance they came with).
+        decay: the factor importance is multiplied by per turn (0 < decay <= 1).
+        turn: how much clock time one turn is (default: one day).
+        top_k: keep at most this many memories per user (highest effective importance).
+        floor: forget memories whose effective importance falls below this.
+    """
+
+    name = "importance"
+
+    def __init__(
+        self,
+        *,
+        scorer: ImportanceScorer | None = None,
+        decay: float = 0.9,
+        turn: timedelta = timedelta(days=1),
+        top_k: int | None = None,
+        floor: float | None = None,
+    ) -> None:
+        if not 0.0 < decay <= 1.0:
+            msg = f"decay is a per-turn factor in (0, 1], got {decay!r}"
+            raise UserError(msg)
+        if top_k is None and floor is None:
+            msg = "ImportancePolicy needs top_k=N, floor=X, or both"
+            raise UserError(msg)
+        if top_k is not None and top_k < 1:
+            msg = f"top_k must be a positive int, got {top_k!r}"
+            raise UserError(msg)
+        if turn <= timedelta(0):
+            msg = f"turn must be a positive timedelta, got {turn!r}"
+            raise UserError(msg)
+        self.scorer = scorer
+        self.decay = decay
+        self.turn = turn
+        self.top_k = top_k
+        self.floor = floor
+
+    def __repr__(self) -> str:
+        return f"ImportancePolicy(decay={self.decay}, top_k={self.top_k}, floor={self.floor})"
+
+    def effective(self, items: Sequence[MemoryItem], now: datetime) -> NDArray[np.float64]:
+        """Effective (faded) importance of each item at ``now``."""
+        anchors = [item.last_accessed_at or item.created_at for item in items]
+        turns = np.maximum(ages(anchors, now), 0.0) / self.turn.total_seconds()
+        base = np.fromiter((item.importance for item in items), np.float64, len(items))
+        return np.asarray(base * np.power(self.decay, turns), dtype=np.float64)
+
+    def on_write(self, items: Sequence[MemoryItem], ctx: PolicyContext) -> list[Decision]:
+        """Score the new memories, if a scorer is set."""
+        if self.scorer is None:
+            return []
+        out = []
+        for item in items:
+            value = float(self.scorer.score(item))
+            if value != item.importance:
+                out.append(
+                    Decision(
+                        action=Action.UPDATE,
+                        item_ids=[item.id],
+                        reason=f"importance scored {value:.2f} by {type(self.scorer).__name__}",
+                        policy=self.name,
+                        changes={"importance": value},
+                    )
+                )
+        return out
+
+    def on_tick(self, ctx: PolicyContext) -> list[Decision]:
+        """Forget what fell under the floor, then all but the top-k of each user."""
+        items = list(ctx.scan())
+        if not items:
+            return []
+        now = ctx.now
+        value = self.effective(items, now)
+        doomed: dict[int, str] = {}
+        if self.floor is not None:
+            for low in np.flatnonzero(value < self.floor):
+                doomed[int(low)] = f"effective importance {value[low]:.2g} < floor {self.floor:g}"
+        if self.top_k is not None:
+            users: dict[str, list[int]] = defaultdict(list)
+            for i, item in enumerate(items):
+                if i not in doomed:
+                    users[item.scope.user_id].append(i)
+            for members in users.values():
+                if len(members) <= self.top_k:
+                    continue
+                index = np.asarray(members)
+                order = index[np.argsort(-value[index], kind="stable")]
+                cut = value[order[self.top_k - 1]]
+                for out in order[self.top_k :]:
+                    doomed[int(out)] = (
+                        f"effective importance {value[out]:.2g} is outside the top {self.top_k} "
+                        f"(cut-off {cut:.3g})"
+                    )
+        return [
+            decision(Action.FORGET, [items[i].id], why, self.name)
+            for i, why in sorted(doomed.items())
+        ]

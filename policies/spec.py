@@ -1,0 +1,95 @@
+"""A one-line syntax for policy sets, for the command line and config files.
+
+``decay:threshold=0.2+capacity:max_items=200,evict=lru`` is
+``Policies([DecayPolicy(threshold=0.2), CapacityPolicy(max_items=200, evict="lru")])``.
+Policies are joined by ``+``; each is a name, then optionally ``:`` and ``key=value``
+pairs joined by ``,``. Values are numbers, ``true``/``false``, durations (``30m``,
+``12h``, ``7d``, ``2w``), kind lists joined by ``|`` (``kinds=message|thought``) or text.
+``none`` is the empty set (never forget).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from agentmem.policies.capacity import CapacityPolicy
+from agentmem.policies.compose import Policies
+from agentmem.policies.decay import DecayPolicy
+from agentmem.policies.importance import HeuristicImportance, ImportancePolicy
+from agentmem.policies.merge import MergePolicy
+from agentmem.policies.ttl import TTLPolicy
+from agentmem.policies.update import UpdatePolicy
+
+from agentmem._errors import UserError
+from agentmem._protocols import RetentionPolicy
+
+__all__ = ["POLICY_NAMES", "parse_spec"]
+
+POLICY_NAMES = ("update", "capacity", "ttl", "decay", "importance", "merge")
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def _value(text: str) -> Any:
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    duration = _DURATION.match(lowered)
+    if duration:
+        return timedelta(**{_UNITS[duration.group(2)]: float(duration.group(1))})
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    if "|" in text:
+        return text.split("|")
+    return text
+
+
+def _build(name: str, kwargs: dict[str, Any]) -> RetentionPolicy:
+    if name == "update":
+        return UpdatePolicy(**kwargs)
+    if name == "capacity":
+        return CapacityPolicy(**kwargs)
+    if name == "ttl":
+        return TTLPolicy(**kwargs)
+    if name == "decay":
+        return DecayPolicy(**kwargs)
+    if name == "importance":
+        if kwargs.pop("score", False):
+            kwargs["scorer"] = HeuristicImportance()
+        return ImportancePolicy(**kwargs)
+    return MergePolicy(**kwargs)
+
+
+def parse_spec(spec: str, *, name: str | None = None) -> Policies:
+    """Parse a policy-set spec such as ``decay:threshold=0.2+capacity:max_items=200``."""
+    spec = spec.strip()
+    if spec in ("", "none"):
+        return Policies([], name=name or "none")
+    policies: list[RetentionPolicy] = []
+    for part in spec.split("+"):
+        policy_name, _, args = part.strip().partition(":")
+        policy_name = policy_name.strip().lower()
+        if policy_name not in POLICY_NAMES:
+            msg = f"unknown policy {policy_name!r} in {spec!r}; known: {', '.join(POLICY_NAMES)}"
+            raise UserError(msg)
+        kwargs: dict[str, Any] = {}
+        for pair in filter(None, (p.strip() for p in args.split(","))):
+            key, eq, raw = pair.partition("=")
+            if not eq or not key.strip():
+                msg = f"expected key=value in {part!r}, got {pair!r}"
+                raise UserError(msg)
+            kwargs[key.strip()] = _value(raw.strip())
+        if isinstance(kwargs.get("kinds"), str):
+            kwargs["kinds"] = [kwargs["kinds"]]
+        try:
+            policies.append(_build(policy_name, kwargs))
+        except TypeError as exc:
+            msg = f"bad arguments for {policy_name!r} in {spec!r}: {exc}"
+            raise UserError(msg) from exc
+    return Policies(policies, name=name)
