@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+from agentmem.stores import VectorStore
 from numpy.typing import NDArray
 
 from agentmem import MemoryItem, Scope
-from agentmem.stores import VectorStore
 
 DIM = 384
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -43,14 +43,20 @@ def run(size: int, queries: int, users: int) -> dict[str, float]:
     vectors = rng.standard_normal((size + queries, DIM)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     embedder = LookupEmbedder(vectors)
-    items = [MemoryItem(text=f"v{i}", scope=Scope(user_id=f"u{i % users}"),
-                        created_at=T0 + timedelta(seconds=i), recorded_at=T0)
-             for i in range(size)]
+    items = [
+        MemoryItem(
+            text=f"v{i}",
+            scope=Scope(user_id=f"u{i % users}"),
+            created_at=T0 + timedelta(seconds=i),
+            recorded_at=T0,
+        )
+        for i in range(size)
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         store = VectorStore(tmp, embedder, synchronous="NORMAL")
         start = time.perf_counter()
         for batch in range(0, size, 1000):
-            store.add(items[batch:batch + 1000])
+            store.add(items[batch : batch + 1000])
         add_s = time.perf_counter() - start
         scope = Scope(user_id="u0")
         owned = np.arange(0, size, users)
@@ -81,14 +87,18 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--users", type=int, default=4)
     args = parser.parse_args()
-    print(f"| items | users | adds/s | search p50 ms | search p95 ms | numpy p50 ms | "
-          f"p50 ratio store/numpy | same top-10 as numpy |")
+    print(
+        "| items | users | adds/s | search p50 ms | search p95 ms | numpy p50 ms | "
+        "p50 ratio store/numpy | same top-10 as numpy |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for size in args.sizes:
         r = run(size, args.queries, args.users)
-        print(f"| {size:,} | {args.users} | {r['adds_per_s']:,.0f} | {r['store_p50']:.2f} | "
-              f"{r['store_p95']:.2f} | {r['numpy_p50']:.2f} | "
-              f"{r['store_p50'] / r['numpy_p50']:.2f} | {r['exact']:.0%} |")
+        print(
+            f"| {size:,} | {args.users} | {r['adds_per_s']:,.0f} | {r['store_p50']:.2f} | "
+            f"{r['store_p95']:.2f} | {r['numpy_p50']:.2f} | "
+            f"{r['store_p50'] / r['numpy_p50']:.2f} | {r['exact']:.0%} |"
+        )
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS items (
 );
 CREATE INDEX IF NOT EXISTS items_scope ON items (user_id, agent_id, session_id);
 CREATE INDEX IF NOT EXISTS items_created ON items (user_id, created_at);
+CREATE INDEX IF NOT EXISTS items_order ON items (created_at, vid);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 

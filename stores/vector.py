@@ -46,6 +46,9 @@ class VectorStore:
             safe against a killed process, not against power loss).
         save_every: save the faiss index after this many writes (it is also saved on
             ``close``/``flush``; an index left stale by a crash is rebuilt on open).
+        faiss_threads: OpenMP threads faiss may use (a process-wide setting). One thread
+            is fastest for single queries on small machines, where idle OpenMP workers
+            spin against the embedding model's threads; ``None`` leaves it alone.
     """
 
     def __init__(
@@ -56,7 +59,10 @@ class VectorStore:
         name: str = "vector",
         synchronous: str = "FULL",
         save_every: int = 5000,
+        faiss_threads: int | None = 1,
     ) -> None:
+        if faiss_threads is not None:
+            faiss.omp_set_num_threads(faiss_threads)
         self.name = name
         self.embedder = embedder
         self._folder = None if path is None else Path(path).expanduser()
