@@ -69,6 +69,8 @@ class SentenceTransformerEmbedder:
     @property
     def model(self) -> Any:
         """The loaded SentenceTransformer (loads it on first use)."""
+        # The guard runs on every use, not only on the first (cached) load.
+        check_model_load(f"the sentence-transformers model {self._model_name!r}")
         return _load(self._model_name, self._device)
 
     @property

@@ -169,13 +169,18 @@ class LocalLLM:
         """The model file's name."""
         return self.path.name
 
+    def _loaded(self) -> _Loaded:
+        # The guard runs on every use, not only on the first (cached) load.
+        check_model_load(f"the local chat model {self.path}")
+        return _load(str(self.path), self._backend)
+
     def load(self) -> None:
         """Load the model now rather than on the first chat."""
-        _load(str(self.path), self._backend)
+        self._loaded()
 
     def chat(self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None) -> ChatResult:
         """Answer greedily."""
-        loaded = _load(str(self.path), self._backend)
+        loaded = self._loaded()
         limit = max_tokens or self.max_tokens
         payload = [{"role": m.role, "content": m.content} for m in messages]
         with loaded.lock:
