@@ -49,7 +49,7 @@ def main() -> None:
     parser.add_argument(
         "--grid",
         nargs="+",
-        default=["12,8,32", "14,8,64", "14,10,96", "16,12,128"],
+        default=["12,16,400", "14,32,1000", "14,32,2000", "14,32,3000"],
         help="bits,tables,probes settings to try",
     )
     args = parser.parse_args()

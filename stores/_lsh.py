@@ -58,7 +58,7 @@ class LSHIndex:
         rng = np.random.default_rng(seed)
         self._planes = rng.standard_normal((tables * bits, dim)).astype(np.float32)
         self._weights = np.left_shift(np.int64(1), np.arange(bits, dtype=np.int64))
-        self._buckets: list[dict[int, set[int]]] = [{} for _ in range(tables)]
+        self._buckets: list[dict[int, list[int]]] = [{} for _ in range(tables)]
         self._codes: dict[int, NDArray[np.int64]] = {}
         self._rows: dict[int, int] = {}
         self._free: list[int] = []
@@ -96,7 +96,7 @@ class LSHIndex:
             self._rows[vid] = row
             self._codes[vid] = row_codes
             for table, code in enumerate(row_codes.tolist()):
-                self._buckets[table].setdefault(code, set()).add(vid)
+                self._buckets[table].setdefault(code, []).append(vid)
 
     def _grow(self) -> int:
         if self._used == len(self._vectors):
@@ -117,7 +117,7 @@ class LSHIndex:
             self._free.append(row)
             for table, code in enumerate(self._codes.pop(vid).tolist()):
                 bucket = self._buckets[table][code]
-                bucket.discard(vid)
+                bucket.remove(vid)
                 if not bucket:
                     del self._buckets[table][code]
         return removed
@@ -129,25 +129,26 @@ class LSHIndex:
         for table in range(self.tables):
             yield table, base[table]
         margins = np.abs(projected)
-        order = np.argsort(margins, axis=1)
-        costs = np.take_along_axis(margins, order, axis=1) ** 2
+        ranked = np.argsort(margins, axis=1)
+        costs: list[list[float]] = (np.take_along_axis(margins, ranked, axis=1) ** 2).tolist()
+        order: list[list[int]] = ranked.tolist()
         # Each heap entry flips a set of bits (positions in the table's margin order);
         # "shift" and "expand" enumerate every set exactly once, cheapest first.
         heap: list[tuple[float, int, tuple[int, ...]]] = [
-            (float(costs[table, 0]), table, (0,)) for table in range(self.tables)
+            (costs[table][0], table, (0,)) for table in range(self.tables)
         ]
         heapq.heapify(heap)
         while heap:
             cost, table, flipped = heapq.heappop(heap)
             code = base[table]
             for position in flipped:
-                code ^= 1 << int(order[table, position])
+                code ^= 1 << order[table][position]
             yield table, code
             last = flipped[-1]
             if last + 1 < self.bits:
-                step = float(costs[table, last + 1])
+                step = costs[table][last + 1]
                 shifted = (*flipped[:-1], last + 1)
-                heapq.heappush(heap, (cost - float(costs[table, last]) + step, table, shifted))
+                heapq.heappush(heap, (cost - costs[table][last] + step, table, shifted))
                 heapq.heappush(heap, (cost + step, table, (*flipped, last + 1)))
 
     def search(
@@ -166,6 +167,7 @@ class LSHIndex:
         (restricted to ``allowed``, if given) were found: thin buckets widen the search.
         """
         vector = np.asarray(query, dtype=np.float32).reshape(self.dim)
+        pool = allowed if allowed is None or isinstance(allowed, set | frozenset) else set(allowed)
         extra = self.probes if probes is None else probes
         wanted = max(k, min_candidates)
         budget = self.tables + extra
@@ -179,7 +181,7 @@ class LSHIndex:
             found = self._buckets[table].get(code)
             if not found:
                 continue
-            candidates.update(found if allowed is None else found.intersection(allowed))
+            candidates.update(found if pool is None else pool.intersection(found))
         if not candidates:
             return LSHResult([], [], 0, buckets)
         vids = list(candidates)

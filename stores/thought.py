@@ -59,7 +59,7 @@ class ThoughtStore:
         name: str = "thought",
         bits: int = 14,
         tables: int = 32,
-        probes: int = 3000,
+        probes: int = 2000,
         seed: int = 0,
         min_candidates: int = 100,
         exact_below: int = 1000,
