@@ -12,12 +12,21 @@ mostly, not always, in their own cluster.
 
     python benchmarks/bench_lsh.py                       # the default grid, 100k vectors
     python benchmarks/bench_lsh.py --n 20000 --grid 12,8,32
+    python benchmarks/bench_lsh.py --n 8000 --grid 8,16,100 10,24,400 \
+        --real ../shared/data/conflictqa/conflictQA-strategyQA-chatgpt.json  # real sentences
+
+With ``--real``, the vectors are real: sentences of ConflictQA's evidence passages
+embedded with the bundled all-MiniLM-L6-v2, queried with its questions (only a few
+thousand, to keep embedding under two minutes on 2 cores).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import time
+from pathlib import Path
 
 import numpy as np
 from agentmem.stores._lsh import LSHIndex
@@ -37,6 +46,37 @@ def clustered(
     return points.astype(np.float32), labels
 
 
+def real_vectors(
+    path: Path, n: int, queries: int, cache: Path | None
+) -> tuple[np.ndarray, np.ndarray]:
+    if cache is not None and cache.exists():
+        saved = np.load(cache)
+        return saved["base"][:n], saved["queries"][:queries]
+    from agentmem.embedders import SentenceTransformerEmbedder
+
+    sentences: dict[str, None] = {}
+    questions: list[str] = []
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        questions.append(record["question"])
+        for field in ("parametric_memory", "counter_memory"):
+            for sentence in re.split(r"(?<=[.!?])\s+", record.get(field) or ""):
+                if len(sentence) > 20:
+                    sentences.setdefault(sentence.strip(), None)
+    texts = list(sentences)[:n]
+    embedder = SentenceTransformerEmbedder()
+    start = time.perf_counter()
+    base = embedder.embed(texts)
+    asked = embedder.embed(questions[:queries])
+    print(
+        f"embedded {len(texts)} sentences and {len(asked)} questions from {path.name} "
+        f"in {time.perf_counter() - start:.0f} s"
+    )
+    if cache is not None:
+        np.savez(cache, base=base, queries=asked)
+    return np.asarray(base, dtype=np.float32), np.asarray(asked, dtype=np.float32)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000, help="vectors indexed")
@@ -46,6 +86,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--real", type=Path, help="ConflictQA JSON lines: use real embeddings")
+    parser.add_argument("--cache", type=Path, help="with --real: keep the embeddings in this .npz")
     parser.add_argument(
         "--grid",
         nargs="+",
@@ -53,16 +95,21 @@ def main() -> None:
         help="bits,tables,probes settings to try",
     )
     args = parser.parse_args()
-    rng = np.random.default_rng(args.seed)
-    data, _ = clustered(rng, args.n + args.queries, args.dim, args.clusters, args.noise)
-    base, queries = data[: args.n], data[args.n :]
+    if args.real is not None:
+        base, queries = real_vectors(args.real, args.n, args.queries, args.cache)
+        args.n, args.dim, args.queries = len(base), base.shape[1], len(queries)
+    else:
+        rng = np.random.default_rng(args.seed)
+        data, _ = clustered(rng, args.n + args.queries, args.dim, args.clusters, args.noise)
+        base, queries = data[: args.n], data[args.n :]
     start = time.perf_counter()
     truth = np.argsort(-(queries @ base.T), axis=1)[:, : args.k]
     exact_ms = (time.perf_counter() - start) * 1000 / args.queries
     neighbour = float(np.mean(np.sort(queries @ base.T, axis=1)[:, -args.k :]))
     print(
-        f"N={args.n} dim={args.dim} clusters={args.clusters} noise={args.noise} "
-        f"queries={args.queries} k={args.k}; mean cosine of the true top {args.k}: "
+        f"N={args.n} dim={args.dim} "
+        + ("real embeddings " if args.real else f"clusters={args.clusters} noise={args.noise} ")
+        + f"queries={args.queries} k={args.k}; mean cosine of the true top {args.k}: "
         f"{neighbour:.3f}; exact: {args.n} similarities/query, {exact_ms:.2f} ms/query (batched)"
     )
     print(
