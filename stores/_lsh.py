@@ -61,6 +61,7 @@ class LSHIndex:
         self._buckets: list[dict[int, list[int]]] = [{} for _ in range(tables)]
         self._codes: dict[int, NDArray[np.int64]] = {}
         self._rows: dict[int, int] = {}
+        self._row_of = np.zeros(0, dtype=np.int64)  # vid -> row, for vectorised lookups
         self._free: list[int] = []
         self._vectors = np.zeros((0, dim), dtype=np.float32)
         self._used = 0
@@ -89,11 +90,20 @@ class LSHIndex:
             return
         self.remove([vid for vid in vids if vid in self._rows])
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(vids), self.dim)
+        if min(vids) < 0:
+            msg = "LSH ids must be non-negative integers"
+            raise InvalidInputError(msg)
+        top = max(vids)
+        if top >= len(self._row_of):
+            bigger = np.zeros(max(top + 1, 2 * len(self._row_of)), dtype=np.int64)
+            bigger[: len(self._row_of)] = self._row_of
+            self._row_of = bigger
         codes = self._hash(self._project(vectors))
         for vid, vector, row_codes in zip(vids, vectors, codes, strict=True):
             row = self._free.pop() if self._free else self._grow()
             self._vectors[row] = vector
             self._rows[vid] = row
+            self._row_of[vid] = row
             self._codes[vid] = row_codes
             for table, code in enumerate(row_codes.tolist()):
                 self._buckets[table].setdefault(code, []).append(vid)
@@ -185,7 +195,8 @@ class LSHIndex:
         if not candidates:
             return LSHResult([], [], 0, buckets)
         vids = list(candidates)
-        scores = self._vectors[[self._rows[vid] for vid in vids]] @ vector
+        ids = np.fromiter(vids, dtype=np.int64, count=len(vids))
+        scores = self._vectors[self._row_of[ids]] @ vector
         top = np.argsort(-scores, kind="stable")[:k]
         return LSHResult(
             [vids[i] for i in top], [float(scores[i]) for i in top], len(vids), buckets
@@ -199,6 +210,7 @@ class LSHIndex:
         vids = list(self._rows) if allowed is None else [v for v in allowed if v in self._rows]
         if not vids:
             return LSHResult([], [], 0, 0)
-        scores = self._vectors[[self._rows[vid] for vid in vids]] @ vector
+        ids = np.fromiter(vids, dtype=np.int64, count=len(vids))
+        scores = self._vectors[self._row_of[ids]] @ vector
         top = np.argsort(-scores, kind="stable")[:k]
         return LSHResult([vids[i] for i in top], [float(scores[i]) for i in top], len(vids), 0)

@@ -180,11 +180,12 @@ def test_multi_valued_relation_merges_without_forgetting() -> None:
 def test_llm_merge_that_drops_the_current_fact_falls_back_to_the_rule() -> None:
     clock = ManualClock(T0)
     memory = _memory(clock)
-    thinker = PostThinker(ScriptedLLM(["The user lives somewhere nice."]), patterns=True)
-    thinker.llm = None  # post-think with patterns only; the policy keeps its LLM for merging
+    merger = ScriptedLLM(["The user lives somewhere nice."])
+    thinker = PostThinker(policy=ThoughtPolicy(merger))  # patterns post-think; the LLM merges
     for turn in ["I live in Oslo.", "I moved to Bergen."]:
         thinker.remember(memory, thinker.think(turn, ""), user_id="eve")
         clock.advance(timedelta(days=1))
+    assert merger.remaining == 0  # the LLM was asked, and its text was refused
     assert [t.text for t in memory.items(user_id="eve")] == ["The user lives in Bergen."]
 
 
