@@ -32,6 +32,7 @@ from agentmem._protocols import (
     PolicyContext,
     RetentionPolicy,
 )
+from agentmem._thinking import PostThinker, Thought
 from agentmem._tracing import Tracer, TraceRecord
 
 __version__ = "0.1.0"
@@ -68,11 +69,13 @@ __all__ = [
     "NotFoundError",
     "PatternFactExtractor",
     "PolicyContext",
+    "PostThinker",
     "Reply",
     "RetentionPolicy",
     "Scope",
     "StoreError",
     "SystemClock",
+    "Thought",
     "TraceRecord",
     "Tracer",
     "UserError",

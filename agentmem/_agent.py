@@ -4,8 +4,10 @@ Each ``chat`` runs the turn loop and returns what every step did::
 
     recall  -> search memory for the user's message (scoped), best first
     respond -> the LLM answers, recalled memories quoted as data with their dates
-    reflect -> lasting facts drawn from the user's message (patterns + the LLM)
-    write   -> the raw turn and its facts are stored; UpdatePolicy settles changed facts
+    reflect -> lasting facts drawn from the user's message (patterns + the LLM); with a
+               thinker, post-thinking also draws thoughts from the exchange
+    write   -> the raw turn and its facts are stored; UpdatePolicy settles changed facts;
+               thoughts go to the thought store, where they are merged and forgotten
     retain  -> time-based policies decay, merge and forget; every change is logged
 """
 
@@ -27,6 +29,7 @@ from agentmem._memory import Changes, Memory
 from agentmem._models import Hit, Kind, MemoryItem
 from agentmem._prompts import render_prompt
 from agentmem._protocols import ChatMessage, ChatModel
+from agentmem._thinking import PostThinker, Thought
 from agentmem._tracing import Tracer, traced
 from agentmem._validation import check_text
 
@@ -42,6 +45,7 @@ class Reply(BaseModel):
     updated: list[MemoryItem] = Field(default_factory=list)
     forgotten: list[MemoryItem] = Field(default_factory=list)
     facts: list[Fact] = Field(default_factory=list)
+    thoughts: list[Thought] = Field(default_factory=list)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     timings: dict[str, float] = Field(default_factory=dict)
@@ -65,6 +69,8 @@ class Agent:
             third person, which tiny local models follow far better), or ``auto``
             (compact for the bundled :class:`~agentmem.llms.LocalLLM`).
         tracer: called for every LLM call (the memory's tracer sees store operations).
+        thinker: post-thinks after each answer and keeps the thoughts in the memory's
+            thought store (Think-in-Memory); ``None`` keeps no thoughts.
     """
 
     def __init__(
@@ -79,6 +85,7 @@ class Agent:
         remember_replies: bool = False,
         prompt_style: Literal["auto", "standard", "compact"] = "auto",
         tracer: Tracer | None = None,
+        thinker: PostThinker | None = None,
     ) -> None:
         if memory is None:
             msg = "Agent needs a memory, e.g. Agent(memory=Memory.default(path))"
@@ -107,6 +114,7 @@ class Agent:
             prompt_style = "compact" if isinstance(llm, LocalLLM) else "standard"
         self.prompt_style = prompt_style
         self.tracer = tracer if tracer is not None else memory.tracer
+        self.thinker = thinker
         self._recent: dict[tuple[str, str | None], deque[ChatMessage]] = {}
 
     def chat(
@@ -142,10 +150,28 @@ class Agent:
                 out["facts"] = [fact.text for fact in found]
             facts += found
         facts = merge_facts(facts)
+        thoughts: list[Thought] = []
+        if self.thinker is not None:
+            with traced(self.tracer, "llm", "reflect.post_think") as out:
+                thoughts = self.thinker.think(message, result.text, recalled)
+                out["thoughts"] = [thought.text for thought in thoughts]
         timings["reflect"] = time.perf_counter() - start
 
         start = time.perf_counter()
         changes = self._write(message, result.text, facts, when, user_id, session_id, agent_id)
+        if self.thinker is not None and thoughts:
+            turn_ids = [item.id for item in changes.written if item.text == message][:1]
+            changes.extend(
+                self.thinker.remember(
+                    self.memory,
+                    thoughts,
+                    user_id=user_id,
+                    session_id=session_id,
+                    agent_id=agent_id,
+                    created_at=when,
+                    source_ids=turn_ids,
+                )
+            )
         timings["write"] = time.perf_counter() - start
 
         start = time.perf_counter()
@@ -162,6 +188,7 @@ class Agent:
             updated=changes.updated,
             forgotten=changes.forgotten,
             facts=facts,
+            thoughts=thoughts,
             prompt_tokens=result.prompt_tokens,
             completion_tokens=result.completion_tokens,
             timings=timings,

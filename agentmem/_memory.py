@@ -292,8 +292,13 @@ class Memory:
         self.write([item], store=store)
         return item
 
-    def write(self, items: Sequence[MemoryItem], *, store: str | None = None) -> Changes:
-        """Store prepared items in one transaction, then apply the policies' write rules."""
+    def write(
+        self, items: Sequence[MemoryItem], *, store: str | None = None, reason: str | None = None
+    ) -> Changes:
+        """Store prepared items in one transaction, then apply the policies' write rules.
+
+        ``reason`` is logged with each add event (default: which store took the item).
+        """
         self._check_open()
         if not items:
             return Changes()
@@ -309,7 +314,7 @@ class Memory:
                 item_ids=[item.id],
                 user_id=item.scope.user_id,
                 at=now,
-                reason=f"stored {item.kind.value} in {target.name}",
+                reason=reason or f"stored {item.kind.value} in {target.name}",
                 after={"text": item.text, "kind": item.kind.value, "metadata": item.metadata},
             )
             for item in items

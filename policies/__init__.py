@@ -12,6 +12,7 @@ from agentmem.policies.importance import (
 )
 from agentmem.policies.merge import MergePolicy, merge_items
 from agentmem.policies.spec import parse_spec
+from agentmem.policies.thought import ThoughtPolicy, thought_key
 from agentmem.policies.ttl import TTLPolicy
 from agentmem.policies.update import (
     LLMUpdateDecider,
@@ -35,10 +36,12 @@ __all__ = [
     "Policies",
     "StructuredDecider",
     "TTLPolicy",
+    "ThoughtPolicy",
     "UpdateDecider",
     "UpdateOp",
     "UpdatePolicy",
     "fact_key",
     "merge_items",
     "parse_spec",
+    "thought_key",
 ]

@@ -10,6 +10,7 @@ from agentmem.stores.symbolic import (
     SqlStep,
     SymbolicStore,
 )
+from agentmem.stores.thought import ThoughtStore
 from agentmem.stores.vector import VectorStore
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "SqlStep",
     "StepResult",
     "SymbolicStore",
+    "ThoughtStore",
     "VectorStore",
     "split_statements",
 ]

@@ -1,0 +1,236 @@
+"""ThoughtStore: thoughts the agent reached (Think-in-Memory), retrieved through LSH.
+
+A thought is a short self-contained statement (``Kind.THOUGHT``), optionally carrying a
+``subject`` / ``relation`` / ``object`` triple in its metadata and linked through
+``source_ids`` to the turns it came from. SQLite holds every item and its embedding and
+is the source of truth; the LSH index is derived from it and rebuilt on open (hashing is
+seeded, so a rebuilt index answers exactly as before).
+
+Search hashes the query into buckets, ranks the candidates found there by exact cosine,
+and probes neighbouring buckets while they are thin. A scope smaller than
+``exact_below`` items is simply scored exactly: hashing saves nothing there.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from agentmem.stores._lsh import LSHIndex
+from agentmem.stores._sqlite import ItemTable
+from numpy.typing import NDArray
+
+from agentmem._errors import InvalidInputError, NotFoundError, StoreError, UserError
+from agentmem._models import Filters, Hit, MemoryItem, Scope
+from agentmem._protocols import Embedder
+
+__all__ = ["ThoughtStore"]
+
+logger = logging.getLogger(__name__)
+
+_DB = "thought.sqlite"
+
+
+class ThoughtStore:
+    """Thoughts searched by cosine similarity through random-hyperplane LSH.
+
+    Args:
+        path: a folder for the database (created if missing), or ``None`` for memory only.
+        embedder: turns texts into vectors; the same model must be used on reopen.
+        name: the store's name in hits, traces and ``Memory.write(..., store=name)``.
+        bits: hyperplanes per hash table.
+        tables: number of hash tables.
+        probes: neighbouring buckets probed per query beyond each table's home bucket.
+        seed: seeds the hyperplanes.
+        min_candidates: keep probing until this many candidates in scope were found.
+        exact_below: score scopes with fewer items than this exactly, without hashing.
+        synchronous: SQLite durability, ``FULL`` (default) or ``NORMAL``.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None,
+        embedder: Embedder,
+        *,
+        name: str = "thought",
+        bits: int = 14,
+        tables: int = 32,
+        probes: int = 2000,
+        seed: int = 0,
+        min_candidates: int = 100,
+        exact_below: int = 1000,
+        synchronous: str = "FULL",
+    ) -> None:
+        if min_candidates < 0 or exact_below < 0:
+            msg = "min_candidates and exact_below must be >= 0"
+            raise InvalidInputError(msg)
+        self.name = name
+        self.embedder = embedder
+        self.min_candidates = min_candidates
+        self.exact_below = exact_below
+        self._folder = None if path is None else Path(path).expanduser()
+        if self._folder is not None:
+            self._folder.mkdir(parents=True, exist_ok=True)
+        self._table = ItemTable(
+            None if self._folder is None else self._folder / _DB, synchronous=synchronous
+        )
+        self._dim = int(embedder.dim)
+        self._check_embedder()
+        self._index = LSHIndex(self._dim, bits=bits, tables=tables, probes=probes, seed=seed)
+        for vids, blobs in self._table.embeddings():
+            vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1)
+            self._index.add(vids, vectors)
+        self.last_scored = 0
+        logger.debug("thought store %r: indexed %d thoughts", name, len(self._index))
+
+    def _check_embedder(self) -> None:
+        stored_name = self._table.get_meta("embedder")
+        stored_dim = self._table.get_meta("dim")
+        if stored_name is None:
+            with self._table.transaction():
+                self._table.set_meta("embedder", self.embedder.name)
+                self._table.set_meta("dim", str(self._dim))
+            return
+        if stored_dim != str(self._dim) or stored_name != self.embedder.name:
+            msg = (
+                f"this thought store was built with the embedder {stored_name!r} ({stored_dim} "
+                f"dimensions) but was opened with {self.embedder.name!r} ({self._dim} "
+                "dimensions); open it with the same embedder"
+            )
+            raise UserError(msg)
+
+    def _embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        vectors = np.asarray(self.embedder.embed(list(texts)), dtype=np.float32)
+        if vectors.shape != (len(texts), self._dim):
+            msg = (
+                f"the embedder returned an array of shape {vectors.shape} for {len(texts)} "
+                f"texts; expected ({len(texts)}, {self._dim})"
+            )
+            raise StoreError(msg)
+        return np.ascontiguousarray(vectors)
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the database. Further calls raise ClosedError."""
+        self._table.close()
+
+    # -- MemoryStore -------------------------------------------------------------------
+    def add(self, items: Sequence[MemoryItem]) -> None:
+        """Embed and store ``items`` in one transaction."""
+        if not items:
+            return
+        self._table.ensure_open()
+        vectors = self._embed([item.text for item in items])
+        with self._table.transaction():
+            vids = self._table.insert(items, [row.tobytes() for row in vectors])
+            self._table.bump_version()
+            self._index.add(vids, vectors)
+
+    def get(self, item_id: str) -> MemoryItem | None:
+        """Return the item with this id, or None."""
+        return self._table.get(item_id)
+
+    def update(self, items: Sequence[MemoryItem]) -> None:
+        """Replace stored items by id; a changed text is re-embedded and re-hashed."""
+        if not items:
+            return
+        with self._table.lock:
+            old: dict[str, tuple[int, str]] = {}
+            for item in items:
+                row = self._table.get_row(item.id)
+                if row is None:
+                    msg = f"no memory with id {item.id!r} in store {self.name!r}"
+                    raise NotFoundError(msg)
+                old[item.id] = row
+            changed = [item for item in items if old[item.id][1] != item.text]
+            vectors = self._embed([item.text for item in changed]) if changed else None
+            fresh = (
+                {item.id: vectors[i] for i, item in enumerate(changed)}
+                if vectors is not None
+                else {}
+            )
+            with self._table.transaction():
+                for item in items:
+                    vector = fresh.get(item.id)
+                    self._table.replace(
+                        item, None if vector is None else vector.tobytes(), vector is None
+                    )
+                self._table.bump_version()
+                if fresh:
+                    self._index.add([old[i][0] for i in fresh], np.stack(list(fresh.values())))
+
+    def delete(self, ids: Sequence[str]) -> int:
+        """Delete items for good; return how many existed."""
+        if not ids:
+            return 0
+        with self._table.transaction():
+            vids = self._table.delete(list(ids))
+            if vids:
+                self._table.bump_version()
+                self._index.remove(vids)
+        return len(vids)
+
+    def search(
+        self,
+        query: str,
+        *,
+        scope: Scope,
+        k: int = 10,
+        filters: Filters | None = None,
+        as_of: datetime | None = None,
+    ) -> list[Hit]:
+        """The ``k`` thoughts in ``scope`` most similar to ``query`` (LSH candidates, exact rank).
+
+        Hits found through hashing carry the signal ``"lsh"``; those of a small scope, or
+        of a search whose buckets stayed too thin, ``"exact"``. ``last_scored`` tells how
+        many similarities the search computed.
+        """
+        if k <= 0:
+            msg = f"k must be positive, got {k}"
+            raise InvalidInputError(msg)
+        allowed = set(self._table.vids(scope, filters, as_of=as_of, open_only=as_of is None))
+        if not allowed:
+            self.last_scored = 0
+            return []
+        vector = self._embed([query])[0]
+        with self._table.lock:
+            signal = "lsh"
+            if len(allowed) < self.exact_below:
+                result, signal = self._index.exact(vector, k, allowed=allowed), "exact"
+            else:
+                result = self._index.search(
+                    vector, k, allowed=allowed, min_candidates=self.min_candidates
+                )
+                if len(result.vids) < min(k, len(allowed)):
+                    logger.debug("LSH found %d of %d; scoring exactly", len(result.vids), k)
+                    result, signal = self._index.exact(vector, k, allowed=allowed), "exact"
+            self.last_scored = result.scored
+        items = self._table.by_vids(result.vids)
+        return [
+            Hit(item=items[vid], score=score, store=self.name, signal=signal)
+            for vid, score in zip(result.vids, result.scores, strict=True)
+            if vid in items
+        ]
+
+    def scan(
+        self,
+        *,
+        scope: Scope | None = None,
+        filters: Filters | None = None,
+        include_closed: bool = True,
+    ) -> Iterator[MemoryItem]:
+        """Iterate over stored items, oldest first."""
+        return self._table.scan(scope, filters, include_closed=include_closed)
+
+    def count(self, *, scope: Scope | None = None) -> int:
+        """Count stored items (in ``scope`` if given)."""
+        return self._table.count(scope)
+
+    @property
+    def index_size(self) -> int:
+        """How many vectors the LSH index holds (equals ``count()`` when consistent)."""
+        return len(self._index)
