@@ -51,8 +51,7 @@ def test_a_rejected_proposal_changes_nothing_until_applied() -> None:
 MALICIOUS = [
     ("CREATE TABLE a (x TEXT);\nATTACH DATABASE '/tmp/evil.db' AS evil;", "only CREATE TABLE"),
     (
-        "CREATE TABLE a (x TEXT);\n"
-        "CREATE TRIGGER t AFTER INSERT ON a BEGIN DELETE FROM a; END;",
+        "CREATE TABLE a (x TEXT);\nCREATE TRIGGER t AFTER INSERT ON a BEGIN DELETE FROM a; END;",
         "TRIGGER",
     ),
     ("CREATE TABLE a (x TEXT); DROP TABLE a;", "only CREATE TABLE"),
@@ -93,7 +92,7 @@ def test_a_reply_without_tables_is_refused() -> None:
 
 CHAIN = [
     "SQL: CREATE TABLE visits (day INTEGER, person TEXT)",
-    "SQL: INSERT INTO visits VALUES (?, ?)\nPARAMS: [3, \"Bob\"]",
+    'SQL: INSERT INTO visits VALUES (?, ?)\nPARAMS: [3, "Bob"]',
     "DONE: stored the visit",
 ]
 
