@@ -52,11 +52,11 @@ def test_local_model_asks_through_the_sandbox(capsys: pytest.CaptureFixture[str]
         "How many kg of apples were sold in total?": "7",
         "How many kg did Ann buy?": "6",
     }
-    llm = _Recording(LocalLLM(max_tokens=32))
+    llm = _Recording(LocalLLM(max_tokens=24))
     correct, refused, written = 0, 0, 0
     for question, expected in questions.items():
         try:
-            result = store.ask(question, llm=llm, user_id="shop", max_tokens=32)
+            result = store.ask(question, llm=llm, user_id="shop", max_tokens=24)
         except SandboxError as exc:
             refused += 1
             print(f"{question} -> refused: {exc.reason}")
