@@ -5,7 +5,9 @@ from agentmem.stores.facts import FactRecord, FactTable
 from agentmem.stores.langchain_store import LangChainStore, ScopeFilter
 from agentmem.stores.symbolic import (
     AskResult,
+    CitedRow,
     RecordResult,
+    SchemaMode,
     SchemaProposal,
     SqlStep,
     SymbolicStore,
@@ -15,12 +17,14 @@ from agentmem.stores.vector import VectorStore
 
 __all__ = [
     "AskResult",
+    "CitedRow",
     "FactRecord",
     "FactTable",
     "LangChainStore",
     "RecordResult",
     "SandboxError",
     "SandboxLimits",
+    "SchemaMode",
     "SchemaProposal",
     "ScopeFilter",
     "SqlStep",

@@ -14,6 +14,10 @@ statement the model writes passes, in order:
    handler that aborts a statement after a time budget (runaway recursive CTEs);
 4. row and byte limits on what is returned to the model.
 
+For a read, :meth:`SqlSandbox.provenance` finds the rows the result depends on: each
+row of the tables the statement read is removed in turn (in a savepoint, rolled back)
+and the statement run again; a row whose removal changes the result is cited.
+
 Writes run in a transaction that is rolled back if the statement fails.
 """
 
@@ -71,6 +75,8 @@ class SandboxLimits(BaseModel):
         time_limit: seconds a statement may run before it is aborted.
         max_value_bytes: the largest string or blob a statement may build.
         max_sql_bytes: the longest statement accepted.
+        max_cite_rows: the most rows ``provenance`` examines (larger reads cite tables
+            without rows).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -80,6 +86,7 @@ class SandboxLimits(BaseModel):
     time_limit: float = Field(default=1.0, gt=0)
     max_value_bytes: int = Field(default=1_000_000, gt=0)
     max_sql_bytes: int = Field(default=20_000, gt=0)
+    max_cite_rows: int = Field(default=2000, ge=0)
 
 
 class StepResult(BaseModel):
@@ -92,9 +99,13 @@ class StepResult(BaseModel):
     truncated: bool = False
     wrote: bool = False
     changes: int = 0
+    read: list[str] = Field(default_factory=list)
+    note: str | None = None
 
     def render(self, max_bytes: int) -> str:
         """The result as short text for the model, cut at ``max_bytes``."""
+        if self.note is not None:
+            return self.note
         if self.wrote and not self.columns:
             return f"OK: {self.changes} row(s) changed."
         if not self.rows:
@@ -220,6 +231,8 @@ class SqlSandbox:
         self._untrusted = False
         self._denied: str | None = None
         self._written: set[str] = set()
+        self._read: set[str] = set()
+        self._last: tuple[str, Sequence[Any] | Mapping[str, Any]] = ("", ())
         self._deadline = 0.0
         conn.set_authorizer(self._authorize)
         conn.set_progress_handler(self._progress, 2000)
@@ -248,6 +261,10 @@ class SqlSandbox:
     def renumber(self, table: str, old: int, new: int) -> None:
         """Give a row the id its copy got in the real database (trusted)."""
         self._conn.execute(f'UPDATE "{table}" SET rowid = ? WHERE rowid = ?', (new, old))
+
+    def count(self, table: str) -> int:
+        """How many rows ``table`` holds (trusted)."""
+        return int(self._conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0])
 
     def begin(self) -> None:
         """Start the transaction a step runs in."""
@@ -278,19 +295,13 @@ class SqlSandbox:
         """Run one untrusted statement; raises SandboxError if it is refused or fails."""
         statement = one_statement(sql, self.limits, schema_mode=self.schema_mode)
         bound = _check_params(params, statement)
-        self._untrusted, self._denied, self._written = True, None, set()
-        self._deadline = time.monotonic() + self.limits.time_limit
+        self._written, self._read = set(), set()
+        self._last = (statement, bound)
         try:
-            cursor = self._conn.execute(statement, bound)
-            columns = [d[0] for d in cursor.description or ()]
-            rows = cursor.fetchmany(self.limits.max_rows + 1) if columns else []
-            truncated = len(rows) > self.limits.max_rows
-            changes = max(cursor.rowcount, 0)
-            cursor.close()
+            columns, rows, changes = self._run(statement, bound)
         except sqlite3.Error as exc:
             raise SandboxError(self._explain(exc), statement) from exc
-        finally:
-            self._untrusted = False
+        truncated = len(rows) > self.limits.max_rows
         return StepResult(
             sql=statement,
             params=list(bound.values()) if isinstance(bound, Mapping) else list(bound),
@@ -299,7 +310,63 @@ class SqlSandbox:
             truncated=truncated,
             wrote=bool(self._written),
             changes=changes,
+            read=sorted(self._read),
         )
+
+    def _run(
+        self, statement: str, bound: Sequence[Any] | Mapping[str, Any]
+    ) -> tuple[list[str], list[tuple[Any, ...]], int]:
+        self._untrusted, self._denied = True, None
+        self._deadline = time.monotonic() + self.limits.time_limit
+        try:
+            cursor = self._conn.execute(statement, bound)
+            columns = [d[0] for d in cursor.description or ()]
+            rows = cursor.fetchmany(self.limits.max_rows + 1) if columns else []
+            changes = max(cursor.rowcount, 0)
+            cursor.close()
+        finally:
+            self._untrusted = False
+        return columns, rows, changes
+
+    def provenance(self, result: StepResult) -> dict[str, list[int]] | None:
+        """The rows (by rowid, per table) that a read's result depends on.
+
+        A row is cited when removing it changes the (bounded) result. Returns None when
+        the tables read hold more than ``max_cite_rows`` rows or the re-runs together
+        take longer than ``time_limit``; call it right after ``execute``, inside the
+        step's transaction.
+        """
+        if result.wrote or not result.columns:
+            return {}
+        tables = [t for t in result.read if t in self.tables]
+        if sum(self.count(t) for t in tables) > self.limits.max_cite_rows:
+            return None
+        statement, bound = self._last
+        baseline = [tuple(r) for r in result.rows]
+        limit = self.limits.max_rows
+        stop = time.monotonic() + self.limits.time_limit
+        cited: dict[str, list[int]] = {}
+        conn = self._conn
+        for table in tables:
+            rowids = [int(r[0]) for r in conn.execute(f'SELECT rowid FROM "{table}"')]
+            for rowid in rowids:
+                if time.monotonic() > stop:
+                    return None
+                conn.execute("SAVEPOINT cite")
+                try:
+                    conn.execute(f'DELETE FROM "{table}" WHERE rowid = ?', (rowid,))
+                    _, rows, _ = self._run(statement, bound)
+                    changed = [tuple(r) for r in rows[:limit]] != baseline or (
+                        len(rows) > limit
+                    ) != result.truncated
+                except sqlite3.Error:
+                    changed = True
+                finally:
+                    conn.execute("ROLLBACK TO cite")
+                    conn.execute("RELEASE cite")
+                if changed:
+                    cited.setdefault(table, []).append(rowid)
+        return cited
 
     @property
     def written_tables(self) -> set[str]:
@@ -341,7 +408,10 @@ class SqlSandbox:
             # The sandbox holds only this user's tables; a name outside them (a CTE, a
             # subquery) is harmless unless it is SQLite's own schema or a pragma table.
             internal = table.startswith(("sqlite_", "pragma_"))
-            if table in self.tables or (not internal and table not in _KNOWN_VTABS):
+            if table in self.tables:
+                self._read.add(table)
+                return sqlite3.SQLITE_OK
+            if not internal and table not in _KNOWN_VTABS:
                 return sqlite3.SQLITE_OK
             if self.schema_mode and table == "sqlite_master":
                 return sqlite3.SQLITE_OK

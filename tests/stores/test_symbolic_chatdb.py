@@ -380,3 +380,57 @@ def test_traces_show_every_statement(shop: tuple[SymbolicStore, Ledger, AuditLog
         store.tracer = None
     sql = [t.request["sql"] for t in seen if t.name == "symbolic.sql"]
     assert sql == [s.sql for s in result.steps]
+
+
+def _rowids(store: SymbolicStore, table: str, where: str) -> set[tuple[str, int]]:
+    found, _ = store.execute(f"SELECT rowid FROM {table} WHERE {where}", user_id="shop")
+    return {(table, int(r[0])) for r in found.rows}
+
+
+def test_answers_cite_the_rows_they_rest_on(shop: tuple[SymbolicStore, Ledger, AuditLog]) -> None:
+    from agentmem.testing import ScriptedLLM
+
+    store, led, _ = shop
+    apples = ScriptedLLM(
+        ["SQL: SELECT sum(kg) FROM sales WHERE fruit = 'apple'", "ANSWER: 42 kg (step 1)"]
+    )
+    result = store.ask("How many kg of apples were sold?", llm=apples, user_id="shop")
+    cited = {(r.table, r.row) for r in result.rows}
+    assert cited == _rowids(store, "sales", "fruit = 'apple'")
+    assert len(cited) == sum(1 for s in led.sales if s[2] == "apple")
+    for row in result.rows:
+        assert row.values["fruit"] == "apple" and row.step == 1
+        item = store.get(row.item_id or "")
+        assert item is not None and item.valid_to is None and "fruit=apple" in item.text
+    assert f"sales#{result.rows[0].row} (" in result.cited()
+
+    returned = ScriptedLLM(
+        [
+            "SQL: SELECT count(*) FROM purchases",
+            "SQL: SELECT coalesce(sum(r.kg * s.unit_price), 0) FROM returns r "
+            "JOIN sales s ON s.sale_no = r.sale_no",
+            "ANSWER: refunds came to that much (step 2)",
+        ]
+    )
+    result = store.ask("How much was refunded?", llm=returned, user_id="shop")
+    numbers = ", ".join(str(no) for _, no, _ in led.returns)
+    expected = _rowids(store, "returns", "1") | _rowids(store, "sales", f"sale_no IN ({numbers})")
+    assert {(r.table, r.row) for r in result.rows} == expected  # step 1 is not named
+    assert {r.step for r in result.rows} == {2}
+
+
+def test_citations_are_bounded(shop: tuple[SymbolicStore, Ledger, AuditLog]) -> None:
+    from agentmem.stores import SandboxLimits
+
+    from agentmem.testing import ScriptedLLM
+
+    store, _, _ = shop
+    previous = store.limits
+    store.limits = SandboxLimits(max_cite_rows=5)
+    try:
+        llm = ScriptedLLM(["SQL: SELECT count(*) FROM sales", "ANSWER: many (step 1)"])
+        result = store.ask("How many sales?", llm=llm, user_id="shop")
+    finally:
+        store.limits = previous
+    assert result.steps[0].cites is None and result.rows == []
+    assert "too many to trace in sales" in result.cited()
