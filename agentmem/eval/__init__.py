@@ -8,7 +8,7 @@
     report.save("out/")
 """
 
-from agentmem.eval import generate
+from agentmem.eval import facts_system, generate
 from agentmem.eval.dataset import Conversation, Dataset, Question, Session, Turn
 from agentmem.eval.harness import Evaluator
 from agentmem.eval.loaders import (
