@@ -165,7 +165,79 @@ def _interference(args: argparse.Namespace) -> int:
     return 0
 
 
-_SUBCOMMANDS: list[Callable[[Any], None]] = [_add_recall, _add_interference]
+def _add_conflicts(actions: Any) -> None:
+    p = actions.add_parser(
+        "conflicts", help="knowledge conflicts: memory vs prior, substitution, staleness"
+    )
+    p.add_argument(
+        "--source", choices=["conflictqa", "substitution", "staleness"], default="conflictqa"
+    )
+    p.add_argument("--out", required=True, help="folder for the report (json, md, png)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--data",
+        help="conflictqa JSON lines / entity QA JSON lines (defaults: "
+        "../shared/data/conflictqa, the bundled entity QA items)",
+    )
+    p.add_argument("--limit", type=int, default=20, help="conflictqa: records sampled")
+    p.add_argument(
+        "--llm",
+        choices=["local", "scripted-prior"],
+        default="local",
+        help="the offline local model, or a stand-in that always answers A / the original "
+        "entity (a dry run)",
+    )
+    p.add_argument(
+        "--policies",
+        default="none;update;update+decay:threshold=0.3",
+        help="staleness: ';'-separated policy sets (agentmem.policies spec syntax)",
+    )
+    p.add_argument("--seeds", default="0,1,2", help="staleness: history seeds")
+    p.add_argument("--sessions", type=int, default=20, help="staleness: sessions per history")
+    p.add_argument("--embedder", choices=["default", "hash"], default="hash")
+    p.set_defaults(func=_conflicts)
+
+
+def _conflicts(args: argparse.Namespace) -> int:
+    from agentmem.eval import conflicts as c
+    from agentmem.eval import substitution as sub
+    from agentmem.eval.shared_data import shared_path
+
+    report: Any
+    if args.source == "staleness":
+        from agentmem.policies import parse_spec
+
+        sets = {spec.strip(): parse_spec(spec.strip()) for spec in args.policies.split(";")}
+        report = c.staleness(
+            {name: [policy] for name, policy in sets.items()},
+            embedder=_embedder(args.embedder),
+            seeds=_ints(args.seeds),
+            sessions=args.sessions,
+        )
+    else:
+        llm: Any
+        if args.llm == "local":
+            llm = _local_llm("local")
+        else:
+            from agentmem.testing import ScriptedLLM
+
+            llm = ScriptedLLM([], default="A")
+        evaluator = c.ConflictEvaluator(llm)
+        if args.source == "conflictqa":
+            path = args.data or next(iter(sorted(shared_path("conflictqa").glob("*.json"))))
+            items = c.load_conflictqa(path, limit=args.limit, seed=args.seed)
+            report = evaluator.conflictqa(items, seed=args.seed)
+        else:
+            originals = sub.load_entity_qa(args.data)
+            swapped = sub.substitute_all(originals, sub.load_entities(), seed=args.seed)
+            report = evaluator.substitution(originals, swapped, seed=args.seed)
+    paths = report.save(Path(args.out).expanduser())
+    print(report.to_markdown())
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+_SUBCOMMANDS: list[Callable[[Any], None]] = [_add_recall, _add_interference, _add_conflicts]
 
 
 def _systems(text: str) -> list[str]:

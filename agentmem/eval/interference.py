@@ -64,7 +64,9 @@ class Episode(BaseModel):
     alternatives: dict[str, list[str]] = Field(default_factory=dict)
 
 
-def _episode(track: str, x: int, eid: str, lines: Sequence[str], questions: list[Question]) -> Episode:
+def _episode(
+    track: str, x: int, eid: str, lines: Sequence[str], questions: list[Question]
+) -> Episode:
     turns = [Turn(id=f"t{i}", speaker="user", text=line) for i, line in enumerate(lines)]
     session = Session(id="s1", date=START, turns=turns)
     convo = Conversation(id=eid, sessions=[session], questions=questions)
@@ -135,7 +137,7 @@ def babi_episodes(
     questions: int = 20,
     seed: int = 0,
 ) -> list[Episode]:
-    """bAbI questions asked after ``k`` interfering statements, for each ``k`` in ``ks``.
+    """Ask bAbI questions after ``k`` interfering statements, for each ``k`` in ``ks``.
 
     ``questions`` questions are sampled with ``seed``; each is asked after its story's
     statements so far plus ``k`` statements in bAbI's own form about people who are not
@@ -284,10 +286,7 @@ class InterferenceReport(BaseModel):
         if self.llm is not None:
             panels.insert(0, ("accuracy", f"answer accuracy ({self.llm})"))
         return draw_curves(
-            {
-                title: {s: self.curve(s, measure) for s in self.systems}
-                for measure, title in panels
-            },
+            {title: {s: self.curve(s, measure) for s in self.systems} for measure, title in panels},
             Path(path),
             x_label=self.x_label,
             title=f"in-context interference: {self.track} (seed {self.seed})",

@@ -81,9 +81,7 @@ def draw_curves(
     return path
 
 
-def draw_bars(
-    panels: dict[str, dict[str, float]], path: Path, *, title: str
-) -> Path:
+def draw_bars(panels: dict[str, dict[str, float]], path: Path, *, title: str) -> Path:
     """One panel per title: a bar per label, values in [0, 1]."""
     from matplotlib.figure import Figure
 
