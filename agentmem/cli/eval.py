@@ -125,6 +125,7 @@ def _add_interference(actions: Any) -> None:
     p.add_argument("--tasks", default="1,2,3", help="babi: task numbers")
     p.add_argument("--ks", default="0,2,4,8,16", help="babi: interfering statements")
     p.add_argument("--questions", type=int, default=20, help="babi: questions sampled")
+    p.add_argument("--max-tokens", type=int, default=8, help="cap on each reply's tokens")
     p.set_defaults(func=_interference)
 
 
@@ -155,7 +156,9 @@ def _interference(args: argparse.Namespace) -> int:
         episodes = babi_episodes(
             stories, ks=_ints(args.ks), questions=args.questions, seed=args.seed
         )
-    evaluator = InterferenceEvaluator(embedder=_embedder(args.embedder), k=args.k)
+    evaluator = InterferenceEvaluator(
+        embedder=_embedder(args.embedder), k=args.k, max_tokens=args.max_tokens
+    )
     report = evaluator.run(
         _systems(args.systems), episodes, llm=_local_llm(args.llm), seed=args.seed
     )

@@ -245,13 +245,13 @@ class InterferenceReport(BaseModel):
             return "updates per key (u)"
         return "interfering statements (k)"
 
-    def curve(self, system: str, measure: str = "accuracy") -> list[tuple[int, float]]:
+    def curve(self, system: str, measure: str = "accuracy") -> list[tuple[float, float]]:
         """``(x, value)`` points of ``measure`` (``accuracy`` or ``memory``) for a system."""
-        points = []
+        points: list[tuple[float, float]] = []
         for x, s in self.summary[system].items():
             value = getattr(s, measure)
             if value is not None:
-                points.append((int(x), float(value)))
+                points.append((float(int(x)), float(value)))
         return points
 
     def to_markdown(self) -> str:
