@@ -143,3 +143,17 @@ def test_shared_conflictqa_loads_and_samples_with_a_seed() -> None:
     items = load_conflictqa(path, limit=10, seed=2)
     assert len(items) == 10 and items == load_conflictqa(path, limit=10, seed=2)
     assert all(isinstance(i, ConflictItem) and i.counter_memory for i in items)
+
+
+def test_example_script_runs(tmp_path: Path) -> None:
+    import runpy
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "examples" / "eval_conflicts.py"
+    argv = sys.argv
+    sys.argv = [str(script), str(tmp_path)]
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    finally:
+        sys.argv = argv
+    assert (tmp_path / "interference.png").exists() and (tmp_path / "substitution.md").exists()
