@@ -62,7 +62,185 @@ def _add_recall(actions: Any) -> None:
     p.set_defaults(func=_recall)
 
 
-_SUBCOMMANDS: list[Callable[[Any], None]] = [_add_recall]
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        msg = f"expected comma-separated integers, got {text!r}"
+        raise UserError(msg) from exc
+
+
+def _common(p: Any, systems: str) -> None:
+    p.add_argument("--systems", default=systems, help="comma-separated system specs")
+    p.add_argument("--out", required=True, help="folder for the report (json, md, png)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--llm",
+        choices=["none", "local"],
+        default="none",
+        help="answer with the offline local model (slow) or score memory only",
+    )
+    p.add_argument(
+        "--embedder",
+        choices=["default", "hash"],
+        default="hash",
+        help="a hashing embedder (no model, the default) or the bundled sentence model",
+    )
+
+
+def _embedder(name: str) -> Any:
+    if name == "hash":
+        from agentmem.testing import HashEmbedder
+
+        return HashEmbedder(256)
+    from agentmem.embedders import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder()
+
+
+def _local_llm(name: str) -> Any:
+    if name == "none":
+        return None
+    from agentmem.llms import LocalLLM
+
+    return LocalLLM()
+
+
+def _add_interference(actions: Any) -> None:
+    p = actions.add_parser(
+        "interference", help="in-context interference: accuracy vs updates or distractors"
+    )
+    p.add_argument("--track", choices=["update-stream", "babi"], default="update-stream")
+    _common(p, "full-context,recent-window:n=8,vector,facts")
+    p.add_argument("--k", type=int, default=5, help="recalled lines for ranked systems")
+    p.add_argument("--keys", type=int, default=4, help="update-stream: keys per stream")
+    p.add_argument("--updates", default="1,2,4,8,16", help="update-stream: updates per key")
+    p.add_argument("--streams", type=int, default=1, help="update-stream: streams per level")
+    p.add_argument(
+        "--vocabulary",
+        help="update-stream: a category -> values JSON file, or 'pi-llm' for the shared "
+        "PI-LLM vocabulary (default: the small one agentmem ships)",
+    )
+    p.add_argument("--babi", help="babi: the bAbI en/ folder (default: ../shared/data/babi/en)")
+    p.add_argument("--tasks", default="1,2,3", help="babi: task numbers")
+    p.add_argument("--ks", default="0,2,4,8,16", help="babi: interfering statements")
+    p.add_argument("--questions", type=int, default=20, help="babi: questions sampled")
+    p.add_argument("--max-tokens", type=int, default=8, help="cap on each reply's tokens")
+    p.set_defaults(func=_interference)
+
+
+def _interference(args: argparse.Namespace) -> int:
+    from agentmem.eval.babi import babi_files, load_babi
+    from agentmem.eval.interference import (
+        InterferenceEvaluator,
+        babi_episodes,
+        update_stream_episodes,
+    )
+    from agentmem.eval.shared_data import load_vocabulary, shared_path
+
+    if args.track == "update-stream":
+        path = args.vocabulary
+        if path == "pi-llm":
+            path = next(iter(sorted(shared_path("pi_llm").glob("*.json"))), None)
+        episodes = update_stream_episodes(
+            load_vocabulary(path),
+            n_keys=args.keys,
+            updates=_ints(args.updates),
+            streams=args.streams,
+            seed=args.seed,
+        )
+    else:
+        folder = args.babi or shared_path("babi", "en")
+        files = babi_files(folder, tuple(_ints(args.tasks)))
+        stories = [story for f in files for story in load_babi(f)]
+        episodes = babi_episodes(
+            stories, ks=_ints(args.ks), questions=args.questions, seed=args.seed
+        )
+    evaluator = InterferenceEvaluator(
+        embedder=_embedder(args.embedder), k=args.k, max_tokens=args.max_tokens
+    )
+    report = evaluator.run(
+        _systems(args.systems), episodes, llm=_local_llm(args.llm), seed=args.seed
+    )
+    paths = report.save(Path(args.out).expanduser())
+    print(report.to_markdown())
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _add_conflicts(actions: Any) -> None:
+    p = actions.add_parser(
+        "conflicts", help="knowledge conflicts: memory vs prior, substitution, staleness"
+    )
+    p.add_argument(
+        "--source", choices=["conflictqa", "substitution", "staleness"], default="conflictqa"
+    )
+    p.add_argument("--out", required=True, help="folder for the report (json, md, png)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--data",
+        help="conflictqa JSON lines / entity QA JSON lines (defaults: "
+        "../shared/data/conflictqa, the bundled entity QA items)",
+    )
+    p.add_argument("--limit", type=int, default=20, help="conflictqa: records sampled")
+    p.add_argument(
+        "--llm",
+        choices=["local", "scripted-prior"],
+        default="local",
+        help="the offline local model, or a stand-in that always answers A / the original "
+        "entity (a dry run)",
+    )
+    p.add_argument(
+        "--policies",
+        default="none;update;update+decay:threshold=0.3",
+        help="staleness: ';'-separated policy sets (agentmem.policies spec syntax)",
+    )
+    p.add_argument("--seeds", default="0,1,2", help="staleness: history seeds")
+    p.add_argument("--sessions", type=int, default=20, help="staleness: sessions per history")
+    p.add_argument("--embedder", choices=["default", "hash"], default="hash")
+    p.set_defaults(func=_conflicts)
+
+
+def _conflicts(args: argparse.Namespace) -> int:
+    from agentmem.eval import conflicts as c
+    from agentmem.eval import substitution as sub
+    from agentmem.eval.shared_data import shared_path
+
+    report: Any
+    if args.source == "staleness":
+        from agentmem.policies import parse_spec
+
+        sets = {spec.strip(): parse_spec(spec.strip()) for spec in args.policies.split(";")}
+        report = c.staleness(
+            {name: [policy] for name, policy in sets.items()},
+            embedder=_embedder(args.embedder),
+            seeds=_ints(args.seeds),
+            sessions=args.sessions,
+        )
+    else:
+        llm: Any
+        if args.llm == "local":
+            llm = _local_llm("local")
+        else:
+            from agentmem.testing import ScriptedLLM
+
+            llm = ScriptedLLM([], default="A")
+        evaluator = c.ConflictEvaluator(llm)
+        if args.source == "conflictqa":
+            path = args.data or next(iter(sorted(shared_path("conflictqa").glob("*.json"))))
+            items = c.load_conflictqa(path, limit=args.limit, seed=args.seed)
+            report = evaluator.conflictqa(items, seed=args.seed)
+        else:
+            originals = sub.load_entity_qa(args.data)
+            swapped = sub.substitute_all(originals, sub.load_entities(), seed=args.seed)
+            report = evaluator.substitution(originals, swapped, seed=args.seed)
+    paths = report.save(Path(args.out).expanduser())
+    print(report.to_markdown())
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+_SUBCOMMANDS: list[Callable[[Any], None]] = [_add_recall, _add_interference, _add_conflicts]
 
 
 def _systems(text: str) -> list[str]:

@@ -9,8 +9,27 @@
 """
 
 from agentmem.eval import generate
+from agentmem.eval.babi import BabiQuestion, BabiStory, babi_files, load_babi
+from agentmem.eval.conflicts import (
+    ConflictEvaluator,
+    ConflictItem,
+    ConflictReport,
+    StalenessReport,
+    classify_choice,
+    load_conflictqa,
+    memorization_ratio,
+    staleness,
+)
 from agentmem.eval.dataset import Conversation, Dataset, Question, Session, Turn
+from agentmem.eval.facts_system import FactMemorySystem, parse_fact
 from agentmem.eval.harness import Evaluator
+from agentmem.eval.interference import (
+    Episode,
+    InterferenceEvaluator,
+    InterferenceReport,
+    babi_episodes,
+    update_stream_episodes,
+)
 from agentmem.eval.loaders import (
     DatasetError,
     load,
@@ -22,12 +41,16 @@ from agentmem.eval.loaders import (
 from agentmem.eval.metrics import (
     exact_match,
     is_abstention,
+    mentions,
     normalize_answer,
     percentile,
+    picks_answer,
     recall_at_k,
     token_f1,
 )
 from agentmem.eval.report import QuestionResult, Report, Summary
+from agentmem.eval.shared_data import load_vocabulary, shared_data_dir, shared_path
+from agentmem.eval.substitution import EntityQA, load_entities, load_entity_qa, substitute_all
 from agentmem.eval.systems import (
     BM25System,
     FullContextSystem,
@@ -44,11 +67,21 @@ from agentmem.eval.systems import (
 
 __all__ = [
     "BM25System",
+    "BabiQuestion",
+    "BabiStory",
+    "ConflictEvaluator",
+    "ConflictItem",
+    "ConflictReport",
     "Conversation",
     "Dataset",
     "DatasetError",
+    "EntityQA",
+    "Episode",
     "Evaluator",
+    "FactMemorySystem",
     "FullContextSystem",
+    "InterferenceEvaluator",
+    "InterferenceReport",
     "MemorySystem",
     "NoMemorySystem",
     "Question",
@@ -56,24 +89,42 @@ __all__ = [
     "RecentWindowSystem",
     "Report",
     "Session",
+    "StalenessReport",
     "Summary",
     "System",
     "SystemFactory",
     "Turn",
+    "babi_episodes",
+    "babi_files",
     "build_system",
+    "classify_choice",
     "exact_match",
     "generate",
     "is_abstention",
     "load",
+    "load_babi",
+    "load_conflictqa",
+    "load_entities",
+    "load_entity_qa",
     "load_locomo",
     "load_longmemeval",
     "load_msc",
+    "load_vocabulary",
+    "memorization_ratio",
+    "mentions",
     "normalize_answer",
+    "parse_fact",
     "parse_locomo_date",
     "parse_spec",
     "percentile",
+    "picks_answer",
     "recall_at_k",
     "register_system",
     "registered_systems",
+    "shared_data_dir",
+    "shared_path",
+    "staleness",
+    "substitute_all",
     "token_f1",
+    "update_stream_episodes",
 ]

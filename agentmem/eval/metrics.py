@@ -1,4 +1,4 @@
-"""Scores: evidence recall@k, answer token F1 and exact match, abstention, percentiles."""
+"""Scores: evidence recall@k, answer F1 and EM, abstention, picking one of several answers."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from collections.abc import Collection, Sequence
 __all__ = [
     "exact_match",
     "is_abstention",
+    "mentions",
     "normalize_answer",
     "percentile",
+    "picks_answer",
     "recall_at_k",
     "token_f1",
 ]
@@ -72,3 +74,21 @@ def percentile(values: Sequence[float], q: float) -> float:
     pos = (len(ordered) - 1) * q / 100
     low, high = math.floor(pos), math.ceil(pos)
     return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def mentions(text: str, phrase: str) -> bool:
+    """Whether the normalised ``phrase`` occurs in the normalised ``text`` as whole words."""
+    needle = normalize_answer(phrase)
+    return bool(needle) and f" {needle} " in f" {normalize_answer(text)} "
+
+
+def picks_answer(prediction: str, answer: str, alternatives: Collection[str] = ()) -> float:
+    """1.0 if ``prediction`` mentions ``answer`` and none of the ``alternatives``, else 0.0.
+
+    Alternatives are the other candidate values (e.g. a key's outdated values), so a reply
+    that repeats every value it saw does not count as right.
+    """
+    if not mentions(prediction, answer):
+        return 0.0
+    others = {a for a in alternatives if normalize_answer(a) != normalize_answer(answer)}
+    return float(not any(mentions(prediction, other) for other in others))

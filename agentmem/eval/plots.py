@@ -1,4 +1,4 @@
-"""The PNG plot of a recall report (matplotlib, no global pyplot state)."""
+"""PNG plots of evaluation reports (matplotlib, no global pyplot state)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from agentmem.eval.report import Report
 
-__all__ = ["draw_report"]
+__all__ = ["draw_bars", "draw_curves", "draw_report"]
 
 
 def draw_report(report: Report, path: Path) -> Path:
@@ -44,5 +44,56 @@ def draw_report(report: Report, path: Path) -> Path:
     for axis in axes:
         axis.tick_params(axis="x", labelrotation=30, labelsize="small")
     fig.suptitle(f"{report.dataset} (seed {report.seed})")
+    fig.savefig(path, dpi=100, metadata={"Software": None})
+    return path
+
+
+Curves = dict[str, list[tuple[float, float]]]
+
+
+def draw_curves(
+    panels: dict[str, Curves],
+    path: Path,
+    *,
+    x_label: str,
+    title: str,
+    log_x: bool = False,
+) -> Path:
+    """One panel per title: a line per system of ``(x, score)`` points, scores in [0, 1]."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.5 * len(panels), 4.2), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (panel, curves) in zip(axes, panels.items(), strict=True):
+        for name, points in curves.items():
+            if points:
+                xs, ys = zip(*sorted(points), strict=True)
+                ax.plot(xs, ys, marker="o", label=name)
+        if log_x:
+            ax.set_xscale("symlog", base=2, linthresh=1)
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_xlabel(x_label)
+        ax.set_title(panel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    fig.suptitle(title)
+    fig.savefig(path, dpi=100, metadata={"Software": None})
+    return path
+
+
+def draw_bars(panels: dict[str, dict[str, float]], path: Path, *, title: str) -> Path:
+    """One panel per title: a bar per label, values in [0, 1]."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5 * len(panels), 4.2), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (panel, bars) in zip(axes, panels.items(), strict=True):
+        positions = list(range(len(bars)))
+        ax.bar(positions, list(bars.values()), color="tab:blue")
+        ax.set_xticks(positions, list(bars))
+        ax.set_ylim(0, 1.05)
+        ax.set_title(panel)
+        ax.tick_params(axis="x", labelrotation=30, labelsize="small")
+    fig.suptitle(title)
     fig.savefig(path, dpi=100, metadata={"Software": None})
     return path

@@ -6,12 +6,13 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import Protocol
 
 from pydantic import BaseModel, Field
 
 from agentmem.eval.metrics import percentile
 
-__all__ = ["QuestionResult", "Report", "Summary"]
+__all__ = ["QuestionResult", "Report", "Summary", "save_report"]
 
 ALL = "all"
 
@@ -155,12 +156,25 @@ class Report(BaseModel):
 
     def save(self, out_dir: str | os.PathLike[str], *, stem: str = "report") -> dict[str, Path]:
         """Write ``<stem>.json``, ``<stem>.md`` and ``<stem>.png`` into ``out_dir``."""
-        folder = Path(out_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        paths = {"json": folder / f"{stem}.json", "md": folder / f"{stem}.md"}
-        paths["json"].write_text(
-            json.dumps(self.model_dump(mode="json"), indent=1, sort_keys=True) + "\n", "utf-8"
-        )
-        paths["md"].write_text(self.to_markdown(), "utf-8")
-        paths["png"] = self.plot(folder / f"{stem}.png")
-        return paths
+        return save_report(self, out_dir, stem=stem)
+
+
+class _Saveable(Protocol):
+    def model_dump(self, *, mode: str) -> dict[str, object]: ...
+    def to_markdown(self) -> str: ...
+    def plot(self, path: str | os.PathLike[str]) -> Path: ...
+
+
+def save_report(
+    report: _Saveable, out_dir: str | os.PathLike[str], *, stem: str = "report"
+) -> dict[str, Path]:
+    """Write any report's ``<stem>.json``, ``<stem>.md`` and ``<stem>.png`` into ``out_dir``."""
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"json": folder / f"{stem}.json", "md": folder / f"{stem}.md"}
+    paths["json"].write_text(
+        json.dumps(report.model_dump(mode="json"), indent=1, sort_keys=True) + "\n", "utf-8"
+    )
+    paths["md"].write_text(report.to_markdown(), "utf-8")
+    paths["png"] = report.plot(folder / f"{stem}.png")
+    return paths
