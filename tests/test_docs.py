@@ -57,6 +57,7 @@ def test_py_typed_ships() -> None:
 
 def test_readme_offline_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
     for code in _blocks("python")[1:]:  # the first one loads the real models (below)
         exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - the README's own code
 
