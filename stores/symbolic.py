@@ -11,6 +11,10 @@ with SQLite FTS5 (BM25), so the store passes the ``MemoryStore`` contract withou
 embedder; a changed row closes its old item, so history survives. Deleting a row's item
 through ``delete`` deletes the row; closing it through ``update`` deletes the row too
 (reopening restores it); changing its text is refused: change the row with SQL instead.
+
+The store's helpers live beside it: the result models in :mod:`._symbolic_results`, the
+per-user sandbox session and reply parsing in :mod:`._symbolic_chain`, and the row <->
+item write-back, mirroring and citations in :mod:`._symbolic_rows`.
 """
 
 from __future__ import annotations
@@ -19,28 +23,30 @@ import json
 import logging
 import os
 import re
-import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
-from agentmem.stores._sql_sandbox import (
-    SandboxError,
-    SandboxLimits,
-    SqlSandbox,
-    StepResult,
-    one_statement,
-    split_statements,
-)
+from agentmem.stores._sql_sandbox import SandboxError, SandboxLimits, SqlSandbox, StepResult
 from agentmem.stores._sqlite import ItemTable, where_clause
+from agentmem.stores._symbolic_chain import Session, check_mode, parse_reply, schema_statements
+from agentmem.stores._symbolic_results import (
+    AskResult,
+    CitedRow,
+    RecordResult,
+    SchemaMode,
+    SchemaProposal,
+    SqlStep,
+)
+from agentmem.stores._symbolic_rows import cited_rows, mirror_update, mirrored_row
 from agentmem.stores.facts import FactTable
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from agentmem._clock import Clock, SystemClock
 from agentmem._errors import InvalidInputError, NotFoundError
-from agentmem._models import EventOp, Filters, Hit, Kind, MemoryEvent, MemoryItem, Scope
+from agentmem._models import Filters, Hit, MemoryEvent, MemoryItem, Scope
 from agentmem._prompts import render_prompt
 from agentmem._protocols import ChatMessage, ChatModel
 from agentmem._tracing import Tracer, traced
@@ -78,89 +84,6 @@ CREATE TRIGGER IF NOT EXISTS items_fts_au AFTER UPDATE OF text ON items BEGIN
 END;
 """
 _TYPES: dict[type, str] = {int: "INTEGER", float: "REAL", str: "TEXT", bool: "INTEGER"}
-_STEP_REF = re.compile(r"(?i)\bsteps?\s+(\d+(?:\s*(?:,|and|&)\s*\d+)*)")
-_SQL_START = re.compile(
-    r"(?im)^\s*(CREATE|ATTACH|DETACH|PRAGMA|DROP|ALTER|INSERT|UPDATE|DELETE|SELECT|WITH|"
-    r"REPLACE|VACUUM|REINDEX|ANALYZE|BEGIN|COMMIT|END|SAVEPOINT|RELEASE|ROLLBACK|VALUES)\b"
-)
-
-SchemaMode = Literal["off", "allow", "approve"]
-"""Whether a chain may create tables: never, freely, or when ``approve`` says yes."""
-
-
-class CitedRow(BaseModel):
-    """A record row an answer rests on: its table, row id, item and values."""
-
-    table: str
-    row: int
-    step: int
-    item_id: str | None = None
-    values: dict[str, Any] = Field(default_factory=dict)
-
-    def __str__(self) -> str:
-        shown = ", ".join(f"{c}={v}" for c, v in self.values.items() if v is not None)
-        return f"{self.table}#{self.row} ({shown})"
-
-
-class SqlStep(BaseModel):
-    """One step of a chain: the statement, its (bounded) result or its error."""
-
-    index: int
-    sql: str
-    params: list[Any] = Field(default_factory=list)
-    result: StepResult | None = None
-    error: str | None = None
-    cites: dict[str, list[int]] | None = Field(default_factory=dict)
-    """Row ids per table the result depends on (None: too many rows to trace)."""
-
-
-class AskResult(BaseModel):
-    """What ``ask`` found: the answer, every step with its result, and the writes' events."""
-
-    question: str
-    answer: str
-    answered: bool
-    steps: list[SqlStep]
-    events: list[MemoryEvent] = Field(default_factory=list)
-    rows: list[CitedRow] = Field(default_factory=list)
-    """The record rows the answer rests on (of the steps it cites, else of every step)."""
-
-    @property
-    def citations(self) -> list[SqlStep]:
-        """The successful steps that returned rows: the rows the answer rests on."""
-        return [s for s in self.steps if s.result is not None and s.result.rows]
-
-    def cited(self) -> str:
-        """The answer followed by the statements, results and record rows it rests on."""
-        lines = [self.answer]
-        for step in self.citations:
-            assert step.result is not None
-            lines.append(f"[step {step.index}] {step.sql}")
-            lines += [f"    {row}" for row in step.result.rows[:10]]
-            used = [str(r) for r in self.rows if r.step == step.index]
-            if used:
-                lines.append(f"  rows used: {'; '.join(used[:20])}")
-                if len(used) > 20:
-                    lines.append(f"  ... and {len(used) - 20} more")
-            elif step.cites is None:
-                lines.append(f"  rows used: too many to trace in {', '.join(step.result.read)}")
-        return "\n".join(lines)
-
-
-class RecordResult(BaseModel):
-    """What ``record`` stored: the model's note, every step, and the writes' events."""
-
-    text: str
-    note: str
-    steps: list[SqlStep]
-    events: list[MemoryEvent] = Field(default_factory=list)
-
-
-class SchemaProposal(BaseModel):
-    """Tables a model proposed, checked in a sandbox; apply with ``apply_schema``."""
-
-    statements: list[str]
-    tables: dict[str, list[tuple[str, str]]]
 
 
 class SymbolicStore:
@@ -298,7 +221,7 @@ class SymbolicStore:
         with traced(self.tracer, "llm", "symbolic.schema") as response:
             reply = llm.chat([ChatMessage(role="user", content=prompt)], max_tokens=max_tokens)
             response["text"] = reply.text
-        statements, tables = self._check_schema(_schema_statements(reply.text))
+        statements, tables = self._check_schema(schema_statements(reply.text))
         if not tables:
             msg = f"the model proposed no usable CREATE TABLE statement; it wrote: {reply.text!r}"
             raise SandboxError(msg, reply.text)
@@ -338,9 +261,9 @@ class SymbolicStore:
         return [self.create_table(t, dict(cols)) for t, cols in proposal.tables.items()]
 
     # -- sandboxed SQL -------------------------------------------------------------------
-    def session(self, user_id: str) -> _Session:
+    def session(self, user_id: str) -> Session:
         """A sandbox holding ``user_id``'s rows; use it as a ``with`` block."""
-        return _Session(self, _user(user_id))
+        return Session(self, _user(user_id))
 
     def execute(
         self, sql: str, params: Sequence[Any] = (), *, user_id: str
@@ -399,7 +322,7 @@ class SymbolicStore:
             user_id,
             max_steps,
             max_tokens,
-            _check_mode(schema_mode, approve),
+            schema_mode,
             approve,
         )
         answered = final is not None
@@ -412,7 +335,9 @@ class SymbolicStore:
             answered=answered,
             steps=steps,
             events=events,
-            rows=self._cited_rows(final if answered else "", steps, _user(user_id)),
+            rows=cited_rows(
+                self._table, self.tables(), final if answered else "", steps, _user(user_id)
+            ),
         )
 
     def record(
@@ -438,7 +363,7 @@ class SymbolicStore:
             user_id,
             max_steps,
             max_tokens,
-            _check_mode(schema_mode, approve),
+            schema_mode,
             approve,
         )
         return RecordResult(text=text, note=final or "", steps=steps, events=events)
@@ -454,6 +379,7 @@ class SymbolicStore:
         schema_mode: SchemaMode,
         approve: Callable[[SchemaProposal], bool] | None,
     ) -> tuple[str | None, list[SqlStep], list[MemoryEvent]]:
+        schema_mode = check_mode(schema_mode, approve)
         limit = self.max_steps if max_steps is None else max_steps
         system = render_prompt(
             prompt,
@@ -513,165 +439,6 @@ class SymbolicStore:
                     break
         return None, steps, events
 
-    def _cited_rows(self, answer: str, steps: list[SqlStep], user_id: str) -> list[CitedRow]:
-        """The rows of the steps the answer names (or of every step), with their values."""
-        named = {int(n) for found in _STEP_REF.findall(answer) for n in re.findall(r"\d+", found)}
-        chosen = [s for s in steps if s.index in named and s.cites] or steps
-        tables = self.tables()
-        out: list[CitedRow] = []
-        seen: set[tuple[str, int]] = set()
-        with self._table.lock:
-            conn = self._table.conn
-            for step in chosen:
-                for table, rids in (step.cites or {}).items():
-                    names = [c for c, _ in tables.get(table, [])]
-                    if not names:
-                        continue
-                    cols = ", ".join(f'"{c}"' for c in names)
-                    for rid in rids:
-                        if (table, rid) in seen:
-                            continue
-                        seen.add((table, rid))
-                        row = conn.execute(
-                            f'SELECT _item_id, {cols} FROM "rec_{table}" '
-                            "WHERE _id = ? AND _user_id = ?",
-                            (rid, user_id),
-                        ).fetchone()
-                        out.append(
-                            CitedRow(
-                                table=table,
-                                row=rid,
-                                step=step.index,
-                                item_id=None if row is None else row[0],
-                                values={}
-                                if row is None
-                                else dict(zip(names, row[1:], strict=True)),
-                            )
-                        )
-        return out
-
-    # -- writing rows back ---------------------------------------------------------------
-    def _sync(
-        self,
-        conn: sqlite3.Connection,
-        user_id: str,
-        sandbox: SqlSandbox,
-        snapshots: dict[str, dict[int, tuple[Any, ...]]],
-        statement: str,
-    ) -> list[MemoryEvent]:
-        now = self.clock.now()
-        tables = self.tables()
-        events: list[MemoryEvent] = []
-        reason = f"SQL: {statement[:300]}"
-        for table in sorted(sandbox.written_tables & set(tables)):
-            names = [c for c, _ in tables[table]]
-            before, after = snapshots[table], sandbox.snapshot(table)
-            for rid in sorted(before.keys() - after.keys()):
-                old_item = self._row_item_id(conn, table, rid, user_id)
-                conn.execute(
-                    f'DELETE FROM "rec_{table}" WHERE _id = ? AND _user_id = ?', (rid, user_id)
-                )
-                self._close_item(old_item, now, None)
-                events.append(
-                    _event(
-                        EventOp.FORGET,
-                        [old_item] if old_item else [],
-                        user_id,
-                        now,
-                        f"row deleted from {table} (its memory is closed); {reason}",
-                        before=_values(table, rid, names, before[rid]),
-                    )
-                )
-            moved: list[tuple[int, int]] = []
-            for rid, values in sorted(after.items()):
-                if rid in before and before[rid] == values:
-                    continue
-                item = self._row_memory(table, names, values, user_id, now)
-                self._table.insert([item], [None])
-                if rid in before:
-                    old_item = self._row_item_id(conn, table, rid, user_id)
-                    assigns = ", ".join(f'"{c}" = ?' for c in names)
-                    conn.execute(
-                        f'UPDATE "rec_{table}" SET {assigns}, _item_id = ? '
-                        "WHERE _id = ? AND _user_id = ?",
-                        (*values, item.id, rid, user_id),
-                    )
-                    self._close_item(old_item, now, item.id)
-                    item.metadata["row"] = rid
-                    self._table.replace(item, None, keep_embedding=True)
-                    events.append(
-                        _event(
-                            EventOp.UPDATE,
-                            [i for i in (old_item, item.id) if i],
-                            user_id,
-                            now,
-                            f"row updated in {table}; {reason}",
-                            before=_values(table, rid, names, before[rid]),
-                            after=_values(table, rid, names, values),
-                        )
-                    )
-                    continue
-                cols = ", ".join(["_user_id", "_item_id", *(f'"{c}"' for c in names)])
-                marks = ", ".join("?" * (len(names) + 2))
-                cursor = conn.execute(
-                    f'INSERT INTO "rec_{table}" ({cols}) VALUES ({marks})',
-                    (user_id, item.id, *values),
-                )
-                assert cursor.lastrowid is not None
-                new_id = cursor.lastrowid
-                item.metadata["row"] = new_id
-                self._table.replace(item, None, keep_embedding=True)
-                moved.append((rid, new_id))
-                events.append(
-                    _event(
-                        EventOp.ADD,
-                        [item.id],
-                        user_id,
-                        now,
-                        f"row inserted into {table}; {reason}",
-                        after=_values(table, new_id, names, values),
-                    )
-                )
-            for rid, _ in moved:
-                sandbox.renumber(table, rid, -rid - 1)
-            for rid, new_id in moved:
-                sandbox.renumber(table, -rid - 1, new_id)
-            snapshots[table] = sandbox.snapshot(table)
-        self._table.bump_version()
-        return events
-
-    def _row_item_id(self, conn: sqlite3.Connection, table: str, rid: int, user: str) -> str | None:
-        row = conn.execute(
-            f'SELECT _item_id FROM "rec_{table}" WHERE _id = ? AND _user_id = ?', (rid, user)
-        ).fetchone()
-        return None if row is None or row[0] is None else str(row[0])
-
-    def _close_item(self, item_id: str | None, now: datetime, successor: str | None) -> None:
-        old = None if item_id is None else self._table.get(item_id)
-        if old is None:
-            return
-        metadata = dict(old.metadata)
-        if successor is not None:
-            metadata["superseded_by"] = successor
-        closed = old.model_copy(
-            update={"valid_to": max(now, old.valid_from or now), "metadata": metadata}
-        )
-        self._table.replace(closed, None, keep_embedding=True)
-
-    @staticmethod
-    def _row_memory(
-        table: str, names: list[str], values: tuple[Any, ...], user_id: str, now: datetime
-    ) -> MemoryItem:
-        shown = ", ".join(f"{c}={v}" for c, v in zip(names, values, strict=True) if v is not None)
-        return MemoryItem(
-            text=f"{table}: {shown}",
-            kind=Kind.FACT,
-            scope=Scope(user_id=user_id),
-            created_at=now,
-            recorded_at=now,
-            metadata={"table": table, "values": dict(zip(names, values, strict=True))},
-        )
-
     # -- facts ---------------------------------------------------------------------------
     def facts(self, user_id: str) -> FactTable:
         """The user's structured facts (``upsert`` / ``current`` / ``as_of`` / ``history``)."""
@@ -706,12 +473,13 @@ class SymbolicStore:
         if not items:
             return
         with self._table.transaction() as conn:
+            tables = self.tables()
             for item in items:
                 old = self._table.get(item.id)
                 if old is None:
                     msg = f"no memory with id {item.id!r} in store {self.name!r}"
                     raise NotFoundError(msg)
-                self._mirror_update(conn, old, item)
+                mirror_update(self._table, conn, tables, old, item)
                 self._table.replace(item, None, keep_embedding=True)
             self._table.bump_version()
 
@@ -723,8 +491,9 @@ class SymbolicStore:
         if not ids:
             return 0
         with self._table.transaction() as conn:
+            tables = self.tables()
             for item_id in dict.fromkeys(ids):
-                found = self._mirrored_row(conn, item_id)
+                found = mirrored_row(self._table, conn, tables, item_id)
                 if found is not None:
                     table, rid, _ = found
                     conn.execute(f'DELETE FROM "rec_{table}" WHERE _id = ?', (rid,))
@@ -732,52 +501,6 @@ class SymbolicStore:
             if removed:
                 self._table.bump_version()
         return len(removed)
-
-    def _mirrored_row(
-        self, conn: sqlite3.Connection, item_id: str, *, item: MemoryItem | None = None
-    ) -> tuple[str, int, bool] | None:
-        """``(table, row, exists)`` of the row this item is the current copy of, or None.
-
-        ``exists`` is False for a closed item whose row was deleted with it.
-        """
-        item = item or self._table.get(item_id)
-        if item is None:
-            return None
-        table, rid = item.metadata.get("table"), item.metadata.get("row")
-        if not isinstance(table, str) or not isinstance(rid, int) or table not in self.tables():
-            return None
-        row = conn.execute(f'SELECT _item_id FROM "rec_{table}" WHERE _id = ?', (rid,)).fetchone()
-        if row is None:
-            return None if "superseded_by" in item.metadata else (table, rid, False)
-        return (table, rid, True) if row[0] == item_id else None
-
-    def _mirror_update(self, conn: sqlite3.Connection, old: MemoryItem, new: MemoryItem) -> None:
-        found = self._mirrored_row(conn, old.id, item=old)
-        if found is None:
-            return
-        table, rid, exists = found
-        if new.text != old.text or new.scope != old.scope:
-            msg = (
-                f"memory {old.id!r} is a copy of row {rid} of table {table!r}; its text and "
-                "scope follow the row. Change the row instead, e.g. store.execute("
-                f"'UPDATE {table} SET <column> = ? WHERE rowid = {rid}', [value], "
-                f"user_id={old.scope.user_id!r})"
-            )
-            raise InvalidInputError(msg)
-        if exists and old.valid_to is None and new.valid_to is not None:
-            conn.execute(f'DELETE FROM "rec_{table}" WHERE _id = ?', (rid,))
-        elif not exists and old.valid_to is not None and new.valid_to is None:
-            values = old.metadata.get("values")
-            names = [c for c, _ in self.tables()[table]]
-            if not isinstance(values, dict):
-                msg = f"memory {old.id!r} cannot be reopened: the values of its row are unknown"
-                raise InvalidInputError(msg)
-            cols = ", ".join(["_id", "_user_id", "_item_id", *(f'"{c}"' for c in names)])
-            marks = ", ".join("?" * (len(names) + 3))
-            conn.execute(
-                f'INSERT INTO "rec_{table}" ({cols}) VALUES ({marks})',
-                (rid, old.scope.user_id, old.id, *(values.get(c) for c in names)),
-            )
 
     def search(
         self,
@@ -838,205 +561,6 @@ class SymbolicStore:
     def count(self, *, scope: Scope | None = None) -> int:
         """Count stored items (in ``scope`` if given)."""
         return self._table.count(scope)
-
-
-class _Session:
-    """A sandbox loaded with one user's rows; each ``run`` is one step.
-
-    Each step holds the store's write transaction from start to end: the copy is
-    refreshed first if the database changed since it was taken (another session, another
-    process), then the statement runs and its changes are written back. So a step
-    always works on the latest rows and no concurrent update is lost.
-    """
-
-    def __init__(self, store: SymbolicStore, user_id: str) -> None:
-        self._store = store
-        self.user_id = user_id
-        self.sandbox = SqlSandbox({}, limits=store.limits)
-        self.snapshots: dict[str, dict[int, tuple[Any, ...]]] = {}
-        self.cites: dict[str, list[int]] | None = {}
-        self._version: str | None = None
-        with store._table.lock:
-            self._refresh()
-
-    def __enter__(self) -> _Session:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.sandbox.close()
-
-    def _refresh(self) -> None:
-        """Copy the user's rows in again if the database changed (caller holds the lock)."""
-        store = self._store
-        version = store._table.get_meta("version") or "0"
-        if version == self._version:
-            return
-        tables = store.tables()
-        self.sandbox.close()
-        self.sandbox = SqlSandbox(tables, limits=store.limits)
-        self.snapshots = {}
-        conn = store._table.conn
-        for table, cols in tables.items():
-            names = ", ".join(f'"{c}"' for c, _ in cols)
-            rows = conn.execute(
-                f'SELECT _id, {names} FROM "rec_{table}" WHERE _user_id = ?', (self.user_id,)
-            ).fetchall()
-            self.sandbox.load(table, [(int(r[0]), tuple(r[1:])) for r in rows])
-            self.snapshots[table] = self.sandbox.snapshot(table)
-        self._version = version
-
-    def run(
-        self,
-        sql: str,
-        params: Sequence[Any] = (),
-        *,
-        schema_mode: SchemaMode = "off",
-        approve: Callable[[SchemaProposal], bool] | None = None,
-    ) -> tuple[StepResult, list[MemoryEvent]]:
-        """Run one untrusted statement; write its changes back (all or nothing).
-
-        A ``CREATE TABLE`` statement is refused unless ``schema_mode`` allows it.
-        """
-        store = self._store
-        self.cites = {}
-        if _verb(sql) == "CREATE":
-            return self._create(sql, schema_mode, approve), []
-        with traced(store.tracer, "store", "symbolic.sql", sql=sql) as response:
-            with store._table.transaction() as conn:
-                self._refresh()
-                self.sandbox.begin()
-                try:
-                    result = self.sandbox.execute(sql, params)
-                    events: list[MemoryEvent] = []
-                    if result.wrote:
-                        events = store._sync(
-                            conn, self.user_id, self.sandbox, self.snapshots, result.sql
-                        )
-                    else:
-                        self.cites = self.sandbox.provenance(result)
-                    self.sandbox.commit()
-                except BaseException:
-                    self.sandbox.rollback()
-                    self._version = None  # copy the rows in again next time
-                    raise
-                self._version = store._table.get_meta("version") or "0"
-            response["rows"] = len(result.rows)
-        if store.audit is not None and events:
-            events = store.audit.record(events)
-        return result, events
-
-    def _create(
-        self,
-        sql: str,
-        schema_mode: SchemaMode,
-        approve: Callable[[SchemaProposal], bool] | None,
-    ) -> StepResult:
-        store = self._store
-        with traced(store.tracer, "store", "symbolic.sql", sql=sql) as response:
-            if schema_mode == "off":
-                msg = (
-                    "CREATE TABLE is allowed only in schema mode; use the tables in the "
-                    "schema (or ask with schema_mode='allow' or 'approve')"
-                )
-                raise SandboxError(msg, sql)
-            statement = one_statement(sql, store.limits, schema_mode=True)
-            statements, tables = store._check_schema([statement])
-            if len(tables) != 1:
-                msg = "a CREATE TABLE step must create exactly one table"
-                raise SandboxError(msg, statement)
-            proposal = SchemaProposal(statements=statements, tables=tables)
-            if schema_mode == "approve" and (approve is None or not approve(proposal)):
-                msg = "the user did not approve this table; use the tables in the schema"
-                raise SandboxError(msg, statement)
-            try:
-                (name,) = store.apply_schema(proposal)
-            except InvalidInputError as exc:
-                raise SandboxError(str(exc), statement) from exc
-            with store._table.lock:
-                self._version = None
-                self._refresh()
-            response["rows"] = 0
-        columns = ", ".join(f"{c} {t}" for c, t in store.tables()[name])
-        return StepResult(sql=statement, note=f"OK: table {name}({columns}) created.")
-
-
-def parse_reply(reply: str) -> tuple[str | None, str | None, list[Any]]:
-    """Split a model reply into ``(final_text, sql, params)``; one of the first two is None."""
-    text = reply.strip()
-    fenced = re.search(r"```(?:sql|sqlite)?\s*\n?(.*?)```", text, re.S | re.I)
-    params: list[Any] = []
-    found = re.search(r"(?im)^\s*PARAMS\s*:\s*(.+)$", text)
-    if found:
-        try:
-            loaded = json.loads(found.group(1).strip())
-            params = loaded if isinstance(loaded, list) else [loaded]
-        except json.JSONDecodeError:
-            params = []
-    sql_line = re.search(r"(?is)^\s*SQL\s*:\s*(.*?)(?=^\s*PARAMS\s*:|\Z)", text, re.M)
-    final = re.match(r"(?is)^\s*(?:ANSWER|DONE)\s*:\s*(.*)$", text)
-    if final and not sql_line:
-        return final.group(1).strip(), None, []
-    if sql_line:
-        sql = sql_line.group(1).strip()
-        inner = re.search(r"```(?:sql|sqlite)?\s*\n?(.*?)```", sql, re.S | re.I)
-        return None, (inner.group(1) if inner else sql).strip().rstrip(";").strip(), params
-    if fenced:
-        return None, fenced.group(1).strip().rstrip(";").strip(), params
-    if re.match(r"(?i)^(SELECT|WITH|INSERT|UPDATE|DELETE)\b", text):
-        return None, text.split("\n\n")[0].strip().rstrip(";").strip(), params
-    return text, None, []
-
-
-def _schema_statements(text: str) -> list[str]:
-    """The SQL statements in a model's schema reply (prose before each one dropped)."""
-    body = re.sub(r"```(?:sql|sqlite)?", "", text, flags=re.I)
-    out: list[str] = []
-    for piece in split_statements(body):
-        start = _SQL_START.search(piece)
-        if start is not None:
-            out.append(piece[start.start(1) :].strip())
-    return out
-
-
-def _verb(sql: str) -> str:
-    found = re.match(r"^(?:\s|--[^\n]*\n|/\*.*?\*/|\()*([A-Za-z]+)", sql, re.S)
-    return found.group(1).upper() if found else ""
-
-
-def _check_mode(mode: str, approve: Callable[[SchemaProposal], bool] | None) -> SchemaMode:
-    if mode not in ("off", "allow", "approve"):
-        msg = f"schema_mode must be 'off', 'allow' or 'approve', got {mode!r}"
-        raise InvalidInputError(msg)
-    if mode == "approve" and approve is None:
-        msg = "schema_mode='approve' needs approve=: a function that says yes or no to a table"
-        raise InvalidInputError(msg)
-    return mode  # type: ignore[return-value]
-
-
-def _event(
-    op: EventOp,
-    item_ids: list[str],
-    user_id: str,
-    at: datetime,
-    reason: str,
-    *,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-) -> MemoryEvent:
-    return MemoryEvent(
-        op=op,
-        item_ids=item_ids,
-        user_id=user_id,
-        at=at,
-        reason=reason,
-        policy="symbolic",
-        before=before,
-        after=after,
-    )
-
-
-def _values(table: str, rid: int, names: list[str], values: tuple[Any, ...]) -> dict[str, Any]:
-    return {"table": table, "row": rid, **dict(zip(names, values, strict=True))}
 
 
 def _check_name(name: str, what: str) -> str:
