@@ -5,8 +5,10 @@ Run: .venv/bin/python benchmarks/bench_policies.py [--items 100000] [--store]
 Measures ``Policies([TTL, Decay, Importance, Capacity]).on_tick`` over 100k memories
 of 100 users held in a list (the policies' own decision time), next to a naive
 per-item Python loop that decides the same thing (and is checked to agree). With
-``--store`` it also times ``Memory.preview()`` on a SQLite + faiss VectorStore holding
-the same memories (reading every memory back from SQLite, then deciding).
+``--store`` it also runs the real path on a SQLite + faiss VectorStore holding the same
+memories: ``Memory.preview()`` (a columnar read of the few fields policies need, then the
+decisions) and ``Memory.apply()`` (batched deletes, audit log with undo snapshots), next
+to the naive path (``scan()`` building every item, a per-item loop, one delete per memory).
 """
 
 from __future__ import annotations
@@ -152,29 +154,73 @@ def main() -> None:
     naive_ms, naive_gc_ms = naive_seconds * 1000, naive_gc_seconds * 1000
     print(f"naive per-item loop  | {naive_ms:12.0f} ms | {naive_gc_ms:6.0f} ms")
     if args.store:
-        import faiss
-        from agentmem.stores import VectorStore
+        store_run(items, forgotten)
 
-        from agentmem.testing import HashEmbedder
 
-        faiss.omp_set_num_threads(1)
-        embedder = HashEmbedder(16)
+def store_run(items: list[MemoryItem], forgotten: set[str]) -> None:
+    """Preview and apply through a SQLite + faiss VectorStore, next to the naive path."""
+    import faiss
+    from agentmem.stores import VectorStore
+
+    from agentmem.testing import HashEmbedder
+
+    faiss.omp_set_num_threads(1)
+    embedder = HashEmbedder(16)
+
+    def fresh() -> Memory:
         memory = Memory(
             [VectorStore(None, embedder)],
             policies=[stack()],
             embedder=embedder,
             clock=ManualClock(NOW),
         )
-        start = time.perf_counter()
         memory.stores[0].add(items)
-        loaded = time.perf_counter() - start
-        print(f"(loading {len(items)} memories into the VectorStore: {loaded:.1f} s)")
-        seconds, preview = timed(memory.preview, repeat=1)
-        assert {i for d in preview for i in d.item_ids} == forgotten
-        print(
-            f"Memory.preview() on the VectorStore (SQLite read + decide): {seconds * 1000:.0f} ms"
-        )
-        memory.close()
+        return memory
+
+    start = time.perf_counter()
+    memory = fresh()
+    print(
+        f"(loading {len(items)} memories into the VectorStore: {time.perf_counter() - start:.1f} s)"
+    )
+    store = memory.stores[0]
+    seconds, preview = timed(memory.preview, repeat=3)
+    assert {i for d in preview for i in d.item_ids} == forgotten
+    scan_seconds, _ = timed(lambda: sum(1 for _ in store.scan(include_closed=False)), repeat=3)
+    naive_seconds, naive_gone = timed(
+        lambda: naive(list(store.scan(include_closed=False))), repeat=3
+    )
+    assert naive_gone == forgotten
+    print("median of 3 runs                                           |    ms")
+    print(f"Memory.preview() (columnar read + decide)                  | {seconds * 1000:5.0f}")
+    print(
+        f"naive: VectorStore.scan() every item + per-item loop        | {naive_seconds * 1000:5.0f}"
+    )
+    print(
+        f"  of which VectorStore.scan() alone                         | {scan_seconds * 1000:5.0f}"
+    )
+    start = time.perf_counter()
+    changes = memory.apply(preview)
+    applied = time.perf_counter() - start
+    assert len(changes.forgotten) == len(forgotten) and store.count() == len(items) - len(forgotten)
+    print(
+        f"Memory.apply() of {len(preview)} decisions ({len(forgotten)} forgets, batched, "
+        f"audit snapshots included) | {applied * 1000:5.0f}"
+    )
+    memory.close()
+    # The naive apply: one lookup and one delete per memory (the path before batching).
+    memory = fresh()
+    store = memory.stores[0]
+    sample = sorted(forgotten)[:1000]
+    start = time.perf_counter()
+    for item_id in sample:
+        assert store.get(item_id) is not None
+        store.delete([item_id])
+    per_item = (time.perf_counter() - start) / len(sample)
+    print(
+        f"naive apply: get + delete per memory, {len(sample)} memories      | "
+        f"{per_item * len(sample) * 1000:5.0f} ({per_item * 1e3:.2f} ms per memory)"
+    )
+    memory.close()
 
 
 if __name__ == "__main__":

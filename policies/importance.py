@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-from agentmem.policies._arrays import ages
+from agentmem.policies._arrays import Frame, read_frame
 from agentmem.policies._decide import decision
 from agentmem.policies.base import BasePolicy
 from numpy.typing import NDArray
@@ -143,10 +143,11 @@ class ImportancePolicy(BasePolicy):
 
     def effective(self, items: Sequence[MemoryItem], now: datetime) -> NDArray[np.float64]:
         """Effective (faded) importance of each item at ``now``."""
-        anchors = [item.last_accessed_at or item.created_at for item in items]
-        turns = np.maximum(ages(anchors, now), 0.0) / self.turn.total_seconds()
-        base = np.fromiter((item.importance for item in items), np.float64, len(items))
-        return np.asarray(base * np.power(self.decay, turns), dtype=np.float64)
+        return self._effective(Frame.from_items(items), now)
+
+    def _effective(self, frame: Frame, now: datetime) -> NDArray[np.float64]:
+        turns = np.maximum(frame.ages(frame.last_used(), now), 0.0) / self.turn.total_seconds()
+        return np.asarray(frame.importance * np.power(self.decay, turns), dtype=np.float64)
 
     def on_write(self, items: Sequence[MemoryItem], ctx: PolicyContext) -> list[Decision]:
         """Score the new memories, if a scorer is set."""
@@ -169,20 +170,19 @@ class ImportancePolicy(BasePolicy):
 
     def on_tick(self, ctx: PolicyContext) -> list[Decision]:
         """Forget what fell under the floor, then all but the top-k of each user."""
-        items = list(ctx.scan())
-        if not items:
+        frame = read_frame(ctx)
+        if not len(frame):
             return []
-        now = ctx.now
-        value = self.effective(items, now)
+        value = self._effective(frame, ctx.now)
         doomed: dict[int, str] = {}
         if self.floor is not None:
             for low in np.flatnonzero(value < self.floor):
                 doomed[int(low)] = f"effective importance {value[low]:.2g} < floor {self.floor:g}"
         if self.top_k is not None:
             users: dict[str, list[int]] = defaultdict(list)
-            for i, item in enumerate(items):
+            for i, user_id in enumerate(frame.user_id):
                 if i not in doomed:
-                    users[item.scope.user_id].append(i)
+                    users[user_id].append(i)
             for members in users.values():
                 if len(members) <= self.top_k:
                     continue
@@ -195,6 +195,6 @@ class ImportancePolicy(BasePolicy):
                         f"(cut-off {cut:.3g})"
                     )
         return [
-            decision(Action.FORGET, [items[i].id], why, self.name)
+            decision(Action.FORGET, [frame.ids[i]], why, self.name)
             for i, why in sorted(doomed.items())
         ]
