@@ -1,7 +1,8 @@
 """ImportancePolicy (SirLLM): importance scores that fade every turn; the least important go.
 
 Each memory carries an ``importance``. A scorer may set it when the memory is written
-(:class:`HeuristicImportance`, or :class:`LLMImportance` asking a chat model). Its
+(:class:`HeuristicImportance`; :class:`EntropyImportance`, the text's mean token surprisal
+under the local model; or :class:`LLMImportance` asking a chat model). Its
 effective importance then fades by ``decay`` per ``turn`` of clock time since the
 memory was last recalled (or since it happened), so a recall restores it:
 ``effective = importance * decay ** (t / turn)``. The memories kept are the ``top_k``
@@ -28,7 +29,14 @@ from agentmem._models import MemoryItem
 from agentmem._prompts import render_prompt
 from agentmem._protocols import Action, ChatMessage, ChatModel, Decision, PolicyContext
 
-__all__ = ["HeuristicImportance", "ImportancePolicy", "ImportanceScorer", "LLMImportance"]
+__all__ = [
+    "EntropyImportance",
+    "HeuristicImportance",
+    "ImportancePolicy",
+    "ImportanceScorer",
+    "LLMImportance",
+    "SurprisalModel",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +104,58 @@ class LLMImportance:
             logger.info("no number in the importance answer %r; using the fallback", answer)
             return self.fallback
         return min(max(float(match.group()) / 10.0, 0.0), 1.0)
+
+
+@runtime_checkable
+class SurprisalModel(Protocol):
+    """A language model that says how surprising each token of a text is (in bits)."""
+
+    def token_surprisal(self, text: str) -> list[float]:
+        """``-log2 p(token | the tokens before it)`` for each token of ``text``."""
+        ...
+
+
+class EntropyImportance:
+    """Importance from the text's mean token surprisal under a local language model (SirLLM).
+
+    Rare, specific information surprises a language model; small talk does not. The mean
+    surprisal (bits per token) is mapped linearly from ``[low, high]`` onto ``[0, 1]``.
+
+    Args:
+        model: anything with ``token_surprisal(text)``; default the offline
+            :class:`~agentmem.llms.LocalLLM` (its transformers backend, loaded on first use).
+        low: the mean surprisal that scores 0 (and below).
+        high: the mean surprisal that scores 1 (and above).
+    """
+
+    def __init__(
+        self, model: SurprisalModel | None = None, *, low: float = 2.0, high: float = 10.0
+    ) -> None:
+        if not high > low:
+            msg = f"high must be greater than low, got low={low!r}, high={high!r}"
+            raise UserError(msg)
+        self._model = model
+        self.low = low
+        self.high = high
+
+    @property
+    def model(self) -> SurprisalModel:
+        """The surprisal model (the offline local model unless one was given)."""
+        if self._model is None:
+            from agentmem.llms import LocalLLM
+
+            self._model = LocalLLM(backend="transformers")
+        return self._model
+
+    def mean_surprisal(self, text: str) -> float:
+        """The mean surprisal of ``text``'s tokens, in bits (0.0 for an empty text)."""
+        values = self.model.token_surprisal(text)
+        return float(np.mean(values)) if values else 0.0
+
+    def score(self, item: MemoryItem) -> float:
+        """The mean surprisal mapped onto [0, 1]."""
+        mean = self.mean_surprisal(item.text)
+        return float(min(max((mean - self.low) / (self.high - self.low), 0.0), 1.0))
 
 
 class ImportancePolicy(BasePolicy):
