@@ -633,17 +633,25 @@ class Memory:
     def apply(self, decisions: Sequence[Decision]) -> Changes:
         """Carry out policy decisions and log each with its reason.
 
-        Consecutive updates are written to each store in one batch, and the memories of
-        one forget decision are deleted in one batch, so a policy that closes or forgets
-        thousands of memories at once costs one transaction, not thousands.
+        Consecutive updates are written to each store in one batch, and so are consecutive
+        forgets, so a policy that closes or forgets thousands of memories at once costs one
+        transaction, not thousands.
         """
         self._check_open()
         changes = Changes()
         now = self.clock.now()
         events: list[MemoryEvent] = []
         pending: dict[str, tuple[MemoryStore, MemoryItem]] = {}
+        doomed = _Doomed()  # forgotten, not yet deleted: consecutive forgets delete at once
+
+        def delete() -> None:
+            for store, ids in doomed.by_store.values():
+                with traced(self.tracer, "store", f"{store.name}.delete", count=len(ids)):
+                    store.delete(ids)
+            doomed.clear()
 
         def flush() -> None:
+            delete()
             by_store: dict[str, tuple[MemoryStore, list[MemoryItem]]] = {}
             for store, item in pending.values():
                 by_store.setdefault(store.name, (store, []))[1].append(item)
@@ -660,9 +668,11 @@ class Memory:
                 self._apply_merge(decision, now, changes, events)
                 continue
             if decision.action is Action.FORGET:
-                flush()
-                self._apply_forget(decision, now, changes, events)
+                if pending:
+                    flush()
+                self._apply_forget(decision, now, changes, events, doomed)
                 continue
+            delete()
             for item_id in decision.item_ids:
                 found = pending.get(item_id) or self._locate(item_id)
                 if found is None:
@@ -700,25 +710,26 @@ class Memory:
         return found
 
     def _apply_forget(
-        self, decision: Decision, now: datetime, changes: Changes, events: list[MemoryEvent]
+        self,
+        decision: Decision,
+        now: datetime,
+        changes: Changes,
+        events: list[MemoryEvent],
+        doomed: _Doomed,
     ) -> None:
-        """Delete a decision's memories: one lookup and one delete per store, not per id."""
-        ids = list(dict.fromkeys(decision.item_ids))
+        """Mark a decision's memories for deletion, looked up in one query per store."""
+        ids = [i for i in dict.fromkeys(decision.item_ids) if i not in doomed.ids]
         found = self._locate_many(ids)
-        by_store: dict[str, tuple[MemoryStore, list[str]]] = {}
         for item_id in ids:
             if item_id not in found:
                 logger.debug("%s: %s is already gone", decision.policy, item_id)
                 continue
             store, item = found[item_id]
-            by_store.setdefault(store.name, (store, []))[1].append(item_id)
+            doomed.add(store, item_id)
             changes.forgotten.append(item)
             events.append(
                 _event(EventOp.FORGET, decision, item, now, before=_snapshot(item), after=None)
             )
-        for store, store_ids in by_store.values():
-            with traced(self.tracer, "store", f"{store.name}.delete", count=len(store_ids)):
-                store.delete(store_ids)
 
     def _apply_merge(
         self, decision: Decision, now: datetime, changes: Changes, events: list[MemoryEvent]
@@ -751,6 +762,22 @@ class Memory:
                 after={"text": decision.merged.text},
             )
         )
+
+
+class _Doomed:
+    """Memories forgotten by ``Memory.apply`` and not yet deleted, by store."""
+
+    def __init__(self) -> None:
+        self.by_store: dict[str, tuple[MemoryStore, list[str]]] = {}
+        self.ids: set[str] = set()
+
+    def add(self, store: MemoryStore, item_id: str) -> None:
+        self.by_store.setdefault(store.name, (store, []))[1].append(item_id)
+        self.ids.add(item_id)
+
+    def clear(self) -> None:
+        self.by_store.clear()
+        self.ids.clear()
 
 
 def _plain(value: Any) -> Any:
