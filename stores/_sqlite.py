@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from agentmem._errors import ClosedError, InvalidInputError, StoreError
 from agentmem._models import Filters, Kind, MemoryItem, Scope
 
@@ -421,10 +423,14 @@ class ItemTable:
             rows = self.conn.execute(
                 f"SELECT created_at, vid, {', '.join(names)} FROM items WHERE {where}", params
             ).fetchall()
+        if len(rows) < 2:
+            return {name: [row[i + 2] for row in rows] for i, name in enumerate(names)}
+        values = list(zip(*rows, strict=True))
         # Oldest first, as ``scan``: sorting here beats walking the index row by row.
-        rows.sort(key=operator.itemgetter(0, 1))
-        values = list(zip(*rows, strict=True)) if rows else [() for _ in range(len(names) + 2)]
-        return {name: list(values[i + 2]) for i, name in enumerate(names)}
+        created = np.fromiter(values[0], dtype=np.int64, count=len(rows))
+        vids = np.fromiter(values[1], dtype=np.int64, count=len(rows))
+        pick = operator.itemgetter(*np.lexsort((vids, created)).tolist())
+        return {name: list(pick(values[i + 2])) for i, name in enumerate(names)}
 
     def get_many(self, ids: Sequence[str]) -> dict[str, MemoryItem]:
         """The items with these ids that exist, by id."""
