@@ -69,16 +69,19 @@ class AuditLog:
 
     def record(self, events: Sequence[MemoryEvent]) -> list[MemoryEvent]:
         """Append events in one transaction; return them with their ids set."""
-        out: list[MemoryEvent] = []
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
-                for event in events:
-                    cursor = db.execute(
-                        "INSERT INTO events (op, user_id, at, reason, policy, item_ids, before, "
-                        "after) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                # Ids are given, not read back one insert at a time: a tick may log 70k.
+                (last,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()
+                ids = range(int(last) + 1, int(last) + 1 + len(events))
+                db.executemany(
+                    "INSERT INTO events (id, op, user_id, at, reason, policy, item_ids, before, "
+                    "after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
                         (
+                            event_id,
                             event.op.value,
                             event.user_id,
                             to_micros(event.at),
@@ -87,19 +90,26 @@ class AuditLog:
                             json.dumps(event.item_ids),
                             _dump(event.before),
                             _dump(event.after),
-                        ),
-                    )
-                    event_id = cursor.lastrowid
-                    db.executemany(
-                        "INSERT INTO event_items (item_id, event_id) VALUES (?, ?)",
-                        [(item_id, event_id) for item_id in dict.fromkeys(event.item_ids)],
-                    )
-                    out.append(event.model_copy(update={"id": event_id}))
+                        )
+                        for event_id, event in zip(ids, events, strict=True)
+                    ],
+                )
+                db.executemany(
+                    "INSERT INTO event_items (item_id, event_id) VALUES (?, ?)",
+                    [
+                        (item_id, event_id)
+                        for event_id, event in zip(ids, events, strict=True)
+                        for item_id in dict.fromkeys(event.item_ids)
+                    ],
+                )
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
-        return out
+        return [
+            event.model_copy(update={"id": event_id})
+            for event_id, event in zip(ids, events, strict=True)
+        ]
 
     def history(self, item_id: str) -> list[MemoryEvent]:
         """Every event that touched ``item_id``, oldest first."""

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from agentmem._audit import AuditLog
 from agentmem._clock import Clock, SystemClock, as_utc
+from agentmem._columns import item_columns, merge_columns
 from agentmem._errors import ClosedError, InvalidInputError, NotFoundError, UserError
 from agentmem._models import EventOp, Filters, Hit, Kind, MemoryEvent, MemoryItem, Scope
 from agentmem._protocols import Action, Decision, Embedder, MemoryStore, RetentionPolicy
@@ -65,6 +66,27 @@ class _Context:
     ) -> Iterator[MemoryItem]:
         for store in self._memory.stores:
             yield from store.scan(scope=scope, filters=filters, include_closed=include_closed)
+
+    def columns(
+        self,
+        *,
+        scope: Scope | None = None,
+        filters: Filters | None = None,
+        include_closed: bool = False,
+        extra: Sequence[str] = (),
+    ) -> dict[str, list[Any]]:
+        """Raw columns of every store's items (see ``VectorStore.columns``), no items built."""
+        parts = []
+        for store in self._memory.stores:
+            read = getattr(store, "columns", None)
+            if read is not None:
+                parts.append(
+                    read(scope=scope, filters=filters, include_closed=include_closed, extra=extra)
+                )
+            else:
+                found = store.scan(scope=scope, filters=filters, include_closed=include_closed)
+                parts.append(item_columns(found, extra))
+        return merge_columns(parts)
 
     def get(self, item_id: str) -> MemoryItem | None:
         found = self._memory._locate(item_id)
@@ -616,16 +638,25 @@ class Memory:
     def apply(self, decisions: Sequence[Decision]) -> Changes:
         """Carry out policy decisions and log each with its reason.
 
-        Consecutive updates are written to each store in one batch, so a policy that
-        closes thousands of memories at once costs one transaction, not thousands.
+        Consecutive updates are written to each store in one batch, and so are consecutive
+        forgets, so a policy that closes or forgets thousands of memories at once costs one
+        transaction, not thousands.
         """
         self._check_open()
         changes = Changes()
         now = self.clock.now()
         events: list[MemoryEvent] = []
         pending: dict[str, tuple[MemoryStore, MemoryItem]] = {}
+        doomed = _Doomed()  # forgotten, not yet deleted: consecutive forgets delete at once
+
+        def delete() -> None:
+            for store, ids in doomed.by_store.values():
+                with traced(self.tracer, "store", f"{store.name}.delete", count=len(ids)):
+                    store.delete(ids)
+            doomed.clear()
 
         def flush() -> None:
+            delete()
             by_store: dict[str, tuple[MemoryStore, list[MemoryItem]]] = {}
             for store, item in pending.values():
                 by_store.setdefault(store.name, (store, []))[1].append(item)
@@ -641,22 +672,18 @@ class Memory:
                 flush()
                 self._apply_merge(decision, now, changes, events)
                 continue
+            if decision.action is Action.FORGET:
+                if pending:
+                    flush()
+                self._apply_forget(decision, now, changes, events, doomed)
+                continue
+            delete()
             for item_id in decision.item_ids:
                 found = pending.get(item_id) or self._locate(item_id)
                 if found is None:
                     logger.debug("%s: %s is already gone", decision.policy, item_id)
                     continue
                 store, item = found
-                if decision.action is Action.FORGET:
-                    flush()
-                    store.delete([item_id])
-                    changes.forgotten.append(item)
-                    events.append(
-                        _event(
-                            EventOp.FORGET, decision, item, now, before=_snapshot(item), after=None
-                        )
-                    )
-                    continue
                 try:
                     new = MemoryItem.model_validate({**item.model_dump(), **decision.changes})
                 except ValidationError as exc:
@@ -671,6 +698,43 @@ class Memory:
         flush()
         changes.events = self._log(events)
         return changes
+
+    def _locate_many(self, ids: Sequence[str]) -> dict[str, tuple[MemoryStore, MemoryItem]]:
+        """Like :meth:`_locate` for many ids, in one query per store where it can."""
+        found: dict[str, tuple[MemoryStore, MemoryItem]] = {}
+        for store in self.stores:
+            wanted = [item_id for item_id in ids if item_id not in found]
+            if not wanted:
+                break
+            get_many = getattr(store, "get_many", None)
+            if get_many is not None:
+                here: dict[str, MemoryItem] = get_many(wanted)
+            else:
+                here = {i: item for i in wanted if (item := store.get(i)) is not None}
+            found.update((item_id, (store, item)) for item_id, item in here.items())
+        return found
+
+    def _apply_forget(
+        self,
+        decision: Decision,
+        now: datetime,
+        changes: Changes,
+        events: list[MemoryEvent],
+        doomed: _Doomed,
+    ) -> None:
+        """Mark a decision's memories for deletion, looked up in one query per store."""
+        ids = [i for i in dict.fromkeys(decision.item_ids) if i not in doomed.ids]
+        found = self._locate_many(ids)
+        for item_id in ids:
+            if item_id not in found:
+                logger.debug("%s: %s is already gone", decision.policy, item_id)
+                continue
+            store, item = found[item_id]
+            doomed.add(store, item_id)
+            changes.forgotten.append(item)
+            events.append(
+                _event(EventOp.FORGET, decision, item, now, before=_snapshot(item), after=None)
+            )
 
     def _apply_merge(
         self, decision: Decision, now: datetime, changes: Changes, events: list[MemoryEvent]
@@ -705,6 +769,22 @@ class Memory:
         )
 
 
+class _Doomed:
+    """Memories forgotten by ``Memory.apply`` and not yet deleted, by store."""
+
+    def __init__(self) -> None:
+        self.by_store: dict[str, tuple[MemoryStore, list[str]]] = {}
+        self.ids: set[str] = set()
+
+    def add(self, store: MemoryStore, item_id: str) -> None:
+        self.by_store.setdefault(store.name, (store, []))[1].append(item_id)
+        self.ids.add(item_id)
+
+    def clear(self) -> None:
+        self.by_store.clear()
+        self.ids.clear()
+
+
 def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
@@ -723,11 +803,13 @@ def _event(
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
 ) -> MemoryEvent:
-    return MemoryEvent(
+    # Built without re-validation: every field is already typed (a tick may log 70k).
+    return MemoryEvent.model_construct(
+        id=None,
         op=op,
         item_ids=[item.id],
         user_id=item.scope.user_id,
-        at=now,
+        at=as_utc(now),
         reason=decision.reason,
         policy=decision.policy,
         before=before,

@@ -5,10 +5,12 @@ from agentmem.policies.capacity import CapacityPolicy
 from agentmem.policies.compose import Policies
 from agentmem.policies.decay import DecayPolicy
 from agentmem.policies.importance import (
+    EntropyImportance,
     HeuristicImportance,
     ImportancePolicy,
     ImportanceScorer,
     LLMImportance,
+    SurprisalModel,
 )
 from agentmem.policies.merge import MergePolicy, merge_items
 from agentmem.policies.spec import parse_spec
@@ -27,6 +29,7 @@ __all__ = [
     "BasePolicy",
     "CapacityPolicy",
     "DecayPolicy",
+    "EntropyImportance",
     "HeuristicImportance",
     "ImportancePolicy",
     "ImportanceScorer",
@@ -35,6 +38,7 @@ __all__ = [
     "MergePolicy",
     "Policies",
     "StructuredDecider",
+    "SurprisalModel",
     "TTLPolicy",
     "ThoughtPolicy",
     "UpdateDecider",

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
-from typing import Literal
+from collections.abc import Sequence
+from typing import Any, Literal
 
+import numpy as np
+from agentmem.policies._arrays import Frame, read_frame
 from agentmem.policies.base import BasePolicy
+from numpy.typing import NDArray
 
 from agentmem._errors import UserError
 from agentmem._models import MemoryItem, Scope
@@ -19,16 +21,19 @@ Evict = Literal["lru", "oldest", "least_important"]
 Per = Literal["user", "agent", "session"]
 
 
-def _last_used(item: MemoryItem) -> datetime:
-    return item.last_accessed_at or item.created_at
+def _order(frame: Frame, positions: NDArray[np.intp], evict: str) -> NDArray[np.intp]:
+    """``positions`` in eviction order (evicted first), ties kept in scan order."""
+    created, recorded = frame.created_at[positions], frame.recorded_at[positions]
+    if evict == "oldest":
+        keys: tuple[NDArray[Any], ...] = (recorded, created)
+    elif evict == "lru":
+        keys = (recorded, created, frame.last_used()[positions])
+    else:
+        keys = (created, frame.last_used()[positions], frame.importance[positions])
+    return positions[np.lexsort(keys)]
 
 
-_ORDERS: dict[str, Callable[[MemoryItem], tuple[object, ...]]] = {
-    # Evicted first = smallest key.
-    "lru": lambda i: (_last_used(i), i.created_at, i.recorded_at),
-    "oldest": lambda i: (i.created_at, i.recorded_at),
-    "least_important": lambda i: (i.importance, _last_used(i), i.created_at),
-}
+_EVICTS = ("lru", "oldest", "least_important")
 
 
 class CapacityPolicy(BasePolicy):
@@ -48,8 +53,8 @@ class CapacityPolicy(BasePolicy):
         if not isinstance(max_items, int) or max_items < 1:
             msg = f"max_items must be a positive int, got {max_items!r}"
             raise UserError(msg)
-        if evict not in _ORDERS:
-            msg = f"evict must be one of {sorted(_ORDERS)}, got {evict!r}"
+        if evict not in _EVICTS:
+            msg = f"evict must be one of {sorted(_EVICTS)}, got {evict!r}"
             raise UserError(msg)
         if per not in ("user", "agent", "session"):
             msg = f'per must be "user", "agent" or "session", got {per!r}'
@@ -73,42 +78,43 @@ class CapacityPolicy(BasePolicy):
         keys = {self._key(item.scope) for item in items}
         out: list[Decision] = []
         for key in keys:
-            scope = Scope(user_id=key[0], agent_id=key[1], session_id=key[2])
-            out += self._evict(self._scoped(ctx.scan(scope=scope), key), key)
+            # ``scope`` with no agent/session reads the whole user; narrow exactly.
+            frame = read_frame(ctx, scope=Scope(user_id=key[0], agent_id=key[1], session_id=key[2]))
+            out += self._evict(frame, self._groups(frame).get(key, []), key)
         return out
 
     def on_tick(self, ctx: PolicyContext) -> list[Decision]:
         """Evict from every scope over the limit."""
-        groups: dict[tuple[str, str | None, str | None], list[MemoryItem]] = defaultdict(list)
-        for item in ctx.scan():
-            groups[self._key(item.scope)].append(item)
+        frame = read_frame(ctx)
         out: list[Decision] = []
-        for key, members in groups.items():
-            out += self._evict(members, key)
+        for key, members in self._groups(frame).items():
+            out += self._evict(frame, members, key)
         return out
 
-    def _scoped(
-        self, items: Iterable[MemoryItem], key: tuple[str, str | None, str | None]
-    ) -> list[MemoryItem]:
-        # ``scan(scope=...)`` with no agent/session returns the whole user; narrow exactly.
-        return [item for item in items if self._key(item.scope) == key]
+    def _groups(self, frame: Frame) -> dict[tuple[str, str | None, str | None], list[int]]:
+        groups: dict[tuple[str, str | None, str | None], list[int]] = defaultdict(list)
+        agents = frame.agent_id if self.per != "user" else [None] * len(frame)
+        sessions = frame.session_id if self.per == "session" else [None] * len(frame)
+        for i, key in enumerate(zip(frame.user_id, agents, sessions, strict=True)):
+            groups[key].append(i)
+        return groups
 
     def _evict(
-        self, items: list[MemoryItem], key: tuple[str, str | None, str | None]
+        self, frame: Frame, members: list[int], key: tuple[str, str | None, str | None]
     ) -> list[Decision]:
-        excess = len(items) - self.max_items
+        excess = len(members) - self.max_items
         if excess <= 0:
             return []
-        victims = sorted(items, key=_ORDERS[self.evict])[:excess]
+        victims = _order(frame, np.asarray(members, dtype=np.intp), self.evict)[:excess]
         where = "/".join(part for part in key if part)
         reason = (
-            f"capacity: {len(items)} memories in {where} exceed {self.max_items}; "
+            f"capacity: {len(members)} memories in {where} exceed {self.max_items}; "
             f"evicting the {excess} {self.evict.replace('_', ' ')}"
         )
         return [
             Decision(
                 action=Action.FORGET,
-                item_ids=[item.id for item in victims],
+                item_ids=frame.ids[victims].tolist(),
                 reason=reason,
                 policy=self.name,
             )

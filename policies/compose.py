@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
+import numpy as np
+from agentmem.policies._arrays import Frame, read_columns
 from agentmem.policies.base import BasePolicy
 
 from agentmem._errors import UserError
@@ -26,6 +28,8 @@ class _Overlay:
         self.gone: set[str] = set()
         self.closed: set[str] = set()
         self._everything: list[MemoryItem] | None = None
+        self._frames: dict[tuple[str, ...], Frame] = {}
+        self._index: dict[tuple[str, ...], dict[str, int]] = {}
 
     @property
     def now(self) -> datetime:
@@ -67,6 +71,43 @@ class _Overlay:
             if item.id in self.gone or (not include_closed and item.id in self.closed):
                 continue
             yield item
+
+    def frame(
+        self,
+        *,
+        scope: Scope | None = None,
+        filters: Filters | None = None,
+        extra: Sequence[str] = (),
+    ) -> Frame:
+        cached: tuple[str, ...] | None = None
+        if scope is None and filters is None:
+            # Every policy of a tick reads all open memories: read them once.
+            key = cached = tuple(extra)
+            if key not in self._frames:
+                self._frames[key] = Frame.from_columns(read_columns(self._base, extra=extra))
+            found = self._frames[key]
+        else:
+            found = Frame.from_columns(
+                read_columns(self._base, scope=scope, filters=filters, extra=extra)
+            )
+        hidden = self.gone | self.closed
+        if not hidden:
+            return found
+        if len(hidden) * 4 < len(found):
+            visible = np.fromiter((i not in hidden for i in found.ids), bool, len(found))
+        else:  # most of it hidden: look the hidden ids up instead of every id
+            positions = self._positions(found, cached)
+            visible = np.ones(len(found), dtype=bool)
+            visible[[positions[i] for i in hidden if i in positions]] = False
+        return found.take(np.flatnonzero(visible))
+
+    def _positions(self, frame: Frame, cached: tuple[str, ...] | None) -> dict[str, int]:
+        if cached is not None and cached in self._index:
+            return self._index[cached]
+        positions = {item_id: i for i, item_id in enumerate(frame.ids.tolist())}
+        if cached is not None:  # the shared read of a tick: index it once
+            self._index[cached] = positions
+        return positions
 
     def get(self, item_id: str) -> MemoryItem | None:
         return None if item_id in self.gone else self._base.get(item_id)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 import numpy as np
-from agentmem.policies._arrays import ages
+from agentmem.policies._arrays import ages, read_frame
 from agentmem.policies._decide import decision
 from agentmem.policies.base import BasePolicy
 from numpy.typing import NDArray
@@ -121,41 +121,41 @@ class DecayPolicy(BasePolicy):
 
     def on_tick(self, ctx: PolicyContext) -> list[Decision]:
         """Forget (or archive) the memories whose retention fell too low."""
-        items = [i for i in ctx.scan() if self.kinds is None or i.kind in self.kinds]
-        if not items:
+        frame = read_frame(ctx)
+        chosen = frame.of_kinds(self.kinds)
+        if chosen.size == 0:
             return []
         now = ctx.now
-        retention = self.retentions(items, now)
+        elapsed = (
+            np.maximum(frame.ages(frame.last_used()[chosen], now), 0.0) / self.unit.total_seconds()
+        )
+        retention = np.exp(-elapsed / frame.strength[chosen])
         if self.stochastic:
-            lost = np.flatnonzero(self._rng.random(len(items)) >= retention)
+            lost = np.flatnonzero(self._rng.random(chosen.size) >= retention)
             rule = "drawn at random"
         else:
             lost = np.flatnonzero(retention < self.threshold)
             rule = f"< {self.threshold:g}"
         # Memories with the same (rounded) explanation share one decision: a tick that
         # forgets 50k memories builds hundreds of decisions, not 50k.
-        days = (
-            np.maximum(
-                ages([items[i].last_accessed_at or items[i].created_at for i in lost], now), 0.0
-            )
-            / self.unit.total_seconds()
-        )
+        strengths = frame.strength[chosen[lost]].tolist()
         groups: dict[tuple[float, int], list[int]] = {}
-        for i, elapsed in zip(lost.tolist(), days.tolist(), strict=True):
-            groups.setdefault((items[i].strength, round(elapsed)), []).append(i)
+        for j, strength, days in zip(lost.tolist(), strengths, elapsed[lost].tolist(), strict=True):
+            groups.setdefault((strength, round(days)), []).append(j)
         decisions: list[Decision] = []
-        for (strength, elapsed), members in groups.items():
+        for (strength, days), members in groups.items():
             reason = (
                 f"retention {retention[members[0]]:.2g} {rule} (strength {strength:g}, "
-                f"{elapsed} {self._unit_name} since last recall)"
+                f"{days} {self._unit_name} since last recall)"
             )
+            positions = chosen[members].tolist()
             if self.archive:
-                for i in members:
-                    changes = {"valid_to": max(now, items[i].valid_from or now)}
+                for i in positions:
+                    changes = {"valid_to": max(now, frame.time(i, "valid_from"))}
                     decisions.append(
-                        decision(Action.UPDATE, [items[i].id], reason, self.name, changes)
+                        decision(Action.UPDATE, [frame.ids[i]], reason, self.name, changes)
                     )
             else:
-                ids = [items[i].id for i in members]
+                ids = frame.ids[positions].tolist()
                 decisions.append(decision(Action.FORGET, ids, reason, self.name))
         return decisions

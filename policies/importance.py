@@ -1,7 +1,8 @@
 """ImportancePolicy (SirLLM): importance scores that fade every turn; the least important go.
 
 Each memory carries an ``importance``. A scorer may set it when the memory is written
-(:class:`HeuristicImportance`, or :class:`LLMImportance` asking a chat model). Its
+(:class:`HeuristicImportance`; :class:`EntropyImportance`, the text's mean token surprisal
+under the local model; or :class:`LLMImportance` asking a chat model). Its
 effective importance then fades by ``decay`` per ``turn`` of clock time since the
 memory was last recalled (or since it happened), so a recall restores it:
 ``effective = importance * decay ** (t / turn)``. The memories kept are the ``top_k``
@@ -18,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-from agentmem.policies._arrays import ages
+from agentmem.policies._arrays import Frame, read_frame
 from agentmem.policies._decide import decision
 from agentmem.policies.base import BasePolicy
 from numpy.typing import NDArray
@@ -28,7 +29,14 @@ from agentmem._models import MemoryItem
 from agentmem._prompts import render_prompt
 from agentmem._protocols import Action, ChatMessage, ChatModel, Decision, PolicyContext
 
-__all__ = ["HeuristicImportance", "ImportancePolicy", "ImportanceScorer", "LLMImportance"]
+__all__ = [
+    "EntropyImportance",
+    "HeuristicImportance",
+    "ImportancePolicy",
+    "ImportanceScorer",
+    "LLMImportance",
+    "SurprisalModel",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +106,58 @@ class LLMImportance:
         return min(max(float(match.group()) / 10.0, 0.0), 1.0)
 
 
+@runtime_checkable
+class SurprisalModel(Protocol):
+    """A language model that says how surprising each token of a text is (in bits)."""
+
+    def token_surprisal(self, text: str) -> list[float]:
+        """``-log2 p(token | the tokens before it)`` for each token of ``text``."""
+        ...
+
+
+class EntropyImportance:
+    """Importance from the text's mean token surprisal under a local language model (SirLLM).
+
+    Rare, specific information surprises a language model; small talk does not. The mean
+    surprisal (bits per token) is mapped linearly from ``[low, high]`` onto ``[0, 1]``.
+
+    Args:
+        model: anything with ``token_surprisal(text)``; default the offline
+            :class:`~agentmem.llms.LocalLLM` (its transformers backend, loaded on first use).
+        low: the mean surprisal that scores 0 (and below).
+        high: the mean surprisal that scores 1 (and above).
+    """
+
+    def __init__(
+        self, model: SurprisalModel | None = None, *, low: float = 2.0, high: float = 10.0
+    ) -> None:
+        if not high > low:
+            msg = f"high must be greater than low, got low={low!r}, high={high!r}"
+            raise UserError(msg)
+        self._model = model
+        self.low = low
+        self.high = high
+
+    @property
+    def model(self) -> SurprisalModel:
+        """The surprisal model (the offline local model unless one was given)."""
+        if self._model is None:
+            from agentmem.llms import LocalLLM
+
+            self._model = LocalLLM(backend="transformers")
+        return self._model
+
+    def mean_surprisal(self, text: str) -> float:
+        """The mean surprisal of ``text``'s tokens, in bits (0.0 for an empty text)."""
+        values = self.model.token_surprisal(text)
+        return float(np.mean(values)) if values else 0.0
+
+    def score(self, item: MemoryItem) -> float:
+        """The mean surprisal mapped onto [0, 1]."""
+        mean = self.mean_surprisal(item.text)
+        return float(min(max((mean - self.low) / (self.high - self.low), 0.0), 1.0))
+
+
 class ImportancePolicy(BasePolicy):
     """Forget the least important memories as their importance fades.
 
@@ -143,10 +203,11 @@ class ImportancePolicy(BasePolicy):
 
     def effective(self, items: Sequence[MemoryItem], now: datetime) -> NDArray[np.float64]:
         """Effective (faded) importance of each item at ``now``."""
-        anchors = [item.last_accessed_at or item.created_at for item in items]
-        turns = np.maximum(ages(anchors, now), 0.0) / self.turn.total_seconds()
-        base = np.fromiter((item.importance for item in items), np.float64, len(items))
-        return np.asarray(base * np.power(self.decay, turns), dtype=np.float64)
+        return self._effective(Frame.from_items(items), now)
+
+    def _effective(self, frame: Frame, now: datetime) -> NDArray[np.float64]:
+        turns = np.maximum(frame.ages(frame.last_used(), now), 0.0) / self.turn.total_seconds()
+        return np.asarray(frame.importance * np.power(self.decay, turns), dtype=np.float64)
 
     def on_write(self, items: Sequence[MemoryItem], ctx: PolicyContext) -> list[Decision]:
         """Score the new memories, if a scorer is set."""
@@ -169,20 +230,19 @@ class ImportancePolicy(BasePolicy):
 
     def on_tick(self, ctx: PolicyContext) -> list[Decision]:
         """Forget what fell under the floor, then all but the top-k of each user."""
-        items = list(ctx.scan())
-        if not items:
+        frame = read_frame(ctx)
+        if not len(frame):
             return []
-        now = ctx.now
-        value = self.effective(items, now)
+        value = self._effective(frame, ctx.now)
         doomed: dict[int, str] = {}
         if self.floor is not None:
             for low in np.flatnonzero(value < self.floor):
                 doomed[int(low)] = f"effective importance {value[low]:.2g} < floor {self.floor:g}"
         if self.top_k is not None:
             users: dict[str, list[int]] = defaultdict(list)
-            for i, item in enumerate(items):
+            for i, user_id in enumerate(frame.user_id):
                 if i not in doomed:
-                    users[item.scope.user_id].append(i)
+                    users[user_id].append(i)
             for members in users.values():
                 if len(members) <= self.top_k:
                     continue
@@ -195,6 +255,6 @@ class ImportancePolicy(BasePolicy):
                         f"(cut-off {cut:.3g})"
                     )
         return [
-            decision(Action.FORGET, [items[i].id], why, self.name)
+            decision(Action.FORGET, [frame.ids[i]], why, self.name)
             for i, why in sorted(doomed.items())
         ]

@@ -17,7 +17,7 @@ from typing import Any
 from agentmem.policies.capacity import CapacityPolicy
 from agentmem.policies.compose import Policies
 from agentmem.policies.decay import DecayPolicy
-from agentmem.policies.importance import HeuristicImportance, ImportancePolicy
+from agentmem.policies.importance import EntropyImportance, HeuristicImportance, ImportancePolicy
 from agentmem.policies.merge import MergePolicy
 from agentmem.policies.ttl import TTLPolicy
 from agentmem.policies.update import UpdatePolicy
@@ -60,8 +60,14 @@ def _build(name: str, kwargs: dict[str, Any]) -> RetentionPolicy:
     if name == "decay":
         return DecayPolicy(**kwargs)
     if name == "importance":
-        if kwargs.pop("score", False):
+        score = kwargs.pop("score", False)
+        if score == "entropy":
+            kwargs["scorer"] = EntropyImportance()
+        elif score is True or score == "heuristic":
             kwargs["scorer"] = HeuristicImportance()
+        elif score is not False:
+            msg = f"score= takes true, heuristic or entropy, got {score!r}"
+            raise UserError(msg)
         return ImportancePolicy(**kwargs)
     return MergePolicy(**kwargs)
 

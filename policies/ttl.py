@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import numpy as np
-from agentmem.policies._arrays import ages
+from agentmem.policies._arrays import read_frame
 from agentmem.policies.base import BasePolicy
 
 from agentmem._errors import UserError
-from agentmem._models import Kind, MemoryItem
+from agentmem._models import Kind
 from agentmem._protocols import Action, Decision, PolicyContext
 
 __all__ = ["TTLPolicy"]
@@ -52,30 +52,28 @@ class TTLPolicy(BasePolicy):
 
     def on_tick(self, ctx: PolicyContext) -> list[Decision]:
         """Expire every memory older than the TTL."""
-        items = [i for i in ctx.scan() if self.kinds is None or i.kind in self.kinds]
-        if not items:
+        frame = read_frame(ctx)
+        chosen = frame.of_kinds(self.kinds)
+        if chosen.size == 0:
             return []
         now = ctx.now
-        anchors = [self._anchor(item) for item in items]
-        expired = np.flatnonzero(ages(anchors, now) >= self.ttl.total_seconds())
-        if expired.size == 0:
+        anchors = frame.created_at[chosen]
+        if self.refresh_on_read:  # never recalled (NEVER) is the smallest int64
+            anchors = np.maximum(anchors, frame.last_accessed_at[chosen])
+        expired = chosen[frame.ages(anchors, now) >= self.ttl.total_seconds()].tolist()
+        if not expired:
             return []
-        ids = [items[i].id for i in expired]
         reason = f"TTL: older than {self.ttl} at {now:%Y-%m-%d %H:%M}"
         if self.archive:
             return [
                 Decision(
                     action=Action.UPDATE,
-                    item_ids=[items[i].id],
+                    item_ids=[frame.ids[i]],
                     reason=reason,
                     policy=self.name,
-                    changes={"valid_to": max(now, items[i].valid_from or now)},
+                    changes={"valid_to": max(now, frame.time(i, "valid_from"))},
                 )
                 for i in expired
             ]
+        ids = frame.ids[expired].tolist()
         return [Decision(action=Action.FORGET, item_ids=ids, reason=reason, policy=self.name)]
-
-    def _anchor(self, item: MemoryItem) -> datetime:
-        if self.refresh_on_read and item.last_accessed_at is not None:
-            return max(item.created_at, item.last_accessed_at)
-        return item.created_at

@@ -267,6 +267,25 @@ class VectorStore:
         """Iterate over stored items, oldest first."""
         return self._table.scan(scope, filters, include_closed=include_closed)
 
+    def columns(
+        self,
+        *,
+        scope: Scope | None = None,
+        filters: Filters | None = None,
+        include_closed: bool = True,
+        extra: Sequence[str] = (),
+    ) -> dict[str, list[Any]]:
+        """Raw columns of the stored items, oldest first (see ``ItemTable.columns``).
+
+        ``extra`` may add ``text``, ``metadata``, ``valid_to`` and ``embedding`` (float32
+        bytes). Retention policies read this instead of :meth:`scan` to skip building items.
+        """
+        return self._table.columns(scope, filters, include_closed=include_closed, extra=extra)
+
+    def get_many(self, ids: Sequence[str]) -> dict[str, MemoryItem]:
+        """The items with these ids that exist here, by id (one query per 500 ids)."""
+        return self._table.get_many(ids)
+
     def count(self, *, scope: Scope | None = None) -> int:
         """Count stored items (in ``scope`` if given)."""
         return self._table.count(scope)

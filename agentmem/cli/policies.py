@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -48,12 +49,24 @@ def register(sub: Any) -> None:
     p.add_argument("--db", required=True, help="the memory folder (as for Memory.default)")
     p.add_argument("--policy", required=True, metavar="SPEC", help="e.g. decay:threshold=0.2")
     p.add_argument("--apply", action="store_true", help="apply the decisions after showing them")
+    _embedder_option(p)
     p.set_defaults(func=_preview)
 
     p = actions.add_parser("undo", help="reverse one change, read from the audit log")
     p.add_argument("--db", required=True, help="the memory folder (as for Memory.default)")
     p.add_argument("event", type=int, help="the audit event id (see `memories history`)")
+    _embedder_option(p)
     p.set_defaults(func=_undo)
+
+
+def _embedder_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--embedder",
+        choices=["default", "hash"],
+        default="default",
+        help="the embedder the memory was built with: default (the bundled MiniLM model, "
+        "loaded only if something must be embedded) or hash (agentmem.testing.HashEmbedder)",
+    )
 
 
 def _sets(pairs: list[str]) -> dict[str, Any]:
@@ -119,21 +132,42 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open(path: str) -> Any:
+def _open(path: str, embedder: str = "default") -> Any:
     from agentmem import Memory
 
     folder = Path(path).expanduser()
     if not (folder / "vector.sqlite").exists():
         msg = f"no memory at {folder} (expected {folder / 'vector.sqlite'})"
         raise UserError(msg)
-    return Memory.default(folder)
+    if embedder == "default":
+        return Memory.default(folder)
+    return Memory.default(folder, embedder=_hash_embedder(folder))
+
+
+def _hash_embedder(folder: Path) -> Any:
+    """The hashing embedder with the dimension and seed the store at ``folder`` was built with."""
+    import sqlite3
+
+    from agentmem.testing import HashEmbedder
+
+    conn = sqlite3.connect(f"file:{folder / 'vector.sqlite'}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()
+    finally:
+        conn.close()
+    name = "" if row is None else str(row[0])
+    match = re.fullmatch(r"hash-(\d+)-(\d+)", name)
+    if match is None:
+        msg = f"the memory at {folder} was built with the embedder {name!r}; drop --embedder hash"
+        raise UserError(msg)
+    return HashEmbedder(int(match.group(1)), seed=int(match.group(2)))
 
 
 def _preview(args: argparse.Namespace) -> int:
     from agentmem.policies import parse_spec
 
     policy = parse_spec(args.policy)
-    with _open(args.db) as memory:
+    with _open(args.db, args.embedder) as memory:
         decisions = memory.preview(policy)
         for decision in decisions:
             print(f"{decision.action.value:<7} {len(decision.item_ids):>5} by {decision.policy}")
@@ -141,16 +175,19 @@ def _preview(args: argparse.Namespace) -> int:
         print(f"{len(decisions)} decisions", file=sys.stderr)
         if args.apply and decisions:
             changes = memory.apply(decisions)
+            ids = [event.id for event in changes.events]
+            flag = "" if args.embedder == "default" else f" --embedder {args.embedder}"
             print(
-                f"applied: {len(changes.updated)} updated, {len(changes.forgotten)} forgotten; "
-                f"undo any with `agentmem policies undo --db {args.db} EVENT`",
+                f"applied: {len(changes.updated)} updated, {len(changes.forgotten)} forgotten "
+                f"(events {min(ids)}-{max(ids)}); undo any with "
+                f"`agentmem policies undo --db {args.db}{flag} EVENT`",
                 file=sys.stderr,
             )
     return 0
 
 
 def _undo(args: argparse.Namespace) -> int:
-    with _open(args.db) as memory:
+    with _open(args.db, args.embedder) as memory:
         changes = memory.undo(args.event)
         print(
             f"undid event {args.event}: {len(changes.written)} restored, "

@@ -200,6 +200,38 @@ class LocalLLM:
                 )
             return self._generate_transformers(loaded, payload, limit)
 
+    def token_surprisal(self, text: str) -> list[float]:
+        """How surprising each token of ``text`` is to the model: ``-log2 p(token | before)``.
+
+        One forward pass of the transformers backend (loaded for this even when chat uses
+        llama-cpp), with ``text`` placed as a user's message in the chat template. Returns
+        one value, in bits, per token of ``text`` (``[]`` for an empty text).
+        """
+        if not text.strip():
+            return []
+        import torch
+
+        loaded = _load(str(self.path), "transformers")
+        tokenizer = loaded.tokenizer
+        # Scored as a user's message, as the chat model knows them: the context is the chat
+        # template up to where the message starts.
+        rendered = tokenizer.apply_chat_template(
+            [{"role": "user", "content": text}], add_generation_prompt=False, tokenize=False
+        )
+        prefix = rendered[: rendered.index(text)] if text in rendered else ""
+        context = tokenizer(prefix, add_special_tokens=False)["input_ids"] if prefix else []
+        if not context:
+            start = tokenizer.bos_token_id
+            context = [start if start is not None else tokenizer.eos_token_id]
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        tokens = torch.tensor([[*context, *ids]])
+        first = len(context)
+        with loaded.lock, torch.inference_mode():
+            logits = loaded.model(input_ids=tokens).logits[0, first - 1 : -1].float()
+        logp = torch.log_softmax(logits, dim=-1)
+        picked = logp.gather(1, tokens[0, first:].unsqueeze(1)).squeeze(1)
+        return [float(v) for v in (-picked / torch.log(torch.tensor(2.0))).tolist()]
+
     def _generate_transformers(
         self, loaded: _Loaded, payload: list[dict[str, str]], limit: int
     ) -> ChatResult:

@@ -24,3 +24,10 @@ def test_example_script_runs(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "after undo: ['Nice weather today', 'Alice moved to Porto']" in out
     assert "| capacity-30 |" in out
+
+
+def test_docs_consolidation_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    text = (ROOT / "docs" / "policies.md").read_text("utf-8")
+    block = re.findall(r"```python\n(.*?)```", text, re.DOTALL)[1]
+    exec(compile(block, "docs/policies.md", "exec"), {})  # noqa: S102
+    assert "consolidation: near-duplicates" in capsys.readouterr().out
