@@ -1,7 +1,12 @@
 """Memory stores: where memories live. Each store is one module and passes the contract suite."""
 
 from agentmem.stores._sql_sandbox import SandboxError, SandboxLimits, StepResult, split_statements
+from agentmem.stores._context import ContextOptions
+from agentmem.stores._index import IndexSettings
+from agentmem.stores._query import ParsedQuery, TimeWindow, parse_query
+from agentmem.stores._rerank import CrossEncoderReranker, Reranker
 from agentmem.stores.facts import FactRecord, FactTable
+from agentmem.stores.hybrid import HybridStore
 from agentmem.stores.langchain_store import LangChainStore, ScopeFilter
 from agentmem.stores.symbolic import (
     AskResult,
@@ -14,17 +19,25 @@ from agentmem.stores.vector import VectorStore
 
 __all__ = [
     "AskResult",
+    "ContextOptions",
+    "CrossEncoderReranker",
     "FactRecord",
     "FactTable",
+    "HybridStore",
+    "IndexSettings",
     "LangChainStore",
+    "ParsedQuery",
     "RecordResult",
+    "Reranker",
     "SandboxError",
     "SandboxLimits",
     "SchemaProposal",
     "ScopeFilter",
     "SqlStep",
     "StepResult",
+    "TimeWindow",
     "SymbolicStore",
     "VectorStore",
+    "parse_query",
     "split_statements",
 ]

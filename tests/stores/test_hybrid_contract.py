@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import pytest
+from agentmem.stores import ContextOptions, HybridStore, IndexSettings
+
+from agentmem.testing import HashEmbedder
+from tests.stores.contract import MemoryStoreContract, StoreFactory
+
+
+class TestHybridStore(MemoryStoreContract):
+    @pytest.fixture
+    def store_factory(self) -> StoreFactory:
+        return lambda path: HybridStore(path, HashEmbedder(256))
+
+
+class TestHybridStoreOnHNSW(MemoryStoreContract):
+    """Every user's block past 8 rows answers from an HNSW graph."""
+
+    @pytest.fixture
+    def store_factory(self) -> StoreFactory:
+        return lambda path: HybridStore(
+            path, HashEmbedder(256), index=IndexSettings(exact_limit=8, ef_search=256)
+        )
+
+
+class TestDenseOnly(MemoryStoreContract):
+    @pytest.fixture
+    def store_factory(self) -> StoreFactory:
+        return lambda path: HybridStore(path, HashEmbedder(256), signals=("dense",))
+
+
+class TestBM25Only(MemoryStoreContract):
+    @pytest.fixture
+    def store_factory(self) -> StoreFactory:
+        return lambda path: HybridStore(path, HashEmbedder(256), signals=("bm25",))
+
+
+class TestWeightedFusionWithPreviousTurn(MemoryStoreContract):
+    @pytest.fixture
+    def store_factory(self) -> StoreFactory:
+        return lambda path: HybridStore(
+            path,
+            HashEmbedder(256),
+            fusion="weighted",
+            context=ContextOptions(previous_turn=True),
+        )
