@@ -121,7 +121,7 @@ class HybridStore(VectorStore):
             msg = f"time_mode must be 'boost', 'filter' or 'off', got {time_mode!r}"
             raise UserError(msg)
         self.fusion = fusion
-        self.weights = {"dense": 1.0, "bm25": 1.0, "recent": 1e-6, **(weights or {})}
+        self.weights = {"dense": 1.0, "bm25": 1.0, **(weights or {})}
         self.rrf_k = rrf_k
         self.candidates = candidates
         self.context = context or ContextOptions()
@@ -456,11 +456,14 @@ class HybridStore(VectorStore):
                 lists.append(("dense", self._dense_search(text, scope, depth, filters, as_of)))
             if "bm25" in self.signals:
                 lists.append(("bm25", self._bm25_search(text, scope, depth, filters, as_of)))
-        if "dense" not in self.signals:
+        scores, found_by = self._fuse(lists)
+        if "dense" not in self.signals and len(scores) < depth:
             # Lexical search alone misses texts that share no word with the query; the
             # newest memories in scope fill the remaining places, ranked last.
-            lists.append(("recent", self._recent(scope, depth, filters, as_of)))
-        scores, found_by = self._fuse(lists)
+            for vid, _ in self._recent(scope, depth, filters, as_of):
+                if vid not in scores and len(scores) < depth:
+                    scores[vid] = 0.0
+                    found_by[vid] = ["recent"]
         if not scores:
             return []
         ranked = sorted(scores, key=lambda vid: (-scores[vid], vid))
@@ -604,7 +607,7 @@ class HybridStore(VectorStore):
                 if signal not in signals:
                     signals.append(signal)
         for signals in found_by.values():
-            signals.sort(key=("dense", "bm25", "recent").index)
+            signals.sort(key=("dense", "bm25").index)
         return scores, found_by
 
     def _rewrite(self, query: str, now: datetime) -> list[str]:
