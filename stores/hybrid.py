@@ -78,6 +78,8 @@ class HybridStore(VectorStore):
             (only memories from that time) or ``"off"``.
         time_boost: the boost factor for memories in a query's time window.
         name_boost: the boost factor for memories that mention a name in the query.
+        recency_boost: the boost of the newest candidate over the oldest (linear in
+            time between them): among near-equal matches the latest wins, as facts change.
         clock: "now" for relative dates in queries (default: the system clock).
         rewriter: a chat model that rewrites a query into sub-queries (off if ``None``).
         reranker: a cross-encoder model path, or any :class:`Reranker` (off if ``None``).
@@ -102,6 +104,7 @@ class HybridStore(VectorStore):
         time_mode: Literal["boost", "filter", "off"] = "boost",
         time_boost: float = 0.5,
         name_boost: float = 0.3,
+        recency_boost: float = 0.1,
         clock: Clock | None = None,
         rewriter: ChatModel | None = None,
         reranker: str | Reranker | None = None,
@@ -128,6 +131,7 @@ class HybridStore(VectorStore):
         self.time_mode = time_mode
         self.time_boost = time_boost
         self.name_boost = name_boost
+        self.recency_boost = recency_boost
         self.clock: Clock = clock or SystemClock()
         self.rewriter = rewriter
         self.reranker: Reranker | None = (
@@ -196,8 +200,8 @@ class HybridStore(VectorStore):
     def _reindex_context(self, *, reembed: bool) -> None:
         """Recompute every memory's indexed text; re-embed it if ``reembed``."""
         items = list(self._table.scan(None, None, batch=5000))
-        texts = self._contextual(items, lookup=False)
-        vectors = self._embed_cached(texts)[0] if reembed else None
+        texts, dense_texts = self._contextual(items, lookup=False)
+        vectors = self._embed_cached(dense_texts)[0] if reembed else None
         with self._table.transaction() as conn:
             conn.execute("DELETE FROM items_fts")
             vids = {str(i): int(v) for v, i in conn.execute("SELECT vid, id FROM items")}
@@ -247,11 +251,18 @@ class HybridStore(VectorStore):
         return self._dense
 
     # -- indexing ----------------------------------------------------------------------
-    def _contextual(self, items: Sequence[MemoryItem], *, lookup: bool = True) -> list[str]:
+    def _contextual(
+        self, items: Sequence[MemoryItem], *, lookup: bool = True
+    ) -> tuple[list[str], list[str]]:
+        """The lexical and the dense text to index for each item."""
         previous: dict[str, str] = {}
-        if self.context.previous_turn:
+        if self.context.needs_previous:
             previous = self._previous_turns(items, lookup=lookup)
-        return [contextual_text(item, self.context, previous.get(item.id)) for item in items]
+        lexical = [
+            contextual_text(i, self.context, previous.get(i.id), side="lexical") for i in items
+        ]
+        dense = [contextual_text(i, self.context, previous.get(i.id), side="dense") for i in items]
+        return lexical, dense
 
     def _previous_turns(self, items: Sequence[MemoryItem], *, lookup: bool) -> dict[str, str]:
         """The previous memory of the same session for each item, as ``Speaker: text``."""
@@ -333,8 +344,8 @@ class HybridStore(VectorStore):
         if not items:
             return
         self._table.ensure_open()
-        texts = self._contextual(items)
-        vectors, new_cache = self._embed_cached(texts)
+        texts, dense_texts = self._contextual(items)
+        vectors, new_cache = self._embed_cached(dense_texts)
         with self._table.transaction() as conn:
             vids = self._table.insert(items, [row.tobytes() for row in vectors])
             conn.executemany(
@@ -360,27 +371,29 @@ class HybridStore(VectorStore):
         if not items:
             return
         with self._table.lock:
-            rows: dict[str, tuple[int, str]] = {}
+            rows: dict[str, tuple[int, tuple[Any, ...]]] = {}
             for item in items:
                 found = self._table.conn.execute(
-                    "SELECT items.vid, items_fts.body FROM items LEFT JOIN items_fts "
-                    "ON items_fts.rowid = items.vid WHERE items.id = ?",
-                    (item.id,),
+                    "SELECT vid, text, metadata, created_at FROM items WHERE id = ?", (item.id,)
                 ).fetchone()
                 if found is None:
                     msg = f"no memory with id {item.id!r} in store {self.name!r}"
                     raise NotFoundError(msg)
-                rows[item.id] = (int(found[0]), str(found[1] or ""))
-            texts = self._contextual(items)
+                before = (found[1], json.loads(found[2]).get("speaker"), int(found[3]))
+                rows[item.id] = (int(found[0]), before)
             changed = [
-                (item, text) for item, text in zip(items, texts, strict=True) if rows[item.id][1] != text
+                item
+                for item in items
+                if rows[item.id][1]
+                != (item.text, item.metadata.get("speaker"), to_micros(item.created_at))
             ]
+            texts, dense_texts = self._contextual(changed) if changed else ([], [])
             vectors, new_cache = (
-                self._embed_cached([t for _, t in changed])
+                self._embed_cached(dense_texts)
                 if changed
                 else (np.zeros((0, self._dim), np.float32), [])
             )
-            fresh = {item.id: vectors[i] for i, (item, _) in enumerate(changed)}
+            fresh = {item.id: vectors[i] for i, item in enumerate(changed)}
             with self._table.transaction() as conn:
                 for item in items:
                     vector = fresh.get(item.id)
@@ -389,7 +402,7 @@ class HybridStore(VectorStore):
                         None if vector is None else vector.tobytes(),
                         keep_embedding=vector is None,
                     )
-                for item, text in changed:
+                for item, text in zip(changed, texts, strict=True):
                     vid = rows[item.id][0]
                     conn.execute("DELETE FROM items_fts WHERE rowid = ?", (vid,))
                     conn.execute("INSERT INTO items_fts (rowid, body) VALUES (?, ?)", (vid, text))
@@ -470,11 +483,13 @@ class HybridStore(VectorStore):
         pool = ranked[: max(depth, self.rerank_depth)]
         items = self._table.by_vids(pool)
         bodies = self._bodies(pool) if parsed.names or self.reranker is not None else {}
+        times = [items[v].created_at.timestamp() for v in pool if v in items]
+        oldest, span = (min(times), (max(times) - min(times)) or 1.0) if times else (0.0, 1.0)
         for vid in pool:
             item = items.get(vid)
             if item is None:
                 continue
-            boost = 1.0
+            boost = 1.0 + self.recency_boost * (item.created_at.timestamp() - oldest) / span
             if self.time_mode == "boost" and any(w.contains(item.created_at) for w in parsed.windows):
                 boost += self.time_boost
             if parsed.names:

@@ -137,7 +137,9 @@ def test_metadata_filter(filled: HybridStore) -> None:
 # -- HNSW, tombstones, compaction ----------------------------------------------------------
 def hnsw_store(path: Path | None, embedder: HashEmbedder | None = None) -> HybridStore:
     settings = IndexSettings(exact_limit=50, tombstone_ratio=0.5, ef_search=128)
-    return HybridStore(path, embedder or HashEmbedder(64), index=settings, signals=("dense",))
+    return HybridStore(
+        path, embedder or HashEmbedder(64), index=settings, signals=("dense",), recency_boost=0.0
+    )
 
 
 def test_a_deleted_item_is_never_returned_from_hnsw(tmp_path: Path) -> None:
@@ -202,7 +204,7 @@ def test_hnsw_recall_against_exact_search(tmp_path: Path) -> None:
         def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
             return vectors[[int(t.split()[-1]) for t in texts]]
 
-    context = ContextOptions(speaker=False, date=False)
+    context = ContextOptions(speaker="none", date="none")
     exact = HybridStore(None, Lookup(64), signals=("dense",), context=context)
     approx = HybridStore(
         None,
@@ -304,7 +306,7 @@ def test_the_speaker_and_day_are_indexed_but_the_text_stays_exact(store: HybridS
 
 
 def test_previous_turn_context_links_an_answer_to_its_question(tmp_path: Path) -> None:
-    context = ContextOptions(previous_turn=True)
+    context = ContextOptions(previous_turn="lexical")
     store = HybridStore(None, HashEmbedder(64), context=context, signals=("bm25",))
     store.add(
         [
@@ -319,6 +321,20 @@ def test_previous_turn_context_links_an_answer_to_its_question(tmp_path: Path) -
     store.close()
 
 
+def test_context_options_are_checked() -> None:
+    with pytest.raises(UserError, match="speaker"):
+        ContextOptions(speaker="everywhere")  # type: ignore[arg-type]
+
+
+def test_the_default_embeds_the_day_and_indexes_the_speaker_for_bm25(tmp_path: Path) -> None:
+    embedder = CountingEmbedder()
+    store = HybridStore(None, embedder)
+    store.add([make("hi", metadata={"speaker": "Ana"}, at=datetime(2023, 5, 7, tzinfo=UTC))])
+    assert embedder.texts == ["[7 May 2023] hi"]
+    assert store._bodies([1]) == {1: "[7 May 2023] Ana: hi"}
+    store.close()
+
+
 def test_changing_the_context_option_re_embeds_on_open(tmp_path: Path) -> None:
     embedder = CountingEmbedder()
     HybridStore(tmp_path, embedder).close()
@@ -326,7 +342,7 @@ def test_changing_the_context_option_re_embeds_on_open(tmp_path: Path) -> None:
     store.add([make("hello there", metadata={"speaker": "Ana"})])
     store.close()
     before = len(embedder.texts)
-    plain = HybridStore(tmp_path, embedder, context=ContextOptions(speaker=False, date=False))
+    plain = HybridStore(tmp_path, embedder, context=ContextOptions(speaker="none", date="none"))
     assert embedder.texts[before:] == ["hello there"]
     plain.close()
 
@@ -346,7 +362,7 @@ def dated_store(**options: object) -> HybridStore:
 
 
 def test_last_may_boosts_memories_from_may_of_last_year() -> None:
-    store = dated_store(context=ContextOptions(date=False))
+    store = dated_store(context=ContextOptions(date="none"))
     assert texts(store.search("where did I go hiking last May?", scope=ALICE, k=1)) == [
         "went hiking in the mountains"
     ]
@@ -389,7 +405,7 @@ def test_a_reranker_reorders_the_candidates() -> None:
             return [float(len(t)) for t in texts]
 
     store = HybridStore(
-        None, HashEmbedder(64), reranker=Longest(), context=ContextOptions(speaker=False, date=False)
+        None, HashEmbedder(64), reranker=Longest(), context=ContextOptions(speaker="none", date="none")
     )
     store.add([make("tea"), make("tea with a very long description")])
     hits = store.search("tea", scope=ALICE, k=2)

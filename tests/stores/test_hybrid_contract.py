@@ -35,12 +35,15 @@ class TestBM25Only(MemoryStoreContract):
         return lambda path: HybridStore(path, HashEmbedder(256), signals=("bm25",))
 
 
-class TestWeightedFusionWithPreviousTurn(MemoryStoreContract):
+class TestWeightedFusion(MemoryStoreContract):
+    @pytest.fixture
+    def store_factory(self) -> StoreFactory:
+        return lambda path: HybridStore(path, HashEmbedder(256), fusion="weighted")
+
+
+class TestPreviousTurnContext(MemoryStoreContract):
     @pytest.fixture
     def store_factory(self) -> StoreFactory:
         return lambda path: HybridStore(
-            path,
-            HashEmbedder(256),
-            fusion="weighted",
-            context=ContextOptions(previous_turn=True),
+            path, HashEmbedder(256), context=ContextOptions(previous_turn="lexical")
         )
