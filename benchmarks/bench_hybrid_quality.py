@@ -46,7 +46,8 @@ OPTIONS: dict[str, Any] = {}
 CONTEXTS = {
     "bare text": ContextOptions(speaker="none", date="none"),
     "speaker both, date both": ContextOptions(speaker="both", date="both"),
-    "speaker lexical, date both (default)": ContextOptions(),
+    "speaker lexical, date both": ContextOptions(speaker="lexical"),
+    "date both (default)": ContextOptions(),
     "default + previous turn lexical": ContextOptions(previous_turn="lexical"),
     "default + previous turn both": ContextOptions(previous_turn="both"),
 }

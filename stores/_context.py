@@ -5,10 +5,11 @@ can carry the speaker (metadata ``speaker``), the day it happened (``created_at`
 the previous turn of the same session, each in the lexical (BM25) text, the embedded
 (dense) text, both or neither. The stored text never changes.
 
-Measured on generated conversations (``benchmarks/RESULTS_hybrid.md``): a name prefix
-makes short turns' embeddings look alike (dense recall@10 drops), while BM25 gains from
-names and month words; so by default the speaker goes to the lexical text only and the
-day to both.
+Measured on generated conversations (``benchmarks/RESULTS_hybrid.md``): a speaker
+prefix makes short turns' embeddings look alike and floods BM25 with every turn of that
+speaker, so by default the speaker is not indexed as text; a name in the query boosts
+the memories of that speaker instead (``HybridStore(name_boost=...)``). The day goes to
+both texts.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class ContextOptions:
         previous_turn: the previous memory of the same session, appended.
     """
 
-    speaker: Where = "lexical"
+    speaker: Where = "none"
     date: Where = "both"
     previous_turn: Where = "none"
 

@@ -50,7 +50,7 @@ _STOP = frozenset(
     "what when where who whom whose why how which that this these those it its i you he "
     "she we they me him her us them my your his our their there here as by from about "
     "into than then so if not no yes can could would should will shall may might must "
-    "have has had just also very any some all tell please".split()
+    "have has had just also very any some all tell please s t d ll re ve m now".split()
 )
 _EXTRA_SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5(body, tokenize='porter unicode61');
@@ -493,7 +493,8 @@ class HybridStore(VectorStore):
             if self.time_mode == "boost" and any(w.contains(item.created_at) for w in parsed.windows):
                 boost += self.time_boost
             if parsed.names:
-                body = bodies.get(vid, item.text).lower()
+                speaker = item.metadata.get("speaker")
+                body = f"{bodies.get(vid, item.text)} {speaker or ''}".lower()
                 hit_names = sum(1 for n in parsed.names if n.lower() in body)
                 boost += self.name_boost * hit_names / len(parsed.names)
             scores[vid] *= boost

@@ -260,7 +260,7 @@ def test_a_plain_vector_store_folder_opens_as_hybrid(tmp_path: Path) -> None:
     old.add([make("Big news: I moved to Oslo", metadata={"speaker": "Dara"})])
     old.close()
     store = HybridStore(tmp_path, HashEmbedder(64), signals=("bm25",))
-    assert store.search("Dara", scope=ALICE)[0].signal == "bm25"  # the speaker is indexed now
+    assert store.search("Oslo", scope=ALICE)[0].signal == "bm25"  # in the full-text index now
     store.close()
 
 
@@ -326,13 +326,19 @@ def test_context_options_are_checked() -> None:
         ContextOptions(speaker="everywhere")  # type: ignore[arg-type]
 
 
-def test_the_default_embeds_the_day_and_indexes_the_speaker_for_bm25(tmp_path: Path) -> None:
+def test_the_default_indexes_the_day_and_boosts_the_speaker_by_name(tmp_path: Path) -> None:
     embedder = CountingEmbedder()
-    store = HybridStore(None, embedder)
+    store = HybridStore(None, ConstantEmbedder(4), signals=("dense",))
     store.add([make("hi", metadata={"speaker": "Ana"}, at=datetime(2023, 5, 7, tzinfo=UTC))])
-    assert embedder.texts == ["[7 May 2023] hi"]
-    assert store._bodies([1]) == {1: "[7 May 2023] Ana: hi"}
+    assert store._bodies([1]) == {1: "[7 May 2023] hi"}
+    store.add([make(f"hello {i}", metadata={"speaker": "Bo"}) for i in range(5)])
+    assert texts(store.search("what did Ana say?", scope=ALICE, k=1)) == ["hi"]
     store.close()
+    lexical = HybridStore(None, embedder, context=ContextOptions(speaker="lexical"))
+    lexical.add([make("hi", metadata={"speaker": "Ana"}, at=datetime(2023, 5, 7, tzinfo=UTC))])
+    assert embedder.texts == ["[7 May 2023] hi"]
+    assert lexical._bodies([1]) == {1: "[7 May 2023] Ana: hi"}
+    lexical.close()
 
 
 def test_changing_the_context_option_re_embeds_on_open(tmp_path: Path) -> None:
