@@ -72,6 +72,7 @@ class _Block:
         self.alive = np.zeros(64, dtype=bool)
         self.row_of: dict[int, int] = {}
         self.hnsw: Any = None
+        self.flat: Any = None  # exact faiss index over the rows, while there is no graph
 
     @property
     def live(self) -> int:
@@ -110,6 +111,17 @@ class _Block:
         self.n += count
         if self.hnsw is not None:
             self.hnsw.add(np.ascontiguousarray(vectors))
+        if self.flat is not None:
+            self.flat.add(np.ascontiguousarray(vectors))
+
+    def ann(self) -> Any:
+        """The faiss index to search: the HNSW graph, else an exact flat index (built lazily)."""
+        if self.hnsw is not None:
+            return self.hnsw
+        if self.flat is None:
+            self.flat = faiss.IndexFlatIP(self.dim)
+            self.flat.add(np.ascontiguousarray(self.vectors[: self.n]))
+        return self.flat
 
     def set_attrs(self, vid: int, attrs: RowAttrs) -> None:
         row = self.row_of[vid]
@@ -135,12 +147,14 @@ class _Block:
         self.dead = 0
         self.row_of = {int(v): i for i, v in enumerate(self.vids[: self.n])}
         self.hnsw = None
+        self.flat = None
 
     def build_hnsw(self, settings: IndexSettings) -> None:
         index = faiss.IndexHNSWFlat(self.dim, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = settings.ef_construction
         index.add(np.ascontiguousarray(self.vectors[: self.n]))
         self.hnsw = index
+        self.flat = None
 
 
 class DenseIndex:
@@ -266,12 +280,12 @@ class DenseIndex:
                 [block.row_of[v] for v in only_vids if v in block.row_of], dtype=np.int64
             )
             return _exact(block, q, k, keep, rows)
-        if block.hnsw is None:
-            return _exact(block, q, k, keep, None)
+        index = block.ann()
         fetch = max(4 * k, 32)
         while True:
-            block.hnsw.hnsw.efSearch = max(self.settings.ef_search, fetch)
-            scores, labels = block.hnsw.search(q.reshape(1, -1), fetch)
+            if block.hnsw is not None:
+                block.hnsw.hnsw.efSearch = max(self.settings.ef_search, fetch)
+            scores, labels = index.search(q.reshape(1, -1), min(fetch, block.n))
             rows = labels[0][labels[0] >= 0].astype(np.int64)
             found = scores[0][labels[0] >= 0]
             ok = block.alive[rows] & keep(block, rows)
@@ -279,7 +293,7 @@ class DenseIndex:
                 rows, found = rows[ok][:k], found[ok][:k]
                 return [(int(block.vids[r]), float(s)) for r, s in zip(rows, found, strict=True)]
             if fetch * 4 > block.n // 4:
-                # The filter keeps few rows: an exact pass over the block is cheaper and exact.
+                # The filter keeps few rows: one exact pass over the block is cheaper.
                 return _exact(block, q, k, keep, None)
             fetch *= 4
 

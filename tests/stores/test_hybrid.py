@@ -69,10 +69,19 @@ def test_unknown_signal_or_fusion_is_a_user_error(tmp_path: Path) -> None:
 
 
 def test_bm25_finds_a_rare_word_the_dense_side_ranks_low(tmp_path: Path) -> None:
+    class Misleading(HashEmbedder):
+        """Puts the passport note as far from every query as it can."""
+
+        def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+            out = np.zeros((len(texts), self.dim), dtype=np.float32)
+            for row, text in enumerate(texts):
+                out[row, 1 if "drawer" in text else 0] = 1.0
+            return out
+
     items = [make(f"note about ordinary thing {i}") for i in range(40)]
     items.append(make("the passport is in the blue drawer"))
-    dense = HybridStore(None, ConstantEmbedder(4), signals=("dense",))
-    hybrid = HybridStore(None, ConstantEmbedder(4))
+    dense = HybridStore(None, Misleading(4), signals=("dense",))
+    hybrid = HybridStore(None, Misleading(4))
     for s in (dense, hybrid):
         s.add(items)
     assert texts(hybrid.search("where is my passport", scope=ALICE, k=1)) == [
