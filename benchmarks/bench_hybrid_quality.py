@@ -201,12 +201,15 @@ def main() -> None:
     parser.add_argument("--stories", type=int, default=200, help="bAbI stories per task")
     parser.add_argument("--tasks", type=int, nargs="*", default=[1, 2, 3])
     parser.add_argument("--recency", type=float, default=None, help="override recency_boost")
+    parser.add_argument("--expand", type=float, default=None, help="override expand")
     parser.add_argument("--contexts", nargs="+", default=list(CONTEXTS), choices=list(CONTEXTS))
     parser.add_argument("--hash", action="store_true", help="HashEmbedder instead of the real model")
     args = parser.parse_args()
     for name in list(CONTEXTS):
         if name not in args.contexts:
             del CONTEXTS[name]
+    if args.expand is not None:
+        OPTIONS["expand"] = args.expand
     if args.recency is not None:
         OPTIONS["recency_boost"] = args.recency
     if args.hash:

@@ -78,6 +78,8 @@ class HybridStore(VectorStore):
             (only memories from that time) or ``"off"``.
         time_boost: the boost factor for memories in a query's time window.
         name_boost: the boost factor for memories that mention a name in the query.
+        expand: the weight of a second, multi-hop round (0 turns it off): names in the
+            best first-round hits that the query lacks are searched for too, and fused.
         recency_boost: the boost of the newest candidate over the oldest (linear in
             time between them): among near-equal matches the latest wins, as facts change.
         clock: "now" for relative dates in queries (default: the system clock).
@@ -105,6 +107,7 @@ class HybridStore(VectorStore):
         time_boost: float = 0.5,
         name_boost: float = 0.3,
         recency_boost: float = 0.1,
+        expand: float = 0.25,
         clock: Clock | None = None,
         rewriter: ChatModel | None = None,
         reranker: str | Reranker | None = None,
@@ -125,6 +128,8 @@ class HybridStore(VectorStore):
             raise UserError(msg)
         self.fusion = fusion
         self.weights = {"dense": 1.0, "bm25": 1.0, **(weights or {})}
+        self.weights.setdefault("dense-hop", expand * self.weights["dense"])
+        self.weights.setdefault("bm25-hop", expand * self.weights["bm25"])
         self.rrf_k = rrf_k
         self.candidates = candidates
         self.context = context or ContextOptions()
@@ -132,6 +137,7 @@ class HybridStore(VectorStore):
         self.time_boost = time_boost
         self.name_boost = name_boost
         self.recency_boost = recency_boost
+        self.expand = expand
         self.clock: Clock = clock or SystemClock()
         self.rewriter = rewriter
         self.reranker: Reranker | None = (
@@ -470,6 +476,9 @@ class HybridStore(VectorStore):
             if "bm25" in self.signals:
                 lists.append(("bm25", self._bm25_search(text, scope, depth, filters, as_of)))
         scores, found_by = self._fuse(lists)
+        if self.expand > 0 and scores:
+            lists += self._expansion(scores, parsed, scope, depth, filters, as_of)
+            scores, found_by = self._fuse(lists)
         if "dense" not in self.signals and len(scores) < depth:
             # Lexical search alone misses texts that share no word with the query; the
             # newest memories in scope fill the remaining places, ranked last.
@@ -579,6 +588,33 @@ class HybridStore(VectorStore):
             ).fetchall()
         return [(int(vid), -float(score)) for vid, score in rows]
 
+    def _expansion(
+        self,
+        scores: dict[int, float],
+        parsed: ParsedQuery,
+        scope: Scope,
+        depth: int,
+        filters: Filters | None,
+        as_of: datetime | None,
+    ) -> list[tuple[str, list[tuple[int, float]]]]:
+        """Second-hop lists: search for the names the best hits mention and the query lacks."""
+        top = sorted(scores, key=lambda vid: (-scores[vid], vid))[:2]
+        asked = {n.lower() for n in parsed.names} | {w.lower() for w in _WORD.findall(parsed.text)}
+        names: list[str] = []
+        for vid, body in self._bodies(top).items():
+            for name in parse_query(body, self.clock.now()).names:
+                if name.lower() not in asked and name not in names:
+                    names.append(name)
+        if not names:
+            return []
+        hop = " ".join(names[:3])
+        out: list[tuple[str, list[tuple[int, float]]]] = []
+        if "bm25" in self.signals:
+            out.append(("bm25-hop", self._bm25_search(hop, scope, depth, filters, as_of)))
+        if "dense" in self.signals:
+            out.append(("dense-hop", self._dense_search(hop, scope, depth, filters, as_of)))
+        return out
+
     def _recent(
         self, scope: Scope, depth: int, filters: Filters | None, as_of: datetime | None
     ) -> list[tuple[int, float]]:
@@ -620,10 +656,12 @@ class HybridStore(VectorStore):
                     gain = weight * ((score - low) / span if high > low else 1.0)
                 scores[vid] = scores.get(vid, 0.0) + gain
                 signals = found_by.setdefault(vid, [])
-                if signal not in signals:
-                    signals.append(signal)
+                base = signal.removesuffix("-hop")
+                if base not in signals:
+                    signals.append(base)
+        order = ("dense", "bm25")
         for signals in found_by.values():
-            signals.sort(key=("dense", "bm25").index)
+            signals.sort(key=order.index)
         return scores, found_by
 
     def _rewrite(self, query: str, now: datetime) -> list[str]:

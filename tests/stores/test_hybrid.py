@@ -436,3 +436,21 @@ def test_memory_default_is_hybrid(tmp_path: Path) -> None:
         assert store.clock is clock
         memory.add("Alice moved to Lisbon", user_id="alice")
         assert memory.search("Lisbon", user_id="alice")[0].signal == "dense+bm25"
+
+
+def test_a_second_hop_finds_the_fact_that_names_only_the_bridge() -> None:
+    items = [
+        make("John picked up the football", at=T0),
+        make("Mary went to the garden", at=T0 + timedelta(minutes=1)),
+        make("John went to the kitchen", at=T0 + timedelta(minutes=2)),
+        make("Sandra went to the office", at=T0 + timedelta(minutes=3)),
+    ]
+    one_hop = HybridStore(None, ConstantEmbedder(4), expand=0.0)
+    two_hop = HybridStore(None, ConstantEmbedder(4))
+    for s in (one_hop, two_hop):
+        s.add(items)
+    assert "John went to the kitchen" not in texts(one_hop.search("where is the football", scope=ALICE, k=2))
+    assert sorted(texts(two_hop.search("where is the football", scope=ALICE, k=2))) == [
+        "John picked up the football",
+        "John went to the kitchen",
+    ]
