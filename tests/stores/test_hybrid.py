@@ -445,8 +445,8 @@ def test_a_second_hop_finds_the_fact_that_names_only_the_bridge() -> None:
         make("John went to the kitchen", at=T0 + timedelta(minutes=2)),
         make("Sandra went to the office", at=T0 + timedelta(minutes=3)),
     ]
-    one_hop = HybridStore(None, ConstantEmbedder(4), expand=0.0)
-    two_hop = HybridStore(None, ConstantEmbedder(4))
+    one_hop = HybridStore(None, HashEmbedder(64), signals=("bm25",), expand=0.0)
+    two_hop = HybridStore(None, HashEmbedder(64), signals=("bm25",))
     for s in (one_hop, two_hop):
         s.add(items)
     assert "John went to the kitchen" not in texts(one_hop.search("where is the football", scope=ALICE, k=2))
