@@ -89,7 +89,9 @@ def shared_data() -> Path:
     return root.parent / "shared" / "data"
 
 
-def run_generated(embedder: Any, seeds: Sequence[int], sessions: int) -> dict[tuple[str, str], list[list[float]]]:
+def run_generated(
+    embedder: Any, seeds: Sequence[int], sessions: int
+) -> dict[tuple[str, str], list[list[float]]]:
     with tempfile.TemporaryDirectory() as tmp:
         path = generate.write_locomo(
             Path(tmp) / "gen.json", [generate.conversation(s, sessions=sessions) for s in seeds]
@@ -112,7 +114,9 @@ def run_generated(embedder: Any, seeds: Sequence[int], sessions: int) -> dict[tu
         clock = ManualClock(convo.end + timedelta(days=1))
         for cname, context in CONTEXTS.items():
             for sname, signals in SIGNALS.items():
-                store = HybridStore(None, embedder, signals=signals, context=context, clock=clock, **OPTIONS)  # type: ignore[arg-type]
+                store = HybridStore(
+                    None, embedder, signals=signals, context=context, clock=clock, **OPTIONS
+                )  # type: ignore[arg-type]
                 store.add(items)
                 rows = out.setdefault((cname, sname), [])
                 for q in convo.questions:
@@ -203,7 +207,9 @@ def main() -> None:
     parser.add_argument("--recency", type=float, default=None, help="override recency_boost")
     parser.add_argument("--expand", type=float, default=None, help="override expand")
     parser.add_argument("--contexts", nargs="+", default=list(CONTEXTS), choices=list(CONTEXTS))
-    parser.add_argument("--hash", action="store_true", help="HashEmbedder instead of the real model")
+    parser.add_argument(
+        "--hash", action="store_true", help="HashEmbedder instead of the real model"
+    )
     args = parser.parse_args()
     for name in list(CONTEXTS):
         if name not in args.contexts:
@@ -222,10 +228,18 @@ def main() -> None:
         inner = SentenceTransformerEmbedder()
     embedder = CachedEmbedder(inner)
     start = time.perf_counter()
-    report = [table(f"Generated conversations (seeds {args.seeds}, {args.sessions} sessions each)",
-                    run_generated(embedder, args.seeds, args.sessions))]
+    report = [
+        table(
+            f"Generated conversations (seeds {args.seeds}, {args.sessions} sessions each)",
+            run_generated(embedder, args.seeds, args.sessions),
+        )
+    ]
     for task in args.tasks:
-        report.append(table(f"bAbI task {task} ({args.stories} stories)", run_babi(embedder, task, args.stories)))
+        report.append(
+            table(
+                f"bAbI task {task} ({args.stories} stories)", run_babi(embedder, task, args.stories)
+            )
+        )
     print("\n\n".join(report))
     print(f"\n{embedder.calls} distinct texts embedded; {time.perf_counter() - start:.0f} s in all")
     _ = statistics

@@ -80,14 +80,21 @@ def real_vectors(count: int, budget_s: float) -> NDArray[np.float32]:
         if time.perf_counter() - start > budget_s:
             break
     vectors = np.concatenate(out)
-    print(f"embedded {len(vectors)} real texts in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    print(
+        f"embedded {len(vectors)} real texts in {time.perf_counter() - start:.0f} s",
+        file=sys.stderr,
+    )
     return vectors
 
 
-def padded(base: NDArray[np.float32], size: int, seed: int, noise: float = 0.35) -> NDArray[np.float32]:
+def padded(
+    base: NDArray[np.float32], size: int, seed: int, noise: float = 0.35
+) -> NDArray[np.float32]:
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, len(base), size)
-    vectors = base[picks] + (noise / np.sqrt(DIM)) * rng.standard_normal((size, DIM)).astype(np.float32)
+    vectors = base[picks] + (noise / np.sqrt(DIM)) * rng.standard_normal((size, DIM)).astype(
+        np.float32
+    )
     vectors[: min(size, len(base))] = base[: min(size, len(base))]
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors.astype(np.float32)
@@ -103,7 +110,9 @@ class LookupEmbedder:
         self.vectors, self.queries = vectors, queries
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        rows = [self.queries[int(t[1:])] if t[0] == "q" else self.vectors[int(t[1:])] for t in texts]
+        rows = [
+            self.queries[int(t[1:])] if t[0] == "q" else self.vectors[int(t[1:])] for t in texts
+        ]
         return np.stack(rows)
 
 
@@ -117,14 +126,18 @@ def timed(fn: Callable[[int], list[int]], queries: int) -> tuple[list[float], li
 
 
 def recall(results: list[list[int]], truth: list[list[int]]) -> float:
-    return float(np.mean([len(set(r) & set(t)) / len(t) for r, t in zip(results, truth, strict=True)]))
+    return float(
+        np.mean([len(set(r) & set(t)) / len(t) for r, t in zip(results, truth, strict=True)])
+    )
 
 
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run(size: int, queries: int, base: NDArray[np.float32], args: argparse.Namespace) -> list[dict[str, Any]]:
+def run(
+    size: int, queries: int, base: NDArray[np.float32], args: argparse.Namespace
+) -> list[dict[str, Any]]:
     vectors = padded(base, size, seed=size)
     qvecs = padded(base, queries, seed=size + 1)[::-1].copy()
     qvecs = padded(qvecs, queries, seed=size + 2)
@@ -143,17 +156,31 @@ def run(size: int, queries: int, base: NDArray[np.float32], args: argparse.Names
     times, truth = timed(brute, queries)
     rows.append(row("numpy brute force (exact)", size, numpy_add, times, 1.0))
     items = [
-        MemoryItem(text=f"v{i}", scope=Scope(user_id="u"), created_at=T0 + timedelta(seconds=i), recorded_at=T0)
+        MemoryItem(
+            text=f"v{i}",
+            scope=Scope(user_id="u"),
+            created_at=T0 + timedelta(seconds=i),
+            recorded_at=T0,
+        )
         for i in range(size)
     ]
     for label, settings in (
         ("HybridStore dense, exact", IndexSettings(exact_limit=10**9)),
-        ("HybridStore dense, HNSW", IndexSettings(exact_limit=min(size - 1, 20_000), ef_search=args.ef)),
+        (
+            "HybridStore dense, HNSW",
+            IndexSettings(exact_limit=min(size - 1, 20_000), ef_search=args.ef),
+        ),
     ):
         with tempfile.TemporaryDirectory() as tmp:
             store = HybridStore(
-                tmp, embedder, signals=("dense",), synchronous="NORMAL", index=settings, recency_boost=0.0,
-                time_mode="off", context=ContextOptions(date="none"),
+                tmp,
+                embedder,
+                signals=("dense",),
+                synchronous="NORMAL",
+                index=settings,
+                recency_boost=0.0,
+                time_mode="off",
+                context=ContextOptions(date="none"),
             )
             start = time.perf_counter()
             for b in range(0, size, 5000):
@@ -161,7 +188,7 @@ def run(size: int, queries: int, base: NDArray[np.float32], args: argparse.Names
             add_s = time.perf_counter() - start
             scope = Scope(user_id="u")
 
-            def search(q: int) -> list[int]:
+            def search(q: int, store: HybridStore = store, scope: Scope = scope) -> list[int]:
                 return [int(h.item.text[1:]) for h in store.search(f"q{q}", scope=scope, k=10)]
 
             times, got = timed(search, queries)
@@ -194,7 +221,9 @@ def run(size: int, queries: int, base: NDArray[np.float32], args: argparse.Names
             return [int(d.page_content[1:]) for d, _ in docs]
 
         times, got = timed(lc_search, queries)
-        rows.append(row("LangChain FAISS (exact, IndexFlatL2)", size, lc_add, times, recall(got, truth)))
+        rows.append(
+            row("LangChain FAISS (exact, IndexFlatL2)", size, lc_add, times, recall(got, truth))
+        )
     if size <= args.inmemory_max:
         from langchain_core.embeddings import Embeddings
         from langchain_core.vectorstores import InMemoryVectorStore
@@ -217,7 +246,15 @@ def run(size: int, queries: int, base: NDArray[np.float32], args: argparse.Names
             return [int(d.page_content[1:]) for d in docs]
 
         times, got = timed(mem_search, few)
-        rows.append(row(f"langchain-core InMemoryVectorStore ({few} queries)", size, mem_add, times, recall(got, truth[:few])))
+        rows.append(
+            row(
+                f"langchain-core InMemoryVectorStore ({few} queries)",
+                size,
+                mem_add,
+                times,
+                recall(got, truth[:few]),
+            )
+        )
     return rows
 
 
@@ -245,7 +282,8 @@ def main() -> None:
     args = parser.parse_args()
     base = real_vectors(args.real, args.embed_seconds)
     lines = [
-        "| system | items | adds/s | search p50 ms | search p95 ms | recall@10 vs exact | p50 ratio to HybridStore HNSW | peak RSS MB (process) |",
+        "| system | items | adds/s | search p50 ms | search p95 ms | recall@10 vs exact "
+        "| p50 ratio to HybridStore HNSW | peak RSS MB (process) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for size in args.sizes:
@@ -253,8 +291,9 @@ def main() -> None:
         ours = next(r for r in rows if r["system"] == "HybridStore dense, HNSW")
         for r in rows:
             lines.append(
-                f"| {r['system']} | {r['items']:,} | {r['adds/s']:,.0f} | {r['p50']:.2f} | {r['p95']:.2f} | "
-                f"{r['recall@10']:.3f} | {r['p50'] / ours['p50']:.1f} | {r['peak RSS MB']:,.0f} |"
+                f"| {r['system']} | {r['items']:,} | {r['adds/s']:,.0f} | {r['p50']:.2f} | "
+                f"{r['p95']:.2f} | {r['recall@10']:.3f} | {r['p50'] / ours['p50']:.1f} | "
+                f"{r['peak RSS MB']:,.0f} |"
             )
         print("\n".join(lines[-len(rows) :]), flush=True)
     print("\n".join(lines))

@@ -1,10 +1,10 @@
 """Memory stores: where memories live. Each store is one module and passes the contract suite."""
 
-from agentmem.stores._sql_sandbox import SandboxError, SandboxLimits, StepResult, split_statements
 from agentmem.stores._context import ContextOptions
 from agentmem.stores._index import IndexSettings
 from agentmem.stores._query import ParsedQuery, TimeWindow, parse_query
 from agentmem.stores._rerank import CrossEncoderReranker, Reranker
+from agentmem.stores._sql_sandbox import SandboxError, SandboxLimits, StepResult, split_statements
 from agentmem.stores.facts import FactRecord, FactTable
 from agentmem.stores.hybrid import HybridStore
 from agentmem.stores.langchain_store import LangChainStore, ScopeFilter

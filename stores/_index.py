@@ -320,7 +320,13 @@ def _exact(
     take = min(k, valid)
     if take == 0:
         return []
-    top = np.argpartition(-scores, take - 1)[:take] if take < len(scores) else np.arange(len(scores))
+    top = (
+        np.argpartition(-scores, take - 1)[:take] if take < len(scores) else np.arange(len(scores))
+    )
     top = top[np.lexsort((top, -scores[top]))]
     chosen = rows[top]
-    return [(int(block.vids[r]), float(scores[i])) for r, i in zip(chosen, top, strict=True) if np.isfinite(scores[i])]
+    return [
+        (int(block.vids[r]), float(scores[i]))
+        for r, i in zip(chosen, top, strict=True)
+        if np.isfinite(scores[i])
+    ]

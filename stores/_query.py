@@ -66,8 +66,12 @@ _NUMBER_RE = r"\d+|" + "|".join(sorted(_NUMBERS, key=len, reverse=True))
 
 _AGO = re.compile(rf"\b({_NUMBER_RE})\s+(day|week|month|year)s?\s+(ago|before|earlier)\b", re.I)
 _LAST_UNIT = re.compile(r"\b(last|past|previous|this)\s+(week|month|year|weekend)\b", re.I)
-_DAY_MONTH_YEAR = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+({_MONTH_RE})\.?,?\s+(\d{{4}})\b", re.I)
-_MONTH_DAY_YEAR = re.compile(rf"\b({_MONTH_RE})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b", re.I)
+_DAY_MONTH_YEAR = re.compile(
+    rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+({_MONTH_RE})\.?,?\s+(\d{{4}})\b", re.I
+)
+_MONTH_DAY_YEAR = re.compile(
+    rf"\b({_MONTH_RE})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b", re.I
+)
 _MONTH_YEAR = re.compile(rf"\b({_MONTH_RE})\.?,?\s+(?:of\s+)?(\d{{4}})\b", re.I)
 _LAST_MONTH_NAME = re.compile(rf"\b(last|this|in|during|since)\s+({_MONTH_RE})\b", re.I)
 _YEAR = re.compile(r"\b(?:in|during|of|since)\s+((?:19|20)\d{2})\b", re.I)
@@ -172,7 +176,9 @@ def parse_query(text: str, now: datetime) -> ParsedQuery:
         if free(m):
             month = _MONTHS[m.group(2).lower()]
             year = today.year if month < today.month else today.year - 1
-            if m.group(1).lower() == "this" or (m.group(1).lower() != "last" and month == today.month):
+            if m.group(1).lower() == "this" or (
+                m.group(1).lower() != "last" and month == today.month
+            ):
                 year = today.year
             windows.append(_month(year, month, m.group(0)))
     for m in _YEAR.finditer(text):

@@ -296,10 +296,14 @@ class HybridStore(VectorStore):
             last[key] = item
         return out
 
-    def _embed_cached(self, texts: Sequence[str]) -> tuple[NDArray[np.float32], list[tuple[str, bytes]]]:
+    def _embed_cached(
+        self, texts: Sequence[str]
+    ) -> tuple[NDArray[np.float32], list[tuple[str, bytes]]]:
         """Embed ``texts``, reusing cached embeddings; return vectors and new cache rows."""
         prefix = f"{self.embedder.name}\0"
-        hashes = [hashlib.sha256((prefix + t).encode("utf-8", "surrogatepass")).hexdigest() for t in texts]
+        hashes = [
+            hashlib.sha256((prefix + t).encode("utf-8", "surrogatepass")).hexdigest() for t in texts
+        ]
         cached: dict[str, bytes] = {}
         unique = list(dict.fromkeys(hashes))
         with self._table.lock:
@@ -499,7 +503,9 @@ class HybridStore(VectorStore):
             if item is None:
                 continue
             boost = 1.0 + self.recency_boost * (item.created_at.timestamp() - oldest) / span
-            if self.time_mode == "boost" and any(w.contains(item.created_at) for w in parsed.windows):
+            if self.time_mode == "boost" and any(
+                w.contains(item.created_at) for w in parsed.windows
+            ):
                 boost += self.time_boost
             if parsed.names:
                 speaker = item.metadata.get("speaker")
@@ -527,8 +533,16 @@ class HybridStore(VectorStore):
             if filters is None or filters.kinds is None
             else np.asarray([_KINDS.index(k) for k in filters.kinds], dtype=np.int8)
         )
-        after = None if filters is None or filters.created_after is None else to_micros(filters.created_after)
-        before = None if filters is None or filters.created_before is None else to_micros(filters.created_before)
+        after = (
+            None
+            if filters is None or filters.created_after is None
+            else to_micros(filters.created_after)
+        )
+        before = (
+            None
+            if filters is None or filters.created_before is None
+            else to_micros(filters.created_before)
+        )
         open_to = np.iinfo(np.int64).max
 
         def keep(block: Any, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
@@ -555,7 +569,11 @@ class HybridStore(VectorStore):
         as_of: datetime | None,
     ) -> list[tuple[int, float]]:
         only: list[int] | None = None
-        if scope.agent_id is not None or scope.session_id is not None or (filters and filters.metadata):
+        if (
+            scope.agent_id is not None
+            or scope.session_id is not None
+            or (filters and filters.metadata)
+        ):
             only = self._table.vids(scope, filters, as_of=as_of, open_only=as_of is None)
             if not only:
                 return []
@@ -601,7 +619,7 @@ class HybridStore(VectorStore):
         top = sorted(scores, key=lambda vid: (-scores[vid], vid))[:2]
         asked = {n.lower() for n in parsed.names} | {w.lower() for w in _WORD.findall(parsed.text)}
         names: list[str] = []
-        for vid, body in self._bodies(top).items():
+        for body in self._bodies(top).values():
             for name in parse_query(body, self.clock.now()).names:
                 if name.lower() not in asked and name not in names:
                     names.append(name)
@@ -631,9 +649,9 @@ class HybridStore(VectorStore):
         with self._table.lock:
             for start in range(0, len(vids), 500):
                 chunk = list(vids[start : start + 500])
+                marks = ", ".join("?" * len(chunk))
                 rows = self._table.conn.execute(
-                    f"SELECT rowid, body FROM items_fts WHERE rowid IN ({', '.join('?' * len(chunk))})",
-                    chunk,
+                    f"SELECT rowid, body FROM items_fts WHERE rowid IN ({marks})", chunk
                 ).fetchall()
                 out.update((int(r), str(b)) for r, b in rows)
         return out
@@ -685,4 +703,3 @@ def _within(filters: Filters | None, windows: list[TimeWindow]) -> Filters:
     after = start if base.created_after is None else max(start, base.created_after)
     before = end if base.created_before is None else min(end, base.created_before)
     return base.model_copy(update={"created_after": after, "created_before": before})
-

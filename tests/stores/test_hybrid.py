@@ -153,7 +153,9 @@ def hnsw_store(path: Path | None, embedder: HashEmbedder | None = None) -> Hybri
 
 def test_a_deleted_item_is_never_returned_from_hnsw(tmp_path: Path) -> None:
     store = hnsw_store(tmp_path)
-    items = [make(f"memory number {i} about lisbon", at=T0 + timedelta(seconds=i)) for i in range(200)]
+    items = [
+        make(f"memory number {i} about lisbon", at=T0 + timedelta(seconds=i)) for i in range(200)
+    ]
     store.add(items)
     assert store.dense_index.uses_hnsw("alice")
     deleted = {item.id for item in items[:60]}
@@ -167,7 +169,9 @@ def test_a_deleted_item_is_never_returned_from_hnsw(tmp_path: Path) -> None:
     store.close()
 
 
-def test_tombstones_past_the_ratio_compact_the_block(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_tombstones_past_the_ratio_compact_the_block(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     store = hnsw_store(tmp_path)
     items = [make(f"note {i}", at=T0 + timedelta(seconds=i)) for i in range(200)]
     store.add(items)
@@ -307,7 +311,9 @@ def test_batched_add_embeds_in_batches(tmp_path: Path) -> None:
 
 # -- contextual indexing ----------------------------------------------------------------------
 def test_the_speaker_and_day_are_indexed_but_the_text_stays_exact(store: HybridStore) -> None:
-    turn = make("I just moved to Porto!", metadata={"speaker": "Dara"}, at=datetime(2023, 5, 7, tzinfo=UTC))
+    turn = make(
+        "I just moved to Porto!", metadata={"speaker": "Dara"}, at=datetime(2023, 5, 7, tzinfo=UTC)
+    )
     store.add([turn, make("The weather is fine", metadata={"speaker": "Hugo"})])
     hits = store.search("Dara May 2023", scope=ALICE, k=1)
     assert hits[0].item.text == "I just moved to Porto!"
@@ -388,7 +394,9 @@ def test_last_may_boosts_memories_from_may_of_last_year() -> None:
 
 def test_time_filter_mode_keeps_only_the_window() -> None:
     store = dated_store(time_mode="filter")
-    assert texts(store.search("hiking in 2023", scope=ALICE, k=10)) == ["went hiking in the mountains"]
+    assert texts(store.search("hiking in 2023", scope=ALICE, k=10)) == [
+        "went hiking in the mountains"
+    ]
     assert len(store.search("hiking", scope=ALICE, k=10)) == 3
 
 
@@ -420,7 +428,10 @@ def test_a_reranker_reorders_the_candidates() -> None:
             return [float(len(t)) for t in texts]
 
     store = HybridStore(
-        None, HashEmbedder(64), reranker=Longest(), context=ContextOptions(speaker="none", date="none")
+        None,
+        HashEmbedder(64),
+        reranker=Longest(),
+        context=ContextOptions(speaker="none", date="none"),
     )
     store.add([make("tea"), make("tea with a very long description")])
     hits = store.search("tea", scope=ALICE, k=2)
@@ -449,7 +460,9 @@ def test_a_second_hop_finds_the_fact_that_names_only_the_bridge() -> None:
     two_hop = HybridStore(None, HashEmbedder(64), signals=("bm25",))
     for s in (one_hop, two_hop):
         s.add(items)
-    assert "John went to the kitchen" not in texts(one_hop.search("where is the football", scope=ALICE, k=2))
+    assert "John went to the kitchen" not in texts(
+        one_hop.search("where is the football", scope=ALICE, k=2)
+    )
     assert sorted(texts(two_hop.search("where is the football", scope=ALICE, k=2))) == [
         "John picked up the football",
         "John went to the kitchen",
