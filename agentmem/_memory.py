@@ -149,18 +149,20 @@ class Memory:
     ) -> Memory:
         """The offline default: SQLite + faiss in the folder ``path``, the bundled embedder.
 
-        The default policies are an :class:`~agentmem.policies.UpdatePolicy`, so a changed
-        fact replaces the old one (kept in history).
+        The store is a :class:`~agentmem.stores.HybridStore` (dense and BM25 search fused,
+        named ``"vector"``). The default policies are an
+        :class:`~agentmem.policies.UpdatePolicy`, so a changed fact replaces the old one
+        (kept in history).
         """
         from agentmem.embedders import SentenceTransformerEmbedder
         from agentmem.policies import UpdatePolicy
-        from agentmem.stores import VectorStore
+        from agentmem.stores import HybridStore
 
         folder = Path(path).expanduser()
         folder.mkdir(parents=True, exist_ok=True)
         embedder = embedder if embedder is not None else SentenceTransformerEmbedder()
         return cls(
-            [VectorStore(folder, embedder)],
+            [HybridStore(folder, embedder, name="vector", clock=clock)],
             policies=[UpdatePolicy()] if policies is None else policies,
             embedder=embedder,
             clock=clock,
@@ -180,11 +182,11 @@ class Memory:
         """Like :meth:`default`, but nothing touches the disk."""
         from agentmem.embedders import SentenceTransformerEmbedder
         from agentmem.policies import UpdatePolicy
-        from agentmem.stores import VectorStore
+        from agentmem.stores import HybridStore
 
         embedder = embedder if embedder is not None else SentenceTransformerEmbedder()
         return cls(
-            [VectorStore(None, embedder)],
+            [HybridStore(None, embedder, name="vector", clock=clock)],
             policies=[UpdatePolicy()] if policies is None else policies,
             embedder=embedder,
             clock=clock,

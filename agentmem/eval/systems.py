@@ -300,6 +300,30 @@ def _vector(*, embedder: Embedder | None = None, **options: str) -> System:
     return MemorySystem("vector", lambda: VectorStore(None, embedder), embedder=embedder)
 
 
+def _hybrid(*, embedder: Embedder | None = None, **options: str) -> System:
+    from agentmem.stores import HybridStore
+
+    if embedder is None:
+        msg = "the hybrid system needs an embedder: Evaluator(embedder=...)"
+        raise UserError(msg)
+    signals = tuple(options.pop("signals", "dense+bm25").split("+"))
+    if options:
+        msg = f"the hybrid system takes only the option signals, got {sorted(options)}"
+        raise UserError(msg)
+    clock: list[ManualClock] = []
+
+    class _Hybrid(MemorySystem):
+        def begin(self, conversation: Conversation, clock_: ManualClock) -> None:
+            clock[:] = [clock_]  # relative dates in questions resolve against the replay
+            super().begin(conversation, clock_)
+
+    return _Hybrid(
+        "hybrid",
+        lambda: HybridStore(None, embedder, signals=signals, clock=clock[0]),  # type: ignore[arg-type]
+        embedder=embedder,
+    )
+
+
 def _window(*, embedder: Embedder | None = None, n: str = "20") -> System:
     return RecentWindowSystem(_int(n, "recent-window option n"))
 
@@ -308,4 +332,5 @@ register_system("full-context", lambda *, embedder=None: FullContextSystem())
 register_system("no-memory", lambda *, embedder=None: NoMemorySystem())
 register_system("recent-window", _window)
 register_system("vector", _vector)
+register_system("hybrid", _hybrid)
 register_system("bm25", lambda *, embedder=None: BM25System())

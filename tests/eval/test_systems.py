@@ -59,7 +59,7 @@ def test_fixed_context_systems() -> None:
     assert _run("full-context")[2][1] == "[01 February 2023] Ana: I moved to Porto last week."
 
 
-@pytest.mark.parametrize("spec", ["vector", "bm25"])
+@pytest.mark.parametrize("spec", ["vector", "bm25", "hybrid", "hybrid:signals=bm25"])
 def test_search_systems_find_the_evidence_with_session_dates(spec: str) -> None:
     recalled = _run(spec, k=1)
     assert recalled[0][0] == "D2:1"
@@ -69,8 +69,8 @@ def test_search_systems_find_the_evidence_with_session_dates(spec: str) -> None:
 def test_spec_parsing_and_errors() -> None:
     assert parse_spec("recent-window:n=40") == ("recent-window", {"n": "40"})
     assert build_system("recent-window:n=40").name == "recent-window:n=40"
-    with pytest.raises(UserError, match="unknown system 'hybrid'; registered:"):
-        build_system("hybrid")
+    with pytest.raises(UserError, match="unknown system 'hybrd'; registered:"):
+        build_system("hybrd")
     with pytest.raises(UserError, match="must look like key=value"):
         build_system("recent-window:40")
     with pytest.raises(UserError, match="positive integer"):

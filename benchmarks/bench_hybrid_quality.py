@@ -1,0 +1,249 @@
+"""Retrieval quality of HybridStore: evidence recall@1/5/10/25 for dense, BM25 and hybrid.
+
+Two sets, both with annotated evidence:
+
+- generated long multi-session conversations (``agentmem.eval.generate``, several seeds),
+  one memory per turn with its speaker and session date; every question's evidence turns;
+- bAbI tasks 1-3 (``../shared/data/babi``, override with ``AGENTMEM_SHARED_DATA``): every
+  statement of a story is a memory, and each question retrieves its supporting facts
+  from the statements told before it (a ``created_before`` filter at the question).
+
+Uses the real bundled embedder (all-MiniLM-L6-v2). Each configuration is run with the
+same contextual-indexing options for all three signals, so the rows compare retrievers.
+
+    python benchmarks/bench_hybrid_quality.py --seeds 1 2 3 4 5 --stories 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from agentmem.stores import ContextOptions, HybridStore
+from numpy.typing import NDArray
+
+from agentmem import Filters, ManualClock, MemoryItem, Scope
+from agentmem.eval import generate
+from agentmem.eval.loaders import load_locomo
+from agentmem.eval.metrics import recall_at_k
+
+KS = (1, 5, 10, 25)
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+SIGNALS: dict[str, tuple[str, ...]] = {
+    "dense": ("dense",),
+    "bm25": ("bm25",),
+    "hybrid": ("dense", "bm25"),
+}
+OPTIONS: dict[str, Any] = {}
+CONTEXTS = {
+    "bare text": ContextOptions(speaker="none", date="none"),
+    "speaker both, date both": ContextOptions(speaker="both", date="both"),
+    "speaker lexical, date both": ContextOptions(speaker="lexical"),
+    "date both (default)": ContextOptions(),
+    "default + previous turn lexical": ContextOptions(previous_turn="lexical"),
+    "default + previous turn both": ContextOptions(previous_turn="both"),
+}
+
+
+class CachedEmbedder:
+    """Wraps an embedder so that each distinct text is embedded once per process."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.cache: dict[str, NDArray[np.float32]] = {}
+        self.calls = 0
+
+    @property
+    def dim(self) -> int:
+        return int(self.inner.dim)
+
+    @property
+    def name(self) -> str:
+        return str(self.inner.name)
+
+    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        todo = [t for t in dict.fromkeys(texts) if t not in self.cache]
+        if todo:
+            self.calls += len(todo)
+            for text, vector in zip(todo, self.inner.embed(todo), strict=True):
+                self.cache[text] = np.asarray(vector, dtype=np.float32)
+        return np.stack([self.cache[t] for t in texts])
+
+
+def shared_data() -> Path:
+    env = os.environ.get("AGENTMEM_SHARED_DATA")
+    if env:
+        return Path(env)
+    root = Path(__file__).resolve().parents[1]
+    for parent in root.parents:  # ../shared/data from the repository root, or further up
+        if (parent / "shared" / "data").is_dir():
+            return parent / "shared" / "data"
+    return root.parent / "shared" / "data"
+
+
+def run_generated(
+    embedder: Any, seeds: Sequence[int], sessions: int
+) -> dict[tuple[str, str], list[list[float]]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = generate.write_locomo(
+            Path(tmp) / "gen.json", [generate.conversation(s, sessions=sessions) for s in seeds]
+        )
+        data = load_locomo(path)
+    out: dict[tuple[str, str], list[list[float]]] = {}
+    for convo in data.conversations:
+        items: list[MemoryItem] = []
+        for session in convo.sessions:
+            for i, turn in enumerate(session.turns):
+                items.append(
+                    MemoryItem(
+                        text=turn.text,
+                        scope=Scope(user_id="u", session_id=session.id),
+                        created_at=session.date + timedelta(seconds=i),
+                        recorded_at=session.date,
+                        metadata={"speaker": turn.speaker, "turn": turn.id},
+                    )
+                )
+        clock = ManualClock(convo.end + timedelta(days=1))
+        for cname, context in CONTEXTS.items():
+            for sname, signals in SIGNALS.items():
+                store = HybridStore(
+                    None, embedder, signals=signals, context=context, clock=clock, **OPTIONS
+                )  # type: ignore[arg-type]
+                store.add(items)
+                rows = out.setdefault((cname, sname), [])
+                for q in convo.questions:
+                    if not q.evidence:
+                        continue
+                    hits = store.search(q.question, scope=Scope(user_id="u"), k=max(KS))
+                    got = [str(h.item.metadata["turn"]) for h in hits]
+                    rows.append([recall_at_k(got, q.evidence, k) for k in KS])
+                store.close()
+    return out
+
+
+def babi_stories(path: Path, limit: int) -> list[list[tuple[str, str, list[str] | None]]]:
+    """Stories as lists of ``(id, text, supporting ids or None for a statement)``."""
+    stories: list[list[tuple[str, str, list[str] | None]]] = []
+    for line in path.read_text("utf-8").splitlines():
+        number, _, rest = line.partition(" ")
+        if number == "1":
+            if len(stories) == limit:
+                break
+            stories.append([])
+        if "\t" in rest:
+            question, _answer, support = rest.split("\t")
+            stories[-1].append((number, question.strip(), support.split()))
+        else:
+            stories[-1].append((number, rest.strip(), None))
+    return stories
+
+
+def run_babi(embedder: Any, task: int, limit: int) -> dict[tuple[str, str], list[list[float]]]:
+    path = next((shared_data() / "babi" / "en").glob(f"qa{task}_*_test.txt"))
+    out: dict[tuple[str, str], list[list[float]]] = {}
+    for story in babi_stories(path, limit):
+        items, asks = [], []
+        for position, (number, text, support) in enumerate(story):
+            when = T0 + timedelta(minutes=position)
+            if support is None:
+                items.append(
+                    MemoryItem(
+                        text=text,
+                        scope=Scope(user_id="u", session_id="story"),
+                        created_at=when,
+                        recorded_at=when,
+                        metadata={"line": number},
+                    )
+                )
+            else:
+                asks.append((text, support, when))
+        for cname, context in CONTEXTS.items():
+            for sname, signals in SIGNALS.items():
+                store = HybridStore(None, embedder, signals=signals, context=context, **OPTIONS)  # type: ignore[arg-type]
+                store.add(items)
+                rows = out.setdefault((cname, sname), [])
+                for question, support, when in asks:
+                    hits = store.search(
+                        question,
+                        scope=Scope(user_id="u"),
+                        k=max(KS),
+                        filters=Filters(created_before=when),
+                    )
+                    got = [str(h.item.metadata["line"]) for h in hits]
+                    rows.append([recall_at_k(got, support, k) for k in KS])
+                store.close()
+    return out
+
+
+def table(title: str, results: dict[tuple[str, str], list[list[float]]]) -> str:
+    lines = [
+        f"### {title}",
+        "",
+        "| indexed text | signal | questions | " + " | ".join(f"R@{k}" for k in KS) + " |",
+        "|---|---|---|" + "---|" * len(KS),
+    ]
+    for (cname, sname), rows in results.items():
+        means = np.mean(np.asarray(rows), axis=0)
+        lines.append(
+            f"| {cname} | {sname} | {len(rows)} | " + " | ".join(f"{m:.3f}" for m in means) + " |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    parser.add_argument("--sessions", type=int, default=30)
+    parser.add_argument("--stories", type=int, default=200, help="bAbI stories per task")
+    parser.add_argument("--tasks", type=int, nargs="*", default=[1, 2, 3])
+    parser.add_argument("--recency", type=float, default=None, help="override recency_boost")
+    parser.add_argument("--expand", type=float, default=None, help="override expand")
+    parser.add_argument("--contexts", nargs="+", default=list(CONTEXTS), choices=list(CONTEXTS))
+    parser.add_argument(
+        "--hash", action="store_true", help="HashEmbedder instead of the real model"
+    )
+    args = parser.parse_args()
+    for name in list(CONTEXTS):
+        if name not in args.contexts:
+            del CONTEXTS[name]
+    if args.expand is not None:
+        OPTIONS["expand"] = args.expand
+    if args.recency is not None:
+        OPTIONS["recency_boost"] = args.recency
+    if args.hash:
+        from agentmem.testing import HashEmbedder
+
+        inner: Any = HashEmbedder(384)
+    else:
+        from agentmem.embedders import SentenceTransformerEmbedder
+
+        inner = SentenceTransformerEmbedder()
+    embedder = CachedEmbedder(inner)
+    start = time.perf_counter()
+    report = [
+        table(
+            f"Generated conversations (seeds {args.seeds}, {args.sessions} sessions each)",
+            run_generated(embedder, args.seeds, args.sessions),
+        )
+    ]
+    for task in args.tasks:
+        report.append(
+            table(
+                f"bAbI task {task} ({args.stories} stories)", run_babi(embedder, task, args.stories)
+            )
+        )
+    print("\n\n".join(report))
+    print(f"\n{embedder.calls} distinct texts embedded; {time.perf_counter() - start:.0f} s in all")
+    _ = statistics
+
+
+if __name__ == "__main__":
+    main()

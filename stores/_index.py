@@ -1,0 +1,332 @@
+"""The in-memory dense index behind HybridStore: one block of vectors per user.
+
+A search always names a user, so each user's vectors live in their own contiguous block
+and a scoped search touches only that user's rows (no per-query selector over the whole
+index). A block answers exactly (one matrix product) up to ``exact_limit`` rows; past it
+the block builds a faiss HNSW graph and answers from it, over-fetching and filtering.
+HNSW cannot remove vectors, so deletes and re-embedded texts leave tombstones that are
+filtered at query time; a block past ``tombstone_ratio`` is compacted and its graph rebuilt.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import faiss
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["DenseIndex", "IndexSettings", "RowAttrs"]
+
+logger = logging.getLogger(__name__)
+
+_OPEN = np.iinfo(np.int64).max
+
+RowFilter = Callable[["_Block", NDArray[np.int64]], NDArray[np.bool_]]
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """How the dense index is built.
+
+    Args:
+        exact_limit: a user's block answers exactly up to this many rows, then by HNSW.
+        hnsw_m: HNSW graph degree.
+        ef_construction: HNSW build-time beam width.
+        ef_search: HNSW search-time beam width (raised to the over-fetch depth if larger).
+        tombstone_ratio: compact a block (and rebuild its graph) once this share of its
+            rows are tombstones.
+    """
+
+    exact_limit: int = 20_000
+    hnsw_m: int = 32
+    ef_construction: int = 80
+    ef_search: int = 96
+    tombstone_ratio: float = 0.25
+
+
+@dataclass
+class RowAttrs:
+    """What the index keeps per row to filter without SQLite: kind and times (micros)."""
+
+    kind: int
+    created: int
+    valid_from: int
+    valid_to: int | None
+
+
+class _Block:
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+        self.n = 0
+        self.dead = 0
+        self.vectors = np.zeros((64, dim), dtype=np.float32)
+        self.vids = np.zeros(64, dtype=np.int64)
+        self.kind = np.zeros(64, dtype=np.int8)
+        self.created = np.zeros(64, dtype=np.int64)
+        self.valid_from = np.zeros(64, dtype=np.int64)
+        self.valid_to = np.zeros(64, dtype=np.int64)
+        self.alive = np.zeros(64, dtype=bool)
+        self.row_of: dict[int, int] = {}
+        self.hnsw: Any = None
+        self.flat: Any = None  # exact faiss index over the rows, while there is no graph
+
+    @property
+    def live(self) -> int:
+        return self.n - self.dead
+
+    def _grow(self, need: int) -> None:
+        cap = len(self.vids)
+        if need <= cap:
+            return
+        new = max(need, cap * 2)
+        for name in ("vids", "kind", "created", "valid_from", "valid_to", "alive"):
+            old = getattr(self, name)
+            arr = np.zeros(new, dtype=old.dtype)
+            arr[: self.n] = old[: self.n]
+            setattr(self, name, arr)
+        vectors = np.zeros((new, self.dim), dtype=np.float32)
+        vectors[: self.n] = self.vectors[: self.n]
+        self.vectors = vectors
+
+    def append(self, vids: list[int], vectors: NDArray[np.float32], attrs: list[RowAttrs]) -> None:
+        count = len(vids)
+        for vid in vids:
+            if vid in self.row_of:
+                self.kill(vid)
+        self._grow(self.n + count)
+        rows = slice(self.n, self.n + count)
+        self.vectors[rows] = vectors
+        self.vids[rows] = vids
+        self.kind[rows] = [a.kind for a in attrs]
+        self.created[rows] = [a.created for a in attrs]
+        self.valid_from[rows] = [a.valid_from for a in attrs]
+        self.valid_to[rows] = [_OPEN if a.valid_to is None else a.valid_to for a in attrs]
+        self.alive[rows] = True
+        for offset, vid in enumerate(vids):
+            self.row_of[vid] = self.n + offset
+        self.n += count
+        if self.hnsw is not None:
+            self.hnsw.add(np.ascontiguousarray(vectors))
+        if self.flat is not None:
+            self.flat.add(np.ascontiguousarray(vectors))
+
+    def ann(self) -> Any:
+        """The faiss index to search: the HNSW graph, else an exact flat index (built lazily)."""
+        if self.hnsw is not None:
+            return self.hnsw
+        if self.flat is None:
+            self.flat = faiss.IndexFlatIP(self.dim)
+            self.flat.add(np.ascontiguousarray(self.vectors[: self.n]))
+        return self.flat
+
+    def set_attrs(self, vid: int, attrs: RowAttrs) -> None:
+        row = self.row_of[vid]
+        self.kind[row] = attrs.kind
+        self.created[row] = attrs.created
+        self.valid_from[row] = attrs.valid_from
+        self.valid_to[row] = _OPEN if attrs.valid_to is None else attrs.valid_to
+
+    def kill(self, vid: int) -> None:
+        row = self.row_of.pop(vid, None)
+        if row is not None and self.alive[row]:
+            self.alive[row] = False
+            self.dead += 1
+
+    def compact(self) -> None:
+        keep = np.flatnonzero(self.alive[: self.n])
+        for name in ("vids", "kind", "created", "valid_from", "valid_to", "alive"):
+            arr = getattr(self, name)
+            arr[: len(keep)] = arr[keep]
+        self.vectors[: len(keep)] = self.vectors[keep]
+        self.n = len(keep)
+        self.alive[self.n :] = False
+        self.dead = 0
+        self.row_of = {int(v): i for i, v in enumerate(self.vids[: self.n])}
+        self.hnsw = None
+        self.flat = None
+
+    def build_hnsw(self, settings: IndexSettings) -> None:
+        index = faiss.IndexHNSWFlat(self.dim, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = settings.ef_construction
+        index.add(np.ascontiguousarray(self.vectors[: self.n]))
+        self.hnsw = index
+        self.flat = None
+
+
+class DenseIndex:
+    """Per-user blocks of vectors, exact or HNSW, with tombstones.
+
+    Args:
+        dim: the vector dimension.
+        settings: when to switch to HNSW and when to compact.
+    """
+
+    def __init__(self, dim: int, settings: IndexSettings | None = None) -> None:
+        self.dim = dim
+        self.settings = settings or IndexSettings()
+        self._blocks: dict[str, _Block] = {}
+        self._user_of: dict[int, str] = {}
+
+    @property
+    def size(self) -> int:
+        """How many live vectors the index holds."""
+        return sum(block.live for block in self._blocks.values())
+
+    @property
+    def tombstones(self) -> int:
+        """How many dead rows wait for the next compaction."""
+        return sum(block.dead for block in self._blocks.values())
+
+    def uses_hnsw(self, user: str) -> bool:
+        """Whether ``user``'s block answers from an HNSW graph."""
+        block = self._blocks.get(user)
+        return block is not None and block.hnsw is not None
+
+    def add(
+        self,
+        user: str,
+        vids: list[int],
+        vectors: NDArray[np.float32],
+        attrs: list[RowAttrs],
+        *,
+        maintain: bool = True,
+    ) -> None:
+        """Add (or replace) rows for ``user``; ``maintain=False`` defers HNSW builds."""
+        if not vids:
+            return
+        for vid in vids:
+            previous = self._user_of.get(vid)
+            if previous is not None and previous != user:
+                self.remove([vid])
+        block = self._blocks.setdefault(user, _Block(self.dim))
+        block.append(vids, vectors, attrs)
+        for vid in vids:
+            self._user_of[vid] = user
+        if maintain:
+            self._maintain(user, block)
+
+    def maintain_all(self) -> None:
+        """Compact and build graphs where due (after a bulk load)."""
+        for user, block in self._blocks.items():
+            self._maintain(user, block)
+
+    def set_attrs(self, vid: int, attrs: RowAttrs) -> bool:
+        """Change a row's kind and times in place; False if the row is unknown."""
+        user = self._user_of.get(vid)
+        if user is None:
+            return False
+        self._blocks[user].set_attrs(vid, attrs)
+        return True
+
+    def user_of(self, vid: int) -> str | None:
+        """The user whose block holds ``vid``."""
+        return self._user_of.get(vid)
+
+    def remove(self, vids: list[int]) -> None:
+        """Tombstone rows; a block past the tombstone ratio is compacted."""
+        touched: set[str] = set()
+        for vid in vids:
+            user = self._user_of.pop(vid, None)
+            if user is not None:
+                self._blocks[user].kill(vid)
+                touched.add(user)
+        for user in touched:
+            self._maintain(user, self._blocks[user])
+
+    def _maintain(self, user: str, block: _Block) -> None:
+        settings = self.settings
+        if block.n and block.dead > settings.tombstone_ratio * block.n:
+            logger.info(
+                "compacting the index of user %r: %d of %d rows are tombstones",
+                user,
+                block.dead,
+                block.n,
+            )
+            block.compact()
+        if block.hnsw is None and block.live > settings.exact_limit:
+            logger.info(
+                "building an HNSW graph for user %r (%d vectors, past exact_limit=%d)",
+                user,
+                block.live,
+                settings.exact_limit,
+            )
+            block.build_hnsw(settings)
+        elif block.hnsw is not None and block.live <= settings.exact_limit // 2:
+            block.hnsw = None
+
+    def search(
+        self,
+        user: str,
+        query: NDArray[np.float32],
+        k: int,
+        keep: RowFilter,
+        *,
+        only_vids: list[int] | None = None,
+    ) -> list[tuple[int, float]]:
+        """The ``k`` best ``(vid, score)`` of ``user`` whose rows pass ``keep``.
+
+        ``only_vids`` restricts the search to those rows (answered exactly).
+        """
+        block = self._blocks.get(user)
+        if block is None or block.live == 0:
+            return []
+        q = np.ascontiguousarray(query.reshape(-1), dtype=np.float32)
+        if only_vids is not None:
+            rows = np.asarray(
+                [block.row_of[v] for v in only_vids if v in block.row_of], dtype=np.int64
+            )
+            return _exact(block, q, k, keep, rows)
+        index = block.ann()
+        fetch = max(4 * k, 32)
+        while True:
+            if block.hnsw is not None:
+                block.hnsw.hnsw.efSearch = max(self.settings.ef_search, fetch)
+            scores, labels = index.search(q.reshape(1, -1), min(fetch, block.n))
+            rows = labels[0][labels[0] >= 0].astype(np.int64)
+            found = scores[0][labels[0] >= 0]
+            ok = block.alive[rows] & keep(block, rows)
+            if int(ok.sum()) >= k or fetch >= block.n:
+                rows, found = rows[ok][:k], found[ok][:k]
+                return [(int(block.vids[r]), float(s)) for r, s in zip(rows, found, strict=True)]
+            if fetch * 4 > block.n // 4:
+                # The filter keeps few rows: one exact pass over the block is cheaper.
+                return _exact(block, q, k, keep, None)
+            fetch *= 4
+
+
+def _exact(
+    block: _Block,
+    q: NDArray[np.float32],
+    k: int,
+    keep: RowFilter,
+    rows: NDArray[np.int64] | None,
+) -> list[tuple[int, float]]:
+    if rows is None:
+        rows = np.arange(block.n, dtype=np.int64)
+        ok = block.alive[: block.n] & keep(block, rows)
+        scores = block.vectors[: block.n] @ q
+        scores = np.where(ok, scores, -np.inf)
+    else:
+        if len(rows) == 0:
+            return []
+        ok = block.alive[rows] & keep(block, rows)
+        rows = rows[ok]
+        scores = block.vectors[rows] @ q
+    valid = int(np.isfinite(scores).sum())
+    take = min(k, valid)
+    if take == 0:
+        return []
+    top = (
+        np.argpartition(-scores, take - 1)[:take] if take < len(scores) else np.arange(len(scores))
+    )
+    top = top[np.lexsort((top, -scores[top]))]
+    chosen = rows[top]
+    return [
+        (int(block.vids[r]), float(scores[i]))
+        for r, i in zip(chosen, top, strict=True)
+        if np.isfinite(scores[i])
+    ]
