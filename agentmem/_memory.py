@@ -154,21 +154,9 @@ class Memory:
         :class:`~agentmem.policies.UpdatePolicy`, so a changed fact replaces the old one
         (kept in history).
         """
-        from agentmem.embedders import SentenceTransformerEmbedder
-        from agentmem.policies import UpdatePolicy
-        from agentmem.stores import HybridStore
-
         folder = Path(path).expanduser()
         folder.mkdir(parents=True, exist_ok=True)
-        embedder = embedder if embedder is not None else SentenceTransformerEmbedder()
-        return cls(
-            [HybridStore(folder, embedder, name="vector", clock=clock)],
-            policies=[UpdatePolicy()] if policies is None else policies,
-            embedder=embedder,
-            clock=clock,
-            audit=AuditLog(folder / "audit.sqlite"),
-            tracer=tracer,
-        )
+        return cls._offline(folder, embedder, clock, policies, tracer)
 
     @classmethod
     def in_memory(
@@ -180,16 +168,29 @@ class Memory:
         tracer: Tracer | None = None,
     ) -> Memory:
         """Like :meth:`default`, but nothing touches the disk."""
+        return cls._offline(None, embedder, clock, policies, tracer)
+
+    @classmethod
+    def _offline(
+        cls,
+        folder: Path | None,
+        embedder: Embedder | None,
+        clock: Clock | None,
+        policies: Sequence[RetentionPolicy] | None,
+        tracer: Tracer | None,
+    ) -> Memory:
         from agentmem.embedders import SentenceTransformerEmbedder
         from agentmem.policies import UpdatePolicy
         from agentmem.stores import HybridStore
 
         embedder = embedder if embedder is not None else SentenceTransformerEmbedder()
+        clock = clock if clock is not None else SystemClock()  # one clock for store and memory
         return cls(
-            [HybridStore(None, embedder, name="vector", clock=clock)],
+            [HybridStore(folder, embedder, name="vector", clock=clock)],
             policies=[UpdatePolicy()] if policies is None else policies,
             embedder=embedder,
             clock=clock,
+            audit=None if folder is None else AuditLog(folder / "audit.sqlite"),
             tracer=tracer,
         )
 

@@ -55,6 +55,8 @@ _STOP = frozenset(
 _EXTRA_SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5(body, tokenize='porter unicode61');
 CREATE TABLE IF NOT EXISTS embedding_cache (hash TEXT PRIMARY KEY, embedding BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS embedding_refs (vid INTEGER PRIMARY KEY, hash TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS embedding_refs_hash ON embedding_refs (hash);
 CREATE INDEX IF NOT EXISTS items_session ON items (user_id, session_id, created_at);
 """
 
@@ -207,7 +209,7 @@ class HybridStore(VectorStore):
         """Recompute every memory's indexed text; re-embed it if ``reembed``."""
         items = list(self._table.scan(None, None, batch=5000))
         texts, dense_texts = self._contextual(items, lookup=False)
-        vectors = self._embed_cached(dense_texts)[0] if reembed else None
+        embedded = self._embed_cached(dense_texts) if reembed else None
         with self._table.transaction() as conn:
             conn.execute("DELETE FROM items_fts")
             vids = {str(i): int(v) for v, i in conn.execute("SELECT vid, id FROM items")}
@@ -215,10 +217,22 @@ class HybridStore(VectorStore):
                 "INSERT INTO items_fts (rowid, body) VALUES (?, ?)",
                 [(vids[item.id], text) for item, text in zip(items, texts, strict=True)],
             )
-            if vectors is not None:
+            if embedded is not None:
+                vectors, _, hashes = embedded
                 conn.executemany(
                     "UPDATE items SET embedding = ? WHERE vid = ?",
                     [(v.tobytes(), vids[i.id]) for v, i in zip(vectors, items, strict=True)],
+                )
+                # Every memory was re-embedded: the cache holds exactly the new vectors.
+                conn.execute("DELETE FROM embedding_refs")
+                conn.execute("DELETE FROM embedding_cache")
+                conn.executemany(
+                    "INSERT INTO embedding_refs (vid, hash) VALUES (?, ?)",
+                    [(vids[i.id], h) for i, h in zip(items, hashes, strict=True)],
+                )
+                conn.executemany(
+                    "INSERT OR IGNORE INTO embedding_cache (hash, embedding) VALUES (?, ?)",
+                    [(h, v.tobytes()) for h, v in zip(hashes, vectors, strict=True)],
                 )
             self._table.set_meta("context", self.context.key)
             self._table.set_meta("fts_version", str(self._table.bump_version()))
@@ -298,8 +312,11 @@ class HybridStore(VectorStore):
 
     def _embed_cached(
         self, texts: Sequence[str]
-    ) -> tuple[NDArray[np.float32], list[tuple[str, bytes]]]:
-        """Embed ``texts``, reusing cached embeddings; return vectors and new cache rows."""
+    ) -> tuple[NDArray[np.float32], list[tuple[str, bytes]], list[str]]:
+        """Embed ``texts``, reusing cached embeddings.
+
+        Returns the vectors, the new cache rows, and each text's cache key.
+        """
         prefix = f"{self.embedder.name}\0"
         hashes = [
             hashlib.sha256((prefix + t).encode("utf-8", "surrogatepass")).hexdigest() for t in texts
@@ -329,7 +346,29 @@ class HybridStore(VectorStore):
                     cached[h] = blob
                     new_rows.append((h, blob))
         out = np.frombuffer(b"".join(cached[h] for h in hashes), dtype=np.float32)
-        return out.reshape(len(texts), self._dim).copy(), new_rows
+        return out.reshape(len(texts), self._dim).copy(), new_rows, hashes
+
+    @staticmethod
+    def _unref(conn: Any, vids: Sequence[int]) -> None:
+        """Drop the cache references of ``vids``, and cached embeddings no item uses any more.
+
+        The cache saves re-embedding text that is stored; it must not outlive a forgotten
+        memory, so an embedding leaves the cache with the last memory that used it.
+        """
+        for start in range(0, len(vids), 500):
+            chunk = list(vids[start : start + 500])
+            marks = ", ".join("?" * len(chunk))
+            hashes = [
+                str(row[0])
+                for row in conn.execute(
+                    f"DELETE FROM embedding_refs WHERE vid IN ({marks}) RETURNING hash", chunk
+                ).fetchall()
+            ]
+            conn.executemany(
+                "DELETE FROM embedding_cache WHERE hash = ? AND NOT EXISTS "
+                "(SELECT 1 FROM embedding_refs WHERE hash = ?)",
+                [(h, h) for h in dict.fromkeys(hashes)],
+            )
 
     @staticmethod
     def _attrs(item: MemoryItem) -> RowAttrs:
@@ -355,9 +394,13 @@ class HybridStore(VectorStore):
             return
         self._table.ensure_open()
         texts, dense_texts = self._contextual(items)
-        vectors, new_cache = self._embed_cached(dense_texts)
+        vectors, new_cache, hashes = self._embed_cached(dense_texts)
         with self._table.transaction() as conn:
             vids = self._table.insert(items, [row.tobytes() for row in vectors])
+            conn.executemany(
+                "INSERT OR REPLACE INTO embedding_refs (vid, hash) VALUES (?, ?)",
+                list(zip(vids, hashes, strict=True)),
+            )
             conn.executemany(
                 "INSERT INTO items_fts (rowid, body) VALUES (?, ?)",
                 list(zip(vids, texts, strict=True)),
@@ -398,10 +441,10 @@ class HybridStore(VectorStore):
                 != (item.text, item.metadata.get("speaker"), to_micros(item.created_at))
             ]
             texts, dense_texts = self._contextual(changed) if changed else ([], [])
-            vectors, new_cache = (
+            vectors, new_cache, hashes = (
                 self._embed_cached(dense_texts)
                 if changed
-                else (np.zeros((0, self._dim), np.float32), [])
+                else (np.zeros((0, self._dim), np.float32), [], [])
             )
             fresh = {item.id: vectors[i] for i, item in enumerate(changed)}
             with self._table.transaction() as conn:
@@ -412,6 +455,12 @@ class HybridStore(VectorStore):
                         None if vector is None else vector.tobytes(),
                         keep_embedding=vector is None,
                     )
+                changed_vids = [rows[item.id][0] for item in changed]
+                self._unref(conn, changed_vids)
+                conn.executemany(
+                    "INSERT INTO embedding_refs (vid, hash) VALUES (?, ?)",
+                    list(zip(changed_vids, hashes, strict=True)),
+                )
                 for item, text in zip(changed, texts, strict=True):
                     vid = rows[item.id][0]
                     conn.execute("DELETE FROM items_fts WHERE rowid = ?", (vid,))
@@ -446,6 +495,7 @@ class HybridStore(VectorStore):
                         f"DELETE FROM items_fts WHERE rowid IN ({', '.join('?' * len(chunk))})",
                         chunk,
                     )
+                self._unref(conn, vids)
                 self._commit(conn, [])
                 self._dense.remove(vids)
         self._wrote(len(vids))

@@ -293,6 +293,34 @@ def test_re_adding_the_same_text_costs_no_embedding_call(tmp_path: Path) -> None
     reopened.close()
 
 
+def test_the_cache_forgets_with_the_last_memory_that_used_it(tmp_path: Path) -> None:
+    embedder = CountingEmbedder()
+    store = HybridStore(tmp_path, embedder)
+    first, twin, other = (
+        make("Alice likes green tea"),
+        make("Alice likes green tea"),
+        make("Bob likes coffee"),
+    )
+    store.add([first, twin, other])
+
+    def cached() -> int:
+        return int(store._table.conn.execute("SELECT COUNT(*) FROM embedding_cache").fetchone()[0])
+
+    assert cached() == 2
+    store.delete([first.id])
+    assert cached() == 2  # the twin still uses that embedding
+    store.delete([twin.id])
+    assert cached() == 1  # gone with the last memory that used it
+    store.update([other.model_copy(update={"text": "Bob likes strong coffee"})])
+    assert cached() == 1  # the old text's embedding left with the edit
+    store.delete([other.id])
+    assert cached() == 0
+    embedder.texts.clear()
+    store.add([make("Alice likes green tea")])
+    assert len(embedder.texts) == 1  # forgotten for good: embedded afresh
+    store.close()
+
+
 def test_batched_add_embeds_in_batches(tmp_path: Path) -> None:
     embedder = CountingEmbedder()
     calls: list[int] = []
