@@ -211,7 +211,7 @@ class LLMFactExtractor:
     from inventing facts.
     """
 
-    def __init__(self, llm: ChatModel, *, max_tokens: int = 96) -> None:
+    def __init__(self, llm: ChatModel, *, max_tokens: int = 48) -> None:
         self.llm = llm
         self.max_tokens = max_tokens
 

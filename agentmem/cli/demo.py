@@ -60,7 +60,7 @@ def register(sub: Any) -> None:
         "demo", help="run a scripted multi-session conversation on the offline models"
     )
     parser.add_argument("--db", help="keep the memory in this folder (default: a temporary one)")
-    parser.add_argument("--max-tokens", type=int, default=48, help="reply length cap")
+    parser.add_argument("--max-tokens", type=int, default=40, help="reply length cap")
     parser.set_defaults(func=_run)
 
 
@@ -76,7 +76,7 @@ def _line(label: str, values: list[str]) -> None:
         print(f"    {label:<10}" + ("\n" + " " * 14).join(values))
 
 
-def run_demo(folder: Path, *, max_tokens: int = 48, llm: Any = None, embedder: Any = None) -> int:
+def run_demo(folder: Path, *, max_tokens: int = 40, llm: Any = None, embedder: Any = None) -> int:
     """Run the scripted conversation with memory in ``folder``; print what happens."""
     from agentmem import Agent, ManualClock, Memory
     from agentmem.llms import LocalLLM
