@@ -220,6 +220,7 @@ class InterferenceReport(BaseModel):
     systems: list[str]
     fixed_context: list[str] = Field(default_factory=list)
     from_memory: list[str] = Field(default_factory=list)
+    max_prompt_tokens: int | None = None
     xs: list[int]
     k: int
     seed: int
@@ -274,6 +275,11 @@ class InterferenceReport(BaseModel):
             "other; fixed-context systems, the deciding statement is in the prompt. Answer "
             "level: the reply gives the right value and no other.",
         ]
+        if self.max_prompt_tokens is not None and self.llm is not None:
+            lines.append(
+                f"Prompts over {self.max_prompt_tokens} tokens were not sent to the model "
+                "(answer accuracy '-')."
+            )
         if self.from_memory:
             lines.append(
                 f"Answered from memory (top recalled fact's stored value, no chat model): "
@@ -338,6 +344,8 @@ class InterferenceEvaluator:
         embedder: the embedder systems that search by meaning use.
         k: how many recalled lines a ranked system puts in the prompt.
         max_tokens: the cap on each reply (answers are a word or two).
+        max_prompt_tokens: prompts longer than this are not sent to the chat model (a slow
+            model and a long full context); their answer level stays ``None``.
         progress: show a progress bar.
     """
 
@@ -347,14 +355,19 @@ class InterferenceEvaluator:
         embedder: Embedder | None = None,
         k: int = 5,
         max_tokens: int = 10,
+        max_prompt_tokens: int | None = None,
         progress: bool = True,
     ) -> None:
-        if k <= 0 or max_tokens <= 0:
-            msg = f"k and max_tokens must be positive, got {k}, {max_tokens}"
+        if k <= 0 or max_tokens <= 0 or (max_prompt_tokens is not None and max_prompt_tokens <= 0):
+            msg = (
+                f"k, max_tokens and max_prompt_tokens must be positive, got {k}, {max_tokens}, "
+                f"{max_prompt_tokens}"
+            )
             raise UserError(msg)
         self.embedder = embedder
         self.k = k
         self.max_tokens = max_tokens
+        self.max_prompt_tokens = max_prompt_tokens
         self.progress = progress
 
     def run(
@@ -382,6 +395,7 @@ class InterferenceEvaluator:
             results=results,
             fixed_context=[s.name for s in built if not s.ranked],
             from_memory=[s.name for s in built if s.answers_from_memory],
+            max_prompt_tokens=self.max_prompt_tokens,
             track=tracks.pop(),
             k=self.k,
             seed=seed,
@@ -449,7 +463,10 @@ class InterferenceEvaluator:
         )
         result.prompt_tokens = estimate_tokens(prompt)
         result.context_lines = len(ids)
-        if llm is not None:
+        too_long = self.max_prompt_tokens is not None and (
+            result.prompt_tokens > self.max_prompt_tokens
+        )
+        if llm is not None and not too_long:
             reply = llm.chat([ChatMessage(role="user", content=prompt)], max_tokens=self.max_tokens)
             result.prediction = reply.text.strip()
             result.correct = picks_answer(reply.text, answer, others)

@@ -261,3 +261,17 @@ def test_memory_panel_leaves_out_fixed_context_systems(tmp_path: Path) -> None:
     assert set(memory_panel) == {"facts", "facts:answer=memory"}
     assert isinstance(answer_panel, dict) and set(answer_panel) == {"facts:answer=memory"}
     assert report.plot(tmp_path / "y.png").stat().st_size > 0
+
+
+def test_prompts_over_the_cap_are_not_sent_to_the_model() -> None:
+    episodes = update_stream_episodes(VOCAB, n_keys=2, updates=[1, 8], seed=0)
+    calls: list[str] = []
+    evaluator = InterferenceEvaluator(
+        embedder=HashEmbedder(64), max_prompt_tokens=40, progress=False
+    )
+    report = evaluator.run(["full-context", "facts"], episodes, llm=_ask_counting(calls))
+    assert report.summary["full-context"]["8"].accuracy is None
+    assert report.summary["full-context"]["1"].accuracy == 0.0
+    assert report.curve("full-context") == [(1, 0.0)]
+    assert len(calls) == 6  # full-context at u=1 and facts at both levels, 2 keys each
+    assert "not sent to the model" in report.to_markdown()
