@@ -308,10 +308,10 @@ class InterferenceReport(BaseModel):
         ranked = [s for s in self.systems if s not in self.fixed_context]
         panels: dict[str, dict[str, list[tuple[float, float]]]] = {}
         if answered:
-            who = self.llm or "no chat model"
+            who = [f"model: {self.llm}"] if self.llm else []
             if self.from_memory:
-                who += "; stored fact for answer=memory"
-            panels[f"answer accuracy ({who})"] = {s: self.curve(s) for s in answered}
+                who.append("answer=memory: stored value")
+            panels["\n".join(["answer accuracy", *who])] = {s: self.curve(s) for s in answered}
         if ranked:
             panels["memory level: top recalled line right\n(ranked systems only)"] = {
                 s: self.curve(s, "memory") for s in ranked
