@@ -126,6 +126,11 @@ def _add_interference(actions: Any) -> None:
     p.add_argument("--ks", default="0,2,4,8,16", help="babi: interfering statements")
     p.add_argument("--questions", type=int, default=20, help="babi: questions sampled")
     p.add_argument("--max-tokens", type=int, default=8, help="cap on each reply's tokens")
+    p.add_argument(
+        "--max-prompt-tokens",
+        type=int,
+        help="prompts longer than this are not sent to the model (answer level left out)",
+    )
     p.set_defaults(func=_interference)
 
 
@@ -157,7 +162,10 @@ def _interference(args: argparse.Namespace) -> int:
             stories, ks=_ints(args.ks), questions=args.questions, seed=args.seed
         )
     evaluator = InterferenceEvaluator(
-        embedder=_embedder(args.embedder), k=args.k, max_tokens=args.max_tokens
+        embedder=_embedder(args.embedder),
+        k=args.k,
+        max_tokens=args.max_tokens,
+        max_prompt_tokens=args.max_prompt_tokens,
     )
     report = evaluator.run(
         _systems(args.systems), episodes, llm=_local_llm(args.llm), seed=args.seed
@@ -198,6 +206,9 @@ def _add_conflicts(actions: Any) -> None:
     p.add_argument("--seeds", default="0,1,2", help="staleness: history seeds")
     p.add_argument("--sessions", type=int, default=20, help="staleness: sessions per history")
     p.add_argument("--embedder", choices=["default", "hash"], default="hash")
+    p.add_argument(
+        "--max-tokens", type=int, default=16, help="conflictqa / substitution: cap on replies"
+    )
     p.set_defaults(func=_conflicts)
 
 
@@ -225,7 +236,7 @@ def _conflicts(args: argparse.Namespace) -> int:
             from agentmem.testing import ScriptedLLM
 
             llm = ScriptedLLM([], default="A")
-        evaluator = c.ConflictEvaluator(llm)
+        evaluator = c.ConflictEvaluator(llm, max_tokens=args.max_tokens)
         if args.source == "conflictqa":
             path = args.data or next(iter(sorted(shared_path("conflictqa").glob("*.json"))))
             items = c.load_conflictqa(path, limit=args.limit, seed=args.seed)

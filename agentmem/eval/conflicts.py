@@ -223,6 +223,9 @@ class ConflictEvaluator:
     """
 
     def __init__(self, llm: ChatModel, *, max_tokens: int = 16, progress: bool = True) -> None:
+        if max_tokens <= 0:
+            msg = f"max_tokens must be positive, got {max_tokens}"
+            raise UserError(msg)
         self.llm = llm
         self.max_tokens = max_tokens
         self.progress = progress

@@ -3,7 +3,10 @@
 Each turn a parser recognises becomes a fact ``subject.attribute = value``; with an
 :class:`~agentmem.policies.UpdatePolicy` a new value closes the old one, so recall hands
 back the current value only. Turns the parser does not recognise are stored as messages.
-Registered as the ``facts`` system (``facts:policy=none`` keeps every value open).
+Registered as the ``facts`` system (``facts:policy=none`` keeps every value open). With
+``answer=memory`` (``facts:answer=memory``) the system answers a value probe itself from
+the top recalled fact's stored value and its source turn, with no chat model: the
+retrieval-level answer a weak model cannot spoil.
 """
 
 from __future__ import annotations
@@ -13,10 +16,10 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from agentmem._errors import UserError
-from agentmem._models import Kind
+from agentmem._models import Hit, Kind
 from agentmem._protocols import Embedder, MemoryStore, RetentionPolicy
 from agentmem.eval.dataset import Question, Session, Turn
-from agentmem.eval.systems import MemorySystem, Recalled, System, register_system
+from agentmem.eval.systems import MemorySystem, Recalled, StoredAnswer, System, register_system
 
 __all__ = ["FactMemorySystem", "FactParser", "parse_fact"]
 
@@ -49,6 +52,8 @@ class FactMemorySystem(MemorySystem):
         policies: retention policies (an UpdatePolicy keeps only current values open).
         embedder: the memory's embedder.
         parser: reads a fact from a turn's text.
+        answer_from_memory: :meth:`answer` gives the top recalled fact's stored value
+            (evaluators then ask no chat model).
     """
 
     def __init__(
@@ -59,9 +64,11 @@ class FactMemorySystem(MemorySystem):
         policies: Callable[[], Sequence[RetentionPolicy]] = tuple,
         embedder: Embedder | None = None,
         parser: FactParser = parse_fact,
+        answer_from_memory: bool = False,
     ) -> None:
         super().__init__(name, make_store, policies=policies, embedder=embedder)
         self._parser = parser
+        self.answers_from_memory = answer_from_memory
         self._subjects: set[str] = set()
 
     def observe(self, session: Session, turns: Sequence[Turn]) -> None:  # noqa: D102
@@ -89,7 +96,7 @@ class FactMemorySystem(MemorySystem):
             )
         memory.write(items)
 
-    def recall(self, question: Question, k: int) -> Recalled:  # noqa: D102
+    def _search(self, question: Question, k: int) -> list[Hit]:
         memory = self._require()
         text = question.question.lower()
         named = [s for s in self._subjects if re.search(rf"\b{re.escape(s.lower())}\b", text)]
@@ -97,17 +104,32 @@ class FactMemorySystem(MemorySystem):
         if named:
             subject = max(named, key=len)
             filters = {"kinds": ["fact"], "metadata": {"subject": subject}}
-        hits = memory.search(
+        return memory.search(
             question.question, user_id=self._user, k=k, filters=filters, record_access=False
         )
+
+    def recall(self, question: Question, k: int) -> Recalled:  # noqa: D102
+        hits = self._search(question, k)
         return [(str(h.item.metadata.get("turn", h.item.id)), h.item.text) for h in hits]
+
+    def answer(self, question: Question, k: int) -> StoredAnswer | None:
+        """The top recalled fact's stored value and source turn (``answer=memory`` only)."""
+        if not self.answers_from_memory:
+            return None
+        for hit in self._search(question, k):
+            value = hit.item.metadata.get("value")
+            if hit.item.kind == Kind.FACT and isinstance(value, str):
+                return StoredAnswer(value, str(hit.item.metadata.get("turn", hit.item.id)))
+        return None
 
     def end(self) -> None:  # noqa: D102
         super().end()
         self._subjects = set()
 
 
-def _facts(*, embedder: Embedder | None = None, policy: str = "update") -> System:
+def _facts(
+    *, embedder: Embedder | None = None, policy: str = "update", answer: str = "llm"
+) -> System:
     from agentmem.policies import UpdatePolicy
     from agentmem.stores import VectorStore
 
@@ -117,12 +139,19 @@ def _facts(*, embedder: Embedder | None = None, policy: str = "update") -> Syste
     if policy not in ("update", "none"):
         msg = f"facts option policy must be update or none, got {policy!r}"
         raise UserError(msg)
+    if answer not in ("llm", "memory"):
+        msg = f"facts option answer must be llm or memory, got {answer!r}"
+        raise UserError(msg)
     chosen: Callable[[], Sequence[RetentionPolicy]] = (
         (lambda: [UpdatePolicy()]) if policy == "update" else tuple
     )
     name = "facts" if policy == "update" else "facts:policy=none"
     return FactMemorySystem(
-        name, lambda: VectorStore(None, embedder), policies=chosen, embedder=embedder
+        name,
+        lambda: VectorStore(None, embedder),
+        policies=chosen,
+        embedder=embedder,
+        answer_from_memory=answer == "memory",
     )
 
 

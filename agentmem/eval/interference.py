@@ -13,6 +13,8 @@ amount of interference ``x``):
 memory level (for ranked systems: does the top recalled line give the right value and no
 other; for fixed-context systems: is the deciding statement in the context) and, given a
 chat model, the answer level (does the reply give the right value and no other).
+Systems that answer from memory (``facts:answer=memory``) reply with the top recalled
+fact's stored value and ask no chat model, so they get an answer level without one.
 """
 
 from __future__ import annotations
@@ -185,7 +187,9 @@ class InterferenceResult(BaseModel):
     answer: str
     memory: float
     prompt_tokens: int
+    context_lines: int = 0
     prediction: str | None = None
+    source: str | None = None
     correct: float | None = None
 
 
@@ -206,11 +210,17 @@ class InterferenceReport(BaseModel):
     """Accuracy per system and interference level; repeats to the digit for a seed.
 
     ``summary[system][str(x)]`` holds the means; ``memory`` is the memory-level score,
-    ``accuracy`` the answer-level one (``None`` without a chat model).
+    ``accuracy`` the answer-level one (``None`` without a chat model, except for systems in
+    ``from_memory``, which answer from a stored value). ``fixed_context`` lists the systems
+    whose prompt is a fixed context (their memory level only says the deciding statement is
+    in it).
     """
 
     track: str
     systems: list[str]
+    fixed_context: list[str] = Field(default_factory=list)
+    from_memory: list[str] = Field(default_factory=list)
+    max_prompt_tokens: int | None = None
     xs: list[int]
     k: int
     seed: int
@@ -264,6 +274,18 @@ class InterferenceReport(BaseModel):
             "Memory level: ranked systems, the top recalled line gives the right value and no "
             "other; fixed-context systems, the deciding statement is in the prompt. Answer "
             "level: the reply gives the right value and no other.",
+        ]
+        if self.max_prompt_tokens is not None and self.llm is not None:
+            lines.append(
+                f"Prompts over {self.max_prompt_tokens} tokens were not sent to the model "
+                "(answer accuracy '-')."
+            )
+        if self.from_memory:
+            lines.append(
+                f"Answered from memory (top recalled fact's stored value, no chat model): "
+                f"{', '.join(self.from_memory)}."
+            )
+        lines += [
             "",
             f"| system | {self.x_label} | probes | memory level | answer accuracy | "
             "prompt tokens |",
@@ -282,11 +304,24 @@ class InterferenceReport(BaseModel):
         """Draw accuracy against interference per system into a PNG file."""
         from agentmem.eval.plots import draw_curves
 
-        panels = [("memory", "memory level")]
-        if self.llm is not None:
-            panels.insert(0, ("accuracy", f"answer accuracy ({self.llm})"))
+        answered = [s for s in self.systems if self.curve(s)]
+        ranked = [s for s in self.systems if s not in self.fixed_context]
+        panels: dict[str, dict[str, list[tuple[float, float]]]] = {}
+        if answered:
+            who = [f"model: {self.llm}"] if self.llm else []
+            if self.from_memory:
+                who.append("answer=memory: stored value")
+            panels["\n".join(["answer accuracy", *who])] = {s: self.curve(s) for s in answered}
+        if ranked:
+            panels["memory level: top recalled line right\n(ranked systems only)"] = {
+                s: self.curve(s, "memory") for s in ranked
+            }
+        if not panels:
+            panels["memory level: deciding statement in the prompt"] = {
+                s: self.curve(s, "memory") for s in self.systems
+            }
         return draw_curves(
-            {title: {s: self.curve(s, measure) for s in self.systems} for measure, title in panels},
+            panels,
             Path(path),
             x_label=self.x_label,
             title=f"in-context interference: {self.track} (seed {self.seed})",
@@ -309,6 +344,8 @@ class InterferenceEvaluator:
         embedder: the embedder systems that search by meaning use.
         k: how many recalled lines a ranked system puts in the prompt.
         max_tokens: the cap on each reply (answers are a word or two).
+        max_prompt_tokens: prompts longer than this are not sent to the chat model (a slow
+            model and a long full context); their answer level stays ``None``.
         progress: show a progress bar.
     """
 
@@ -318,14 +355,19 @@ class InterferenceEvaluator:
         embedder: Embedder | None = None,
         k: int = 5,
         max_tokens: int = 10,
+        max_prompt_tokens: int | None = None,
         progress: bool = True,
     ) -> None:
-        if k <= 0 or max_tokens <= 0:
-            msg = f"k and max_tokens must be positive, got {k}, {max_tokens}"
+        if k <= 0 or max_tokens <= 0 or (max_prompt_tokens is not None and max_prompt_tokens <= 0):
+            msg = (
+                f"k, max_tokens and max_prompt_tokens must be positive, got {k}, {max_tokens}, "
+                f"{max_prompt_tokens}"
+            )
             raise UserError(msg)
         self.embedder = embedder
         self.k = k
         self.max_tokens = max_tokens
+        self.max_prompt_tokens = max_prompt_tokens
         self.progress = progress
 
     def run(
@@ -351,6 +393,9 @@ class InterferenceEvaluator:
             results += self._run_one(system, episode, llm)
         return InterferenceReport.build(
             results=results,
+            fixed_context=[s.name for s in built if not s.ranked],
+            from_memory=[s.name for s in built if s.answers_from_memory],
+            max_prompt_tokens=self.max_prompt_tokens,
             track=tracks.pop(),
             k=self.k,
             seed=seed,
@@ -394,12 +439,6 @@ class InterferenceEvaluator:
         else:
             ids = [turn_id for turn_id, _ in in_prompt]
             memory = recall_at_k(ids, question.evidence, None) if question.evidence else 0.0
-        ids = sorted({i for i, _ in in_prompt if i in texts}, key=order.__getitem__)
-        prompt = render_prompt(
-            "eval_interference",
-            context="\n".join(texts[i] for i in ids) or "(nothing)",
-            question=question.question,
-        )
         result = InterferenceResult(
             system=system.name,
             episode=episode.conversation.id,
@@ -407,9 +446,27 @@ class InterferenceEvaluator:
             question=question.question,
             answer=answer,
             memory=memory,
-            prompt_tokens=estimate_tokens(prompt),
+            prompt_tokens=0,
         )
-        if llm is not None:
+        if system.answers_from_memory:
+            stored = system.answer(question, self.k)
+            result.prediction = "" if stored is None else stored.value
+            result.source = None if stored is None else stored.source
+            result.context_lines = int(stored is not None)
+            result.correct = picks_answer(result.prediction, answer, others)
+            return result
+        ids = sorted({i for i, _ in in_prompt if i in texts}, key=order.__getitem__)
+        prompt = render_prompt(
+            "eval_interference",
+            context="\n".join(texts[i] for i in ids) or "(nothing)",
+            question=question.question,
+        )
+        result.prompt_tokens = estimate_tokens(prompt)
+        result.context_lines = len(ids)
+        too_long = self.max_prompt_tokens is not None and (
+            result.prompt_tokens > self.max_prompt_tokens
+        )
+        if llm is not None and not too_long:
             reply = llm.chat([ChatMessage(role="user", content=prompt)], max_tokens=self.max_tokens)
             result.prediction = reply.text.strip()
             result.correct = picks_answer(reply.text, answer, others)

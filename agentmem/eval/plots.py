@@ -59,16 +59,29 @@ def draw_curves(
     title: str,
     log_x: bool = False,
 ) -> Path:
-    """One panel per title: a line per system of ``(x, score)`` points, scores in [0, 1]."""
+    """One panel per title: a line per system of ``(x, score)`` points, scores in [0, 1].
+
+    A system keeps its colour, marker and line style in every panel; styles differ so that
+    lines lying on top of each other stay visible.
+    """
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(5.5 * len(panels), 4.2), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    names = list(dict.fromkeys(name for curves in panels.values() for name in curves))
+    style = {
+        name: {
+            "color": f"C{i % 10}",
+            "marker": "osD^v"[i % 5],
+            "linestyle": ("-", "--", ":")[i % 3],
+        }
+        for i, name in enumerate(names)
+    }
     for ax, (panel, curves) in zip(axes, panels.items(), strict=True):
         for name, points in curves.items():
             if points:
                 xs, ys = zip(*sorted(points), strict=True)
-                ax.plot(xs, ys, marker="o", label=name)
+                ax.plot(xs, ys, label=name, **style[name])
         if log_x:
             ax.set_xscale("symlog", base=2, linthresh=1)
         ax.set_ylim(-0.03, 1.03)

@@ -12,7 +12,7 @@ import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from agentmem._clock import ManualClock
 from agentmem._errors import UserError
@@ -27,6 +27,7 @@ __all__ = [
     "NoMemorySystem",
     "RecentWindowSystem",
     "System",
+    "StoredAnswer",
     "SystemFactory",
     "build_system",
     "parse_spec",
@@ -38,6 +39,13 @@ Recalled = list[tuple[str, str]]
 """What a system puts in the prompt: ``(turn id, line)`` pairs, best first if ranked."""
 
 
+class StoredAnswer(NamedTuple):
+    """A value read straight from memory, with the turn it was stored from."""
+
+    value: str
+    source: str
+
+
 def _line(session: Session, turn: Turn) -> str:
     return f"[{session.date:%d %B %Y}] {turn.speaker}: {turn.text}"
 
@@ -47,10 +55,13 @@ class System(ABC):
 
     ``ranked`` says whether :meth:`recall` orders turns by relevance (recall@k then counts
     the first k) or hands back a fixed context (recall counts all of it).
+    ``answers_from_memory`` says whether :meth:`answer` replies itself, from a stored value,
+    instead of a chat model reading the recalled lines.
     """
 
     name: str = "system"
     ranked: bool = True
+    answers_from_memory: bool = False
 
     @abstractmethod
     def begin(self, conversation: Conversation, clock: ManualClock) -> None:
@@ -63,6 +74,16 @@ class System(ABC):
     @abstractmethod
     def recall(self, question: Question, k: int) -> Recalled:
         """The turns to put in the prompt for ``question``."""
+
+    def answer(self, question: Question, k: int) -> StoredAnswer | None:
+        """The stored value that answers ``question``, for systems that answer from memory.
+
+        It is read from the best of the ``k`` memories :meth:`recall` would hand back.
+
+        ``None`` when nothing stored answers it; systems whose ``answers_from_memory`` is
+        false leave answering to a chat model and always give ``None``.
+        """
+        return None
 
     def end(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release what :meth:`begin` acquired."""

@@ -175,3 +175,103 @@ def test_cli_interference_and_conflicts_run(
         == 0
     )
     assert "| update |" in capsys.readouterr().out
+
+
+def _ask_counting(calls: list[str]) -> FunctionLLM:
+    def reply(messages: Sequence[ChatMessage]) -> str:
+        calls.append(messages[0].content)
+        return "nothing"
+
+    return FunctionLLM(reply)
+
+
+def test_answer_from_memory_gives_the_stored_value_and_its_source_without_a_model() -> None:
+    episodes = update_stream_episodes(VOCAB, n_keys=2, updates=[1, 3], seed=1)
+    calls: list[str] = []
+    evaluator = InterferenceEvaluator(embedder=HashEmbedder(64), progress=False)
+    report = evaluator.run(
+        ["facts", "facts:answer=memory", "facts:policy=none,answer=memory"],
+        episodes,
+        llm=_ask_counting(calls),
+    )
+    assert report.from_memory == ["facts:answer=memory", "facts:policy=none,answer=memory"]
+    # only the LLM-answered system asked the model: 2 keys x 2 levels
+    assert len(calls) == 4
+    assert report.curve("facts") == [(1, 0.0), (3, 0.0)]
+    assert report.curve("facts:answer=memory") == [(1, 1.0), (3, 1.0)]
+    rows = [r for r in report.results if r.system == "facts:answer=memory"]
+    for row in rows:
+        episode = next(e for e in episodes if e.conversation.id == row.episode)
+        question = next(q for q in episode.conversation.questions if q.question == row.question)
+        assert row.prediction == row.answer and [row.source] == question.evidence
+        assert row.prompt_tokens == 0
+    # with every value open, the top fact is not always the latest one
+    assert report.summary["facts:policy=none,answer=memory"]["3"].accuracy == pytest.approx(
+        report.summary["facts:policy=none,answer=memory"]["3"].memory
+    )
+    # answered from memory without any chat model at all
+    alone = evaluator.run(["facts:answer=memory"], episodes)
+    assert alone.llm is None and alone.curve("facts:answer=memory") == [(1, 1.0), (3, 1.0)]
+    assert "Answered from memory" in alone.to_markdown()
+
+
+def test_k_caps_the_recalled_lines_in_the_prompt() -> None:
+    episodes = update_stream_episodes(VOCAB, n_keys=2, updates=[4], seed=0)
+    for k in (1, 3):
+        calls: list[str] = []
+        evaluator = InterferenceEvaluator(embedder=HashEmbedder(64), k=k, progress=False)
+        report = evaluator.run(
+            ["vector", "facts:policy=none", "full-context"], episodes, llm=_ask_counting(calls)
+        )
+        for row in report.results:
+            expected = 8 if row.system == "full-context" else k
+            assert row.context_lines == expected, (row.system, k)
+        context = calls[0].split("\n\n")[0].splitlines()[1:]
+        assert len(context) == k  # the first call is the vector system's
+
+
+def test_bad_facts_answer_option_says_what_is_allowed() -> None:
+    from agentmem._errors import UserError
+    from agentmem.eval import build_system
+
+    with pytest.raises(UserError, match="llm or memory"):
+        build_system("facts:answer=model", embedder=HashEmbedder(64))
+
+
+def test_memory_panel_leaves_out_fixed_context_systems(tmp_path: Path) -> None:
+    episodes = update_stream_episodes(VOCAB, n_keys=1, updates=[1, 2], seed=0)
+    evaluator = InterferenceEvaluator(embedder=HashEmbedder(64), progress=False)
+    report = evaluator.run(["full-context", "facts", "facts:answer=memory"], episodes)
+    assert report.fixed_context == ["full-context"]
+    drawn: dict[str, object] = {}
+
+    def capture(panels: dict[str, object], path: Path, **kwargs: object) -> Path:
+        drawn.update(panels)
+        return path
+
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr("agentmem.eval.plots.draw_curves", capture)
+    try:
+        report.plot(tmp_path / "x.png")
+    finally:
+        monkey.undo()
+    memory_panel = next(v for k, v in drawn.items() if k.startswith("memory level"))
+    answer_panel = next(v for k, v in drawn.items() if k.startswith("answer accuracy"))
+    assert isinstance(memory_panel, dict) and "full-context" not in memory_panel
+    assert set(memory_panel) == {"facts", "facts:answer=memory"}
+    assert isinstance(answer_panel, dict) and set(answer_panel) == {"facts:answer=memory"}
+    assert report.plot(tmp_path / "y.png").stat().st_size > 0
+
+
+def test_prompts_over_the_cap_are_not_sent_to_the_model() -> None:
+    episodes = update_stream_episodes(VOCAB, n_keys=2, updates=[1, 8], seed=0)
+    calls: list[str] = []
+    evaluator = InterferenceEvaluator(
+        embedder=HashEmbedder(64), max_prompt_tokens=40, progress=False
+    )
+    report = evaluator.run(["full-context", "facts"], episodes, llm=_ask_counting(calls))
+    assert report.summary["full-context"]["8"].accuracy is None
+    assert report.summary["full-context"]["1"].accuracy == 0.0
+    assert report.curve("full-context") == [(1, 0.0)]
+    assert len(calls) == 6  # full-context at u=1 and facts at both levels, 2 keys each
+    assert "not sent to the model" in report.to_markdown()
