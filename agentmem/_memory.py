@@ -16,7 +16,14 @@ from agentmem._clock import Clock, SystemClock, as_utc
 from agentmem._columns import item_columns, merge_columns
 from agentmem._errors import ClosedError, InvalidInputError, NotFoundError, UserError
 from agentmem._models import EventOp, Filters, Hit, Kind, MemoryEvent, MemoryItem, Scope
-from agentmem._protocols import Action, Decision, Embedder, MemoryStore, RetentionPolicy
+from agentmem._protocols import (
+    Action,
+    Decision,
+    Embedder,
+    MemoryStore,
+    PolicyContext,
+    RetentionPolicy,
+)
 from agentmem._tracing import Tracer, traced
 from agentmem._validation import DEFAULT_MAX_TEXT_BYTES, check_text
 
@@ -193,6 +200,11 @@ class Memory:
             audit=None if folder is None else AuditLog(folder / "audit.sqlite"),
             tracer=tracer,
         )
+
+    @property
+    def context(self) -> PolicyContext:
+        """The read-only view of this memory that retention policies decide on."""
+        return self._context
 
     # -- lifecycle ---------------------------------------------------------------------
     def close(self) -> None:

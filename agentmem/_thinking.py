@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
-from agentmem._errors import ModelError, NotFoundError, UserError
+from agentmem._errors import ModelError, UserError
 from agentmem._facts import PatternFactExtractor
 from agentmem._memory import Changes, Memory
-from agentmem._models import Filters, Hit, Kind, MemoryItem, Scope
+from agentmem._models import Hit, Kind
 from agentmem._prompts import render_prompt
-from agentmem._protocols import ChatMessage, ChatModel, Embedder
+from agentmem._protocols import ChatMessage, ChatModel
 
 if TYPE_CHECKING:
     from agentmem.policies.thought import ThoughtPolicy
@@ -66,37 +66,6 @@ class Thought(BaseModel):
         if meta:
             return (str(meta["subject"]), str(meta["relation"]), str(meta["object"]).lower())
         return (" ".join(self.text.lower().split()),)
-
-
-class _View:
-    """The read-only view of a Memory that a policy decides on, from its public API."""
-
-    def __init__(self, memory: Memory) -> None:
-        self._memory = memory
-
-    @property
-    def now(self) -> datetime:
-        return self._memory.clock.now()
-
-    @property
-    def embedder(self) -> Embedder | None:
-        return self._memory.embedder
-
-    def scan(
-        self,
-        *,
-        scope: Scope | None = None,
-        filters: Filters | None = None,
-        include_closed: bool = False,
-    ) -> Iterator[MemoryItem]:
-        for store in self._memory.stores:
-            yield from store.scan(scope=scope, filters=filters, include_closed=include_closed)
-
-    def get(self, item_id: str) -> MemoryItem | None:
-        try:
-            return self._memory.get(item_id)
-        except NotFoundError:
-            return None
 
 
 class PostThinker:
@@ -231,5 +200,5 @@ class PostThinker:
         from agentmem.policies.thought import ThoughtPolicy
 
         if not any(isinstance(policy, ThoughtPolicy) for policy in memory.policies):
-            changes.extend(memory.apply(self.policy.on_write(items, _View(memory))))
+            changes.extend(memory.apply(self.policy.on_write(items, memory.context)))
         return changes
