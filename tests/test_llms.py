@@ -1,9 +1,6 @@
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
@@ -11,45 +8,20 @@ import pytest
 from agentmem import ChatMessage, InvalidInputError, ModelError
 from agentmem.llms import LocalLLM, OpenAICompatibleLLM
 from agentmem.testing import ScriptedLLM
-
-
-class _Handler(BaseHTTPRequestHandler):
-    replies: list[tuple[int, Any]] = []
-    seen: list[dict[str, Any]] = []
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).seen.append(
-            {"path": self.path, "body": body, "auth": self.headers.get("Authorization")}
-        )
-        status, payload = type(self).replies.pop(0)
-        data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
+from tests.chat_server import ChatServer, chat_server
 
 
 @pytest.fixture
-def server() -> Iterator[str]:
-    _Handler.replies, _Handler.seen = [], []
-    httpd = HTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    httpd.shutdown()
-    httpd.server_close()
+def server() -> Iterator[ChatServer]:
+    with chat_server() as running:
+        yield running
 
 
 MESSAGES = [ChatMessage(role="system", content="be brief"), ChatMessage(role="user", content="hi")]
 
 
-def test_openai_compatible_round_trip(server: str) -> None:
-    _Handler.replies.append(
+def test_openai_compatible_round_trip(server: ChatServer) -> None:
+    server.replies.append(
         (
             200,
             {
@@ -59,7 +31,7 @@ def test_openai_compatible_round_trip(server: str) -> None:
             },
         )
     )
-    llm = OpenAICompatibleLLM(server, "m1", api_key="k")
+    llm = OpenAICompatibleLLM(server.url, "m1", api_key="k")
     result = llm.chat(MESSAGES, max_tokens=5)
     assert (result.text, result.prompt_tokens, result.completion_tokens, result.model) == (
         "Hello",
@@ -67,15 +39,15 @@ def test_openai_compatible_round_trip(server: str) -> None:
         2,
         "m1",
     )
-    seen = _Handler.seen[0]
+    seen = server.seen[0]
     assert seen["path"] == "/v1/chat/completions" and seen["auth"] == "Bearer k"
     assert seen["body"]["messages"][1] == {"role": "user", "content": "hi"}
     assert seen["body"]["max_tokens"] == 5 and seen["body"]["temperature"] == 0.0
 
 
-def test_openai_compatible_estimates_missing_usage(server: str) -> None:
-    _Handler.replies.append((200, {"choices": [{"message": {"content": "two words"}}]}))
-    result = OpenAICompatibleLLM(server, "m").chat(MESSAGES)
+def test_openai_compatible_estimates_missing_usage(server: ChatServer) -> None:
+    server.replies.append((200, {"choices": [{"message": {"content": "two words"}}]}))
+    result = OpenAICompatibleLLM(server.url, "m").chat(MESSAGES)
     assert result.prompt_tokens > 0 and result.completion_tokens == 2
 
 
@@ -87,10 +59,12 @@ def test_openai_compatible_estimates_missing_usage(server: str) -> None:
         (200, {"choices": []}, "unexpected reply"),
     ],
 )
-def test_openai_compatible_errors(server: str, status: int, payload: Any, match: str) -> None:
-    _Handler.replies.append((status, payload))
+def test_openai_compatible_errors(
+    server: ChatServer, status: int, payload: Any, match: str
+) -> None:
+    server.replies.append((status, payload))
     with pytest.raises(ModelError, match=match):
-        OpenAICompatibleLLM(server, "m").chat(MESSAGES)
+        OpenAICompatibleLLM(server.url, "m").chat(MESSAGES)
 
 
 def test_openai_compatible_unreachable_and_bad_url() -> None:

@@ -2,49 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from agentmem.stores import SymbolicStore
 
 from agentmem.cli import main
-
-
-class _Model(BaseHTTPRequestHandler):
-    """An OpenAI-compatible server whose replies the test scripts."""
-
-    replies: list[str] = []
-    seen: list[list[dict[str, Any]]] = []
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).seen.append(body["messages"])
-        text = type(self).replies.pop(0)
-        data = json.dumps({"choices": [{"message": {"content": text}}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
+from tests.chat_server import ChatServer, chat_server
 
 
 @pytest.fixture
-def server() -> Iterator[str]:
-    _Model.replies, _Model.seen = [], []
-    httpd = HTTPServer(("127.0.0.1", 0), _Model)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    httpd.shutdown()
-    httpd.server_close()
+def server() -> Iterator[ChatServer]:
+    with chat_server() as running:
+        yield running
 
 
 @pytest.fixture
@@ -77,30 +48,30 @@ def test_sql_refusals_and_a_missing_store(
 
 
 def test_ask_through_an_openai_compatible_server(
-    shop: Path, server: str, capsys: pytest.CaptureFixture[str]
+    shop: Path, server: ChatServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _Model.replies = [
+    server.say(
         "SQL: SELECT customer, sum(kg) AS kg FROM sales GROUP BY customer ORDER BY kg DESC LIMIT 1",
         "ANSWER: Ann bought the most, 6 kg (step 1)",
-    ]
-    args = ["symbolic", "ask", "--db", str(shop), "--user", "shop", "--base-url", server]
+    )
+    args = ["symbolic", "ask", "--db", str(shop), "--user", "shop", "--base-url", server.url]
     assert main([*args, "Who bought the most?"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("Ann bought the most, 6 kg (step 1)")
     assert "sales#2 (fruit=pear, kg=2, customer=Ann)" in out
     assert "sales#3 (fruit=apple, kg=4, customer=Ann)" in out
-    assert "sales(fruit TEXT, kg INTEGER, customer TEXT)" in _Model.seen[0][0]["content"]
-    assert "RESULT of step 1:\ncustomer | kg\nAnn | 6" in _Model.seen[1][-1]["content"]
+    assert "sales(fruit TEXT, kg INTEGER, customer TEXT)" in server.messages[0][0]["content"]
+    assert "RESULT of step 1:\ncustomer | kg\nAnn | 6" in server.messages[1][-1]["content"]
 
 
 def test_record_through_a_server(
-    shop: Path, server: str, capsys: pytest.CaptureFixture[str]
+    shop: Path, server: ChatServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _Model.replies = [
+    server.say(
         'SQL: INSERT INTO sales VALUES (?, ?, ?)\nPARAMS: ["kiwi", 1, "Cid"]',
         "DONE: stored the kiwi sale",
-    ]
-    args = ["symbolic", "record", "--db", str(shop), "--user", "shop", "--base-url", server]
+    )
+    args = ["symbolic", "record", "--db", str(shop), "--user", "shop", "--base-url", server.url]
     assert main([*args, "sold 1 kg of kiwi to Cid"]) == 0
     assert "stored the kiwi sale" in capsys.readouterr().out
     with SymbolicStore(shop) as store:
