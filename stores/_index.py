@@ -11,6 +11,7 @@ filtered at query time; a block past ``tombstone_ratio`` is compacted and its gr
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -163,11 +164,19 @@ class DenseIndex:
     Args:
         dim: the vector dimension.
         settings: when to switch to HNSW and when to compact.
+        lock: the lock that guards every read and write of the index (the store's).
     """
 
-    def __init__(self, dim: int, settings: IndexSettings | None = None) -> None:
+    def __init__(
+        self,
+        dim: int,
+        settings: IndexSettings | None = None,
+        *,
+        lock: threading.RLock | None = None,
+    ) -> None:
         self.dim = dim
         self.settings = settings or IndexSettings()
+        self.lock = lock or threading.RLock()
         self._blocks: dict[str, _Block] = {}
         self._user_of: dict[int, str] = {}
 

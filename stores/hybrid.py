@@ -12,11 +12,12 @@ cross-encoder reranks. Embeddings are cached by content hash.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -157,7 +158,7 @@ class HybridStore(VectorStore):
         conn = self._table.conn
         with self._table.lock:
             conn.executescript(_EXTRA_SCHEMA)
-        self._dense = DenseIndex(self._dim, self.index_settings)
+        self._dense = self._new_dense()
         version = self._table.get_meta("version") or "0"
         stored_context = self._table.get_meta("context")
         has_items = self._table.count(None) > 0
@@ -177,6 +178,9 @@ class HybridStore(VectorStore):
                 self._table.set_meta("fts_version", version)
         self._load_dense()
         return None
+
+    def _new_dense(self) -> DenseIndex:
+        return DenseIndex(self._dim, self.index_settings, lock=self._table.lock)
 
     def _load_dense(self) -> None:
         last = -1
@@ -396,27 +400,79 @@ class HybridStore(VectorStore):
         texts, dense_texts = self._contextual(items)
         vectors, new_cache, hashes = self._embed_cached(dense_texts)
         with self._table.transaction() as conn:
-            vids = self._table.insert(items, [row.tobytes() for row in vectors])
-            conn.executemany(
-                "INSERT OR REPLACE INTO embedding_refs (vid, hash) VALUES (?, ?)",
-                list(zip(vids, hashes, strict=True)),
-            )
-            conn.executemany(
-                "INSERT INTO items_fts (rowid, body) VALUES (?, ?)",
-                list(zip(vids, texts, strict=True)),
-            )
-            self._commit(conn, new_cache)
-            by_user: dict[str, list[int]] = {}
-            for position, item in enumerate(items):
-                by_user.setdefault(item.scope.user_id, []).append(position)
-            for user, positions in by_user.items():
-                self._dense.add(
-                    user,
-                    [vids[p] for p in positions],
-                    vectors[positions],
-                    [self._attrs(items[p]) for p in positions],
-                )
+            self._insert(conn, items, texts, vectors, hashes, new_cache, maintain=True)
         self._wrote(len(items))
+
+    def add_bulk(self, items: Iterable[MemoryItem], *, batch: int = 10_000) -> int:
+        """Load many memories fast: one transaction, each HNSW graph built once at the end.
+
+        Unlike :meth:`add`, the items may come from a generator (read ``batch`` at a
+        time) and the dense index is not maintained per batch: a user's graph is built
+        once over all their vectors after the last row, instead of growing one batch at a
+        time. All or nothing: on an error nothing is stored and the index is reloaded.
+
+        Args:
+            items: the memories to store (new ids).
+            batch: how many items are embedded and inserted at a time.
+
+        Returns:
+            How many memories were stored.
+        """
+        if batch <= 0:
+            msg = f"batch must be positive, got {batch}"
+            raise InvalidInputError(msg)
+        self._table.ensure_open()
+        added = 0
+        source = iter(items)
+        try:
+            with self._table.transaction() as conn:
+                while chunk := list(itertools.islice(source, batch)):
+                    texts, dense_texts = self._contextual(chunk)
+                    vectors, new_cache, hashes = self._embed_cached(dense_texts)
+                    self._insert(conn, chunk, texts, vectors, hashes, new_cache, maintain=False)
+                    added += len(chunk)
+                self._dense.maintain_all()
+        except BaseException:
+            logger.warning("bulk load failed after %d items; reloading the dense index", added)
+            self._dense = self._new_dense()
+            self._load_dense()
+            raise
+        self._wrote(added)
+        return added
+
+    def _insert(
+        self,
+        conn: Any,
+        items: Sequence[MemoryItem],
+        texts: Sequence[str],
+        vectors: NDArray[np.float32],
+        hashes: Sequence[str],
+        new_cache: list[tuple[str, bytes]],
+        *,
+        maintain: bool,
+    ) -> None:
+        """Write rows, full-text entries and cache references; add the vectors to the index."""
+        vids = self._table.insert(items, [row.tobytes() for row in vectors])
+        conn.executemany(
+            "INSERT OR REPLACE INTO embedding_refs (vid, hash) VALUES (?, ?)",
+            list(zip(vids, hashes, strict=True)),
+        )
+        conn.executemany(
+            "INSERT INTO items_fts (rowid, body) VALUES (?, ?)",
+            list(zip(vids, texts, strict=True)),
+        )
+        self._commit(conn, new_cache)
+        by_user: dict[str, list[int]] = {}
+        for position, item in enumerate(items):
+            by_user.setdefault(item.scope.user_id, []).append(position)
+        for user, positions in by_user.items():
+            self._dense.add(
+                user,
+                [vids[p] for p in positions],
+                vectors[positions],
+                [self._attrs(items[p]) for p in positions],
+                maintain=maintain,
+            )
 
     @override
     def update(self, items: Sequence[MemoryItem]) -> None:
