@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import re
+import shutil
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -53,6 +54,8 @@ _STOP = frozenset(
     "into than then so if not no yes can could would should will shall may might must "
     "have has had just also very any some all tell please s t d ll re ve m now".split()
 )
+_DENSE = "dense"
+_DENSE_KEY = "key.json"
 _EXTRA_SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5(body, tokenize='porter unicode61');
 CREATE TABLE IF NOT EXISTS embedding_cache (hash TEXT PRIMARY KEY, embedding BLOB NOT NULL);
@@ -176,8 +179,49 @@ class HybridStore(VectorStore):
             with self._table.transaction():
                 self._table.set_meta("context", self.context.key)
                 self._table.set_meta("fts_version", version)
-        self._load_dense()
+        if not self._load_saved_dense():
+            self._load_dense()
         return None
+
+    def _dense_key(self) -> dict[str, Any]:
+        """What a saved dense index must match to be used: the data version and the model."""
+        return {
+            "version": self._table.get_meta("version") or "0",
+            "embedder": self.embedder.name,
+            "dim": self._dim,
+            **DenseIndex.settings_key(self.index_settings),
+        }
+
+    def _load_saved_dense(self) -> bool:
+        """Load the dense index saved by the last ``close``/``flush`` if it is current."""
+        self._saved_dense: dict[str, Any] | None = None
+        if self._folder is None:
+            return False
+        folder = self._folder / _DENSE
+        key_path = folder / _DENSE_KEY
+        if not key_path.exists():
+            return False
+        try:
+            saved = json.loads(key_path.read_text())
+            key = self._dense_key()
+            if saved != key:
+                logger.info(
+                    "the saved dense index is stale (%s, database %s); rebuilding it",
+                    saved.get("version"),
+                    key["version"],
+                )
+                return False
+            self._dense = DenseIndex.load(
+                folder, self._dim, self.index_settings, lock=self._table.lock
+            )
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            logger.warning("the saved dense index is unreadable (%s); rebuilding it", exc)
+            self._dense = self._new_dense()
+            return False
+        self._saved_dense = key
+        logger.info("loaded the saved dense index (%d vectors)", self._dense.size)
+        self._dense.maintain_all()
+        return True
 
     def _new_dense(self) -> DenseIndex:
         return DenseIndex(self._dim, self.index_settings, lock=self._table.lock)
@@ -243,7 +287,44 @@ class HybridStore(VectorStore):
 
     @override
     def flush(self) -> None:
-        """Nothing to save: SQLite is durable and the dense index is rebuilt on open."""
+        """Save the dense index (blocks and HNSW graphs) beside the database.
+
+        The next open loads it instead of rebuilding, if no write happened since (the
+        database's version is part of the save); otherwise it is rebuilt from SQLite.
+        Called by ``close``; writes nothing when the saved index is already current.
+        """
+        if self._folder is None or self._table.closed:
+            return
+        with self._table.lock:
+            key = self._dense_key()
+            if key == self._saved_dense:
+                return
+            final, tmp, old = (self._folder / f"{_DENSE}{s}" for s in ("", ".tmp", ".old"))
+            for stale in (tmp, old):
+                shutil.rmtree(stale, ignore_errors=True)
+            self._dense.save(tmp)
+            (tmp / _DENSE_KEY).write_text(json.dumps(key))
+            if final.exists():
+                final.rename(old)
+            tmp.rename(final)
+            shutil.rmtree(old, ignore_errors=True)
+            self._saved_dense = key
+            self._unsaved = 0
+        logger.debug("saved the dense index at version %s", key["version"])
+
+    @override
+    def close(self) -> None:
+        """Wait for a background compaction, save the dense index, close the database."""
+        if self._table.closed:
+            return
+        self._dense.wait()
+        super().close()
+
+    @override
+    def _wrote(self, n: int) -> None:
+        # Saving a large index every few thousand writes would cost more than rebuilding
+        # it once after a crash: it is saved on flush and close only.
+        self._unsaved += n
 
     @classmethod
     @override
