@@ -284,7 +284,7 @@ def run(
 def row(
     label: str, size: int, add_s: float, times: list[float], rec: float, **extra: float
 ) -> dict[str, Any]:
-    return {
+    out = {
         **extra,
         "system": label,
         "items": size,
@@ -294,6 +294,9 @@ def row(
         "recall@10": rec,
         "peak RSS MB": peak_mb(),
     }
+    # Each row as soon as it is measured: a run cut short by a time limit keeps its rows.
+    print(f"row: {out}", file=sys.stderr, flush=True)
+    return out
 
 
 def main() -> None:
