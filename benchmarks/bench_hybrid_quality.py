@@ -206,6 +206,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, nargs="*", default=[1, 2, 3])
     parser.add_argument("--recency", type=float, default=None, help="override recency_boost")
     parser.add_argument("--expand", type=float, default=None, help="override expand")
+    parser.add_argument("--bm25-weight", type=float, default=None, help="override weights bm25")
     parser.add_argument("--contexts", nargs="+", default=list(CONTEXTS), choices=list(CONTEXTS))
     parser.add_argument(
         "--hash", action="store_true", help="HashEmbedder instead of the real model"
@@ -218,6 +219,8 @@ def main() -> None:
         OPTIONS["expand"] = args.expand
     if args.recency is not None:
         OPTIONS["recency_boost"] = args.recency
+    if args.bm25_weight is not None:
+        OPTIONS["weights"] = {"bm25": args.bm25_weight}
     if args.hash:
         from agentmem.testing import HashEmbedder
 

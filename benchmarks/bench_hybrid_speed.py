@@ -22,7 +22,7 @@ import resource
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -155,23 +155,31 @@ def run(
 
     times, truth = timed(brute, queries)
     rows.append(row("numpy brute force (exact)", size, numpy_add, times, 1.0))
-    items = [
-        MemoryItem(
-            text=f"v{i}",
-            scope=Scope(user_id="u"),
-            created_at=T0 + timedelta(seconds=i),
-            recorded_at=T0,
-        )
-        for i in range(size)
-    ]
-    for label, settings in (
-        ("HybridStore dense, exact", IndexSettings(exact_limit=10**9)),
+
+    def items() -> Iterator[MemoryItem]:
+        for i in range(size):
+            yield MemoryItem(
+                text=f"v{i}",
+                scope=Scope(user_id="u"),
+                created_at=T0 + timedelta(seconds=i),
+                recorded_at=T0,
+            )
+
+    configs = [
         (
             "HybridStore dense, HNSW",
-            IndexSettings(exact_limit=min(size - 1, 20_000), ef_search=args.ef),
-        ),
-    ):
-        with tempfile.TemporaryDirectory() as tmp:
+            IndexSettings(
+                exact_limit=min(size - 1, 20_000),
+                hnsw_m=args.hnsw_m,
+                ef_construction=args.ef_construction,
+                ef_search=args.ef,
+            ),
+        )
+    ]
+    if size <= args.exact_store_max:
+        configs.insert(0, ("HybridStore dense, exact", IndexSettings(exact_limit=10**9)))
+    for label, settings in configs:
+        with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
             store = HybridStore(
                 tmp,
                 embedder,
@@ -183,16 +191,31 @@ def run(
                 context=ContextOptions(date="none"),
             )
             start = time.perf_counter()
-            for b in range(0, size, 5000):
-                store.add(items[b : b + 5000])
+            store.add_bulk(items(), batch=20_000)
             add_s = time.perf_counter() - start
+            print(f"{label}: loaded {size:,} in {add_s:.0f} s", file=sys.stderr, flush=True)
             scope = Scope(user_id="u")
 
             def search(q: int, store: HybridStore = store, scope: Scope = scope) -> list[int]:
                 return [int(h.item.text[1:]) for h in store.search(f"q{q}", scope=scope, k=10)]
 
             times, got = timed(search, queries)
-            rows.append(row(label, size, add_s, times, recall(got, truth)))
+            extra: dict[str, Any] = {}
+            if args.reopen:
+                start = time.perf_counter()
+                store.close()
+                extra["save s"] = time.perf_counter() - start
+                start = time.perf_counter()
+                store = HybridStore(
+                    tmp,
+                    embedder,
+                    signals=("dense",),
+                    synchronous="NORMAL",
+                    index=settings,
+                    context=ContextOptions(date="none"),
+                )
+                extra["reopen s"] = time.perf_counter() - start
+            rows.append(row(label, size, add_s, times, recall(got, truth), **extra))
             store.close()
     if args.langchain_community:
         sys.path.insert(0, args.langchain_community)
@@ -258,8 +281,11 @@ def run(
     return rows
 
 
-def row(label: str, size: int, add_s: float, times: list[float], rec: float) -> dict[str, Any]:
-    return {
+def row(
+    label: str, size: int, add_s: float, times: list[float], rec: float, **extra: float
+) -> dict[str, Any]:
+    out = {
+        **extra,
         "system": label,
         "items": size,
         "adds/s": size / add_s if add_s > 0 else float("inf"),
@@ -268,6 +294,9 @@ def row(label: str, size: int, add_s: float, times: list[float], rec: float) -> 
         "recall@10": rec,
         "peak RSS MB": peak_mb(),
     }
+    # Each row as soon as it is measured: a run cut short by a time limit keeps its rows.
+    print(f"row: {out}", file=sys.stderr, flush=True)
+    return out
 
 
 def main() -> None:
@@ -279,6 +308,11 @@ def main() -> None:
     parser.add_argument("--ef", type=int, default=96, help="HNSW efSearch")
     parser.add_argument("--langchain-community", default=None, help="folder of the unpacked wheel")
     parser.add_argument("--inmemory-max", type=int, default=10_000)
+    parser.add_argument("--exact-store-max", type=int, default=100_000, help="exact-store rows")
+    parser.add_argument("--hnsw-m", type=int, default=32)
+    parser.add_argument("--ef-construction", type=int, default=80)
+    parser.add_argument("--reopen", action="store_true", help="time close and reopen")
+    parser.add_argument("--tmp", default=None, help="folder for the stores' databases")
     args = parser.parse_args()
     base = real_vectors(args.real, args.embed_seconds)
     lines = [
@@ -286,6 +320,7 @@ def main() -> None:
         "| p50 ratio to HybridStore HNSW | peak RSS MB (process) |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    notes: list[str] = []
     for size in args.sizes:
         rows = run(size, args.queries, base, args)
         ours = next(r for r in rows if r["system"] == "HybridStore dense, HNSW")
@@ -296,7 +331,14 @@ def main() -> None:
                 f"{r['peak RSS MB']:,.0f} |"
             )
         print("\n".join(lines[-len(rows) :]), flush=True)
-    print("\n".join(lines))
+        for r in rows:
+            if "reopen s" in r:
+                notes.append(
+                    f"- {r['system']}, {r['items']:,} items: close (saves the index) "
+                    f"{r['save s']:.1f} s, reopen {r['reopen s']:.1f} s"
+                )
+                print(notes[-1], flush=True)
+    print("\n".join(lines + [""] + notes))
 
 
 if __name__ == "__main__":

@@ -5,14 +5,19 @@ and a scoped search touches only that user's rows (no per-query selector over th
 index). A block answers exactly (one matrix product) up to ``exact_limit`` rows; past it
 the block builds a faiss HNSW graph and answers from it, over-fetching and filtering.
 HNSW cannot remove vectors, so deletes and re-embedded texts leave tombstones that are
-filtered at query time; a block past ``tombstone_ratio`` is compacted and its graph rebuilt.
+filtered at query time; a block past ``tombstone_ratio`` is compacted and its graph rebuilt
+(in a background thread when it has a graph). ``save``/``load`` keep the blocks and graphs
+in a folder so a reopened store need not rebuild them.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import faiss
@@ -20,6 +25,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = ["DenseIndex", "IndexSettings", "RowAttrs"]
+
+_ARRAYS = ("vids", "kind", "created", "valid_from", "valid_to", "alive")
+_MANIFEST = "manifest.json"
+_FORMAT = 1
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +48,10 @@ class IndexSettings:
         ef_search: HNSW search-time beam width (raised to the over-fetch depth if larger).
         tombstone_ratio: compact a block (and rebuild its graph) once this share of its
             rows are tombstones.
+        background_compaction: compact a block that has an HNSW graph in a background
+            thread (searches go on against the old block, filtering its tombstones, until
+            the compacted one is swapped in); ``False`` compacts in the calling thread.
+            Blocks without a graph are always compacted in place (a cheap array copy).
     """
 
     exact_limit: int = 20_000
@@ -46,6 +59,7 @@ class IndexSettings:
     ef_construction: int = 80
     ef_search: int = 96
     tombstone_ratio: float = 0.25
+    background_compaction: bool = True
 
 
 @dataclass
@@ -163,13 +177,22 @@ class DenseIndex:
     Args:
         dim: the vector dimension.
         settings: when to switch to HNSW and when to compact.
+        lock: the lock that guards every read and write of the index (the store's).
     """
 
-    def __init__(self, dim: int, settings: IndexSettings | None = None) -> None:
+    def __init__(
+        self,
+        dim: int,
+        settings: IndexSettings | None = None,
+        *,
+        lock: threading.RLock | None = None,
+    ) -> None:
         self.dim = dim
         self.settings = settings or IndexSettings()
+        self.lock = lock or threading.RLock()
         self._blocks: dict[str, _Block] = {}
         self._user_of: dict[int, str] = {}
+        self._compacting: dict[str, threading.Thread] = {}
 
     @property
     def size(self) -> int:
@@ -198,29 +221,32 @@ class DenseIndex:
         """Add (or replace) rows for ``user``; ``maintain=False`` defers HNSW builds."""
         if not vids:
             return
-        for vid in vids:
-            previous = self._user_of.get(vid)
-            if previous is not None and previous != user:
-                self.remove([vid])
-        block = self._blocks.setdefault(user, _Block(self.dim))
-        block.append(vids, vectors, attrs)
-        for vid in vids:
-            self._user_of[vid] = user
-        if maintain:
-            self._maintain(user, block)
+        with self.lock:
+            for vid in vids:
+                previous = self._user_of.get(vid)
+                if previous is not None and previous != user:
+                    self.remove([vid])
+            block = self._blocks.setdefault(user, _Block(self.dim))
+            block.append(vids, vectors, attrs)
+            for vid in vids:
+                self._user_of[vid] = user
+            if maintain:
+                self._maintain(user, block)
 
     def maintain_all(self) -> None:
         """Compact and build graphs where due (after a bulk load)."""
-        for user, block in self._blocks.items():
-            self._maintain(user, block)
+        with self.lock:
+            for user, block in list(self._blocks.items()):
+                self._maintain(user, block)
 
     def set_attrs(self, vid: int, attrs: RowAttrs) -> bool:
         """Change a row's kind and times in place; False if the row is unknown."""
-        user = self._user_of.get(vid)
-        if user is None:
-            return False
-        self._blocks[user].set_attrs(vid, attrs)
-        return True
+        with self.lock:
+            user = self._user_of.get(vid)
+            if user is None:
+                return False
+            self._blocks[user].set_attrs(vid, attrs)
+            return True
 
     def user_of(self, vid: int) -> str | None:
         """The user whose block holds ``vid``."""
@@ -228,17 +254,20 @@ class DenseIndex:
 
     def remove(self, vids: list[int]) -> None:
         """Tombstone rows; a block past the tombstone ratio is compacted."""
-        touched: set[str] = set()
-        for vid in vids:
-            user = self._user_of.pop(vid, None)
-            if user is not None:
-                self._blocks[user].kill(vid)
-                touched.add(user)
-        for user in touched:
-            self._maintain(user, self._blocks[user])
+        with self.lock:
+            touched: set[str] = set()
+            for vid in vids:
+                user = self._user_of.pop(vid, None)
+                if user is not None:
+                    self._blocks[user].kill(vid)
+                    touched.add(user)
+            for user in touched:
+                self._maintain(user, self._blocks[user])
 
     def _maintain(self, user: str, block: _Block) -> None:
         settings = self.settings
+        if user in self._compacting:
+            return  # the compacted block is maintained when it is swapped in
         if block.n and block.dead > settings.tombstone_ratio * block.n:
             logger.info(
                 "compacting the index of user %r: %d of %d rows are tombstones",
@@ -246,6 +275,9 @@ class DenseIndex:
                 block.dead,
                 block.n,
             )
+            if settings.background_compaction and block.hnsw is not None:
+                self._compact_later(user, block)
+                return
             block.compact()
         if block.hnsw is None and block.live > settings.exact_limit:
             logger.info(
@@ -257,6 +289,160 @@ class DenseIndex:
             block.build_hnsw(settings)
         elif block.hnsw is not None and block.live <= settings.exact_limit // 2:
             block.hnsw = None
+
+    # -- background compaction ---------------------------------------------------------
+    @property
+    def compacting(self) -> bool:
+        """Whether a background compaction is running."""
+        with self.lock:
+            return bool(self._compacting)
+
+    def wait(self) -> None:
+        """Block until every background compaction has finished and been swapped in."""
+        while True:
+            with self.lock:
+                threads = list(self._compacting.values())
+            if not threads:
+                return
+            for thread in threads:
+                thread.join()
+
+    def _compact_later(self, user: str, block: _Block) -> None:
+        """Compact ``block`` in a thread; call with the lock held."""
+        snapshot = block.n
+        keep = np.flatnonzero(block.alive[:snapshot])
+        # Rows below the snapshot are never rewritten while the block is being compacted
+        # (appends go past it and a bigger array is a new one), so the thread may read them
+        # without the lock.
+        vectors = block.vectors
+        thread = threading.Thread(
+            target=self._compact_worker,
+            args=(user, block, snapshot, keep, vectors),
+            name=f"agentmem-compact-{user}",
+            daemon=True,
+        )
+        self._compacting[user] = thread
+        thread.start()
+
+    def _compact_worker(
+        self,
+        user: str,
+        block: _Block,
+        snapshot: int,
+        keep: NDArray[np.int64],
+        vectors: NDArray[np.float32],
+    ) -> None:
+        try:
+            fresh = _Block(self.dim)
+            fresh._grow(len(keep))
+            fresh.vectors[: len(keep)] = vectors[keep]
+            fresh.n = len(keep)
+            if fresh.n > self.settings.exact_limit:
+                fresh.build_hnsw(self.settings)  # faiss releases the GIL while it builds
+        except Exception:
+            logger.exception("background compaction of user %r failed; keeping the old block", user)
+            with self.lock:
+                self._compacting.pop(user, None)
+            return
+        with self.lock:
+            try:
+                self._swap(user, block, fresh, snapshot, keep)
+            finally:
+                self._compacting.pop(user, None)
+            self._maintain(user, self._blocks[user])
+
+    def _swap(
+        self, user: str, old: _Block, fresh: _Block, snapshot: int, keep: NDArray[np.int64]
+    ) -> None:
+        """Bring ``fresh`` up to date with ``old`` (kills, attribute changes, new rows)."""
+        for name in _ARRAYS:
+            getattr(fresh, name)[: fresh.n] = getattr(old, name)[keep]
+        tail = slice(snapshot, old.n)
+        count = old.n - snapshot
+        if count:
+            start = fresh.n
+            fresh._grow(start + count)
+            fresh.vectors[start : start + count] = old.vectors[tail]
+            for name in _ARRAYS:
+                getattr(fresh, name)[start : start + count] = getattr(old, name)[tail]
+            fresh.n += count
+            if fresh.hnsw is not None:
+                fresh.hnsw.add(np.ascontiguousarray(old.vectors[tail]))
+        alive = fresh.alive[: fresh.n]
+        fresh.dead = int(fresh.n - alive.sum())
+        fresh.row_of = {int(fresh.vids[r]): int(r) for r in np.flatnonzero(alive)}
+        self._blocks[user] = fresh
+        logger.info(
+            "swapped in the compacted index of user %r (%d rows, %d tombstones)",
+            user,
+            fresh.n,
+            fresh.dead,
+        )
+
+    # -- persistence -------------------------------------------------------------------
+    def save(self, folder: Path) -> None:
+        """Write every block (rows, attributes, HNSW graph) into ``folder`` (created)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        users: list[dict[str, object]] = []
+        with self.lock:
+            for number, (user, block) in enumerate(self._blocks.items()):
+                arrays = {name: getattr(block, name)[: block.n] for name in _ARRAYS}
+                if block.hnsw is None:
+                    arrays["vectors"] = block.vectors[: block.n]
+                else:
+                    faiss.write_index(block.hnsw, str(folder / f"{number}.hnsw"))
+                with (folder / f"{number}.npz").open("wb") as out:
+                    np.savez(out, **arrays)
+                users.append({"user": user, "file": number, "hnsw": block.hnsw is not None})
+            manifest = {"format": _FORMAT, "dim": self.dim, "users": users}
+            (folder / _MANIFEST).write_text(json.dumps(manifest))
+
+    @classmethod
+    def load(
+        cls,
+        folder: Path,
+        dim: int,
+        settings: IndexSettings | None = None,
+        *,
+        lock: threading.RLock | None = None,
+    ) -> DenseIndex:
+        """Read an index written by :meth:`save`; raises ``ValueError`` if it does not fit."""
+        manifest = json.loads((folder / _MANIFEST).read_text())
+        if manifest.get("format") != _FORMAT or manifest.get("dim") != dim:
+            msg = (
+                f"saved dense index has format {manifest.get('format')}, dim {manifest.get('dim')}"
+            )
+            raise ValueError(msg)
+        index = cls(dim, settings, lock=lock)
+        for entry in manifest["users"]:
+            user, number = str(entry["user"]), int(entry["file"])
+            block = _Block(dim)
+            with np.load(folder / f"{number}.npz") as data:
+                n = len(data["vids"])
+                block._grow(n)
+                for name in _ARRAYS:
+                    getattr(block, name)[:n] = data[name]
+                if not entry["hnsw"]:
+                    block.vectors[:n] = data["vectors"]
+            block.n = n
+            if entry["hnsw"]:
+                block.hnsw = faiss.read_index(str(folder / f"{number}.hnsw"))
+                if block.hnsw.ntotal != n:
+                    msg = f"saved graph of user {user!r} has {block.hnsw.ntotal} rows, not {n}"
+                    raise ValueError(msg)
+                block.vectors[:n] = block.hnsw.reconstruct_n(0, n)
+            alive = np.flatnonzero(block.alive[:n])
+            block.dead = n - len(alive)
+            block.row_of = {int(block.vids[r]): int(r) for r in alive}
+            index._blocks[user] = block
+            index._user_of.update(dict.fromkeys(block.row_of, user))
+        return index
+
+    @staticmethod
+    def settings_key(settings: IndexSettings) -> dict[str, object]:
+        """The settings a saved graph depends on (a change means rebuilding)."""
+        key = asdict(settings)
+        return {k: key[k] for k in ("hnsw_m", "ef_construction")}
 
     def search(
         self,
@@ -271,6 +457,17 @@ class DenseIndex:
 
         ``only_vids`` restricts the search to those rows (answered exactly).
         """
+        with self.lock:
+            return self._search(user, query, k, keep, only_vids)
+
+    def _search(
+        self,
+        user: str,
+        query: NDArray[np.float32],
+        k: int,
+        keep: RowFilter,
+        only_vids: list[int] | None,
+    ) -> list[tuple[int, float]]:
         block = self._blocks.get(user)
         if block is None or block.live == 0:
             return []

@@ -12,11 +12,13 @@ cross-encoder reranks. Embeddings are cached by content hash.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
 import re
-from collections.abc import Sequence
+import shutil
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -52,6 +54,8 @@ _STOP = frozenset(
     "into than then so if not no yes can could would should will shall may might must "
     "have has had just also very any some all tell please s t d ll re ve m now".split()
 )
+_DENSE = "dense"
+_DENSE_KEY = "key.json"
 _EXTRA_SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5(body, tokenize='porter unicode61');
 CREATE TABLE IF NOT EXISTS embedding_cache (hash TEXT PRIMARY KEY, embedding BLOB NOT NULL);
@@ -157,7 +161,7 @@ class HybridStore(VectorStore):
         conn = self._table.conn
         with self._table.lock:
             conn.executescript(_EXTRA_SCHEMA)
-        self._dense = DenseIndex(self._dim, self.index_settings)
+        self._dense = self._new_dense()
         version = self._table.get_meta("version") or "0"
         stored_context = self._table.get_meta("context")
         has_items = self._table.count(None) > 0
@@ -175,8 +179,52 @@ class HybridStore(VectorStore):
             with self._table.transaction():
                 self._table.set_meta("context", self.context.key)
                 self._table.set_meta("fts_version", version)
-        self._load_dense()
+        if not self._load_saved_dense():
+            self._load_dense()
         return None
+
+    def _dense_key(self) -> dict[str, Any]:
+        """What a saved dense index must match to be used: the data version and the model."""
+        return {
+            "version": self._table.get_meta("version") or "0",
+            "embedder": self.embedder.name,
+            "dim": self._dim,
+            **DenseIndex.settings_key(self.index_settings),
+        }
+
+    def _load_saved_dense(self) -> bool:
+        """Load the dense index saved by the last ``close``/``flush`` if it is current."""
+        self._saved_dense: dict[str, Any] | None = None
+        if self._folder is None:
+            return False
+        folder = self._folder / _DENSE
+        key_path = folder / _DENSE_KEY
+        if not key_path.exists():
+            return False
+        try:
+            saved = json.loads(key_path.read_text())
+            key = self._dense_key()
+            if saved != key:
+                logger.info(
+                    "the saved dense index is stale (%s, database %s); rebuilding it",
+                    saved.get("version"),
+                    key["version"],
+                )
+                return False
+            self._dense = DenseIndex.load(
+                folder, self._dim, self.index_settings, lock=self._table.lock
+            )
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            logger.warning("the saved dense index is unreadable (%s); rebuilding it", exc)
+            self._dense = self._new_dense()
+            return False
+        self._saved_dense = key
+        logger.info("loaded the saved dense index (%d vectors)", self._dense.size)
+        self._dense.maintain_all()
+        return True
+
+    def _new_dense(self) -> DenseIndex:
+        return DenseIndex(self._dim, self.index_settings, lock=self._table.lock)
 
     def _load_dense(self) -> None:
         last = -1
@@ -239,7 +287,44 @@ class HybridStore(VectorStore):
 
     @override
     def flush(self) -> None:
-        """Nothing to save: SQLite is durable and the dense index is rebuilt on open."""
+        """Save the dense index (blocks and HNSW graphs) beside the database.
+
+        The next open loads it instead of rebuilding, if no write happened since (the
+        database's version is part of the save); otherwise it is rebuilt from SQLite.
+        Called by ``close``; writes nothing when the saved index is already current.
+        """
+        if self._folder is None or self._table.closed:
+            return
+        with self._table.lock:
+            key = self._dense_key()
+            if key == self._saved_dense:
+                return
+            final, tmp, old = (self._folder / f"{_DENSE}{s}" for s in ("", ".tmp", ".old"))
+            for stale in (tmp, old):
+                shutil.rmtree(stale, ignore_errors=True)
+            self._dense.save(tmp)
+            (tmp / _DENSE_KEY).write_text(json.dumps(key))
+            if final.exists():
+                final.rename(old)
+            tmp.rename(final)
+            shutil.rmtree(old, ignore_errors=True)
+            self._saved_dense = key
+            self._unsaved = 0
+        logger.debug("saved the dense index at version %s", key["version"])
+
+    @override
+    def close(self) -> None:
+        """Wait for a background compaction, save the dense index, close the database."""
+        if self._table.closed:
+            return
+        self._dense.wait()
+        super().close()
+
+    @override
+    def _wrote(self, n: int) -> None:
+        # Saving a large index every few thousand writes would cost more than rebuilding
+        # it once after a crash: it is saved on flush and close only.
+        self._unsaved += n
 
     @classmethod
     @override
@@ -396,27 +481,79 @@ class HybridStore(VectorStore):
         texts, dense_texts = self._contextual(items)
         vectors, new_cache, hashes = self._embed_cached(dense_texts)
         with self._table.transaction() as conn:
-            vids = self._table.insert(items, [row.tobytes() for row in vectors])
-            conn.executemany(
-                "INSERT OR REPLACE INTO embedding_refs (vid, hash) VALUES (?, ?)",
-                list(zip(vids, hashes, strict=True)),
-            )
-            conn.executemany(
-                "INSERT INTO items_fts (rowid, body) VALUES (?, ?)",
-                list(zip(vids, texts, strict=True)),
-            )
-            self._commit(conn, new_cache)
-            by_user: dict[str, list[int]] = {}
-            for position, item in enumerate(items):
-                by_user.setdefault(item.scope.user_id, []).append(position)
-            for user, positions in by_user.items():
-                self._dense.add(
-                    user,
-                    [vids[p] for p in positions],
-                    vectors[positions],
-                    [self._attrs(items[p]) for p in positions],
-                )
+            self._insert(conn, items, texts, vectors, hashes, new_cache, maintain=True)
         self._wrote(len(items))
+
+    def add_bulk(self, items: Iterable[MemoryItem], *, batch: int = 10_000) -> int:
+        """Load many memories fast: one transaction, each HNSW graph built once at the end.
+
+        Unlike :meth:`add`, the items may come from a generator (read ``batch`` at a
+        time) and the dense index is not maintained per batch: a user's graph is built
+        once over all their vectors after the last row, instead of growing one batch at a
+        time. All or nothing: on an error nothing is stored and the index is reloaded.
+
+        Args:
+            items: the memories to store (new ids).
+            batch: how many items are embedded and inserted at a time.
+
+        Returns:
+            How many memories were stored.
+        """
+        if batch <= 0:
+            msg = f"batch must be positive, got {batch}"
+            raise InvalidInputError(msg)
+        self._table.ensure_open()
+        added = 0
+        source = iter(items)
+        try:
+            with self._table.transaction() as conn:
+                while chunk := list(itertools.islice(source, batch)):
+                    texts, dense_texts = self._contextual(chunk)
+                    vectors, new_cache, hashes = self._embed_cached(dense_texts)
+                    self._insert(conn, chunk, texts, vectors, hashes, new_cache, maintain=False)
+                    added += len(chunk)
+                self._dense.maintain_all()
+        except BaseException:
+            logger.warning("bulk load failed after %d items; reloading the dense index", added)
+            self._dense = self._new_dense()
+            self._load_dense()
+            raise
+        self._wrote(added)
+        return added
+
+    def _insert(
+        self,
+        conn: Any,
+        items: Sequence[MemoryItem],
+        texts: Sequence[str],
+        vectors: NDArray[np.float32],
+        hashes: Sequence[str],
+        new_cache: list[tuple[str, bytes]],
+        *,
+        maintain: bool,
+    ) -> None:
+        """Write rows, full-text entries and cache references; add the vectors to the index."""
+        vids = self._table.insert(items, [row.tobytes() for row in vectors])
+        conn.executemany(
+            "INSERT OR REPLACE INTO embedding_refs (vid, hash) VALUES (?, ?)",
+            list(zip(vids, hashes, strict=True)),
+        )
+        conn.executemany(
+            "INSERT INTO items_fts (rowid, body) VALUES (?, ?)",
+            list(zip(vids, texts, strict=True)),
+        )
+        self._commit(conn, new_cache)
+        by_user: dict[str, list[int]] = {}
+        for position, item in enumerate(items):
+            by_user.setdefault(item.scope.user_id, []).append(position)
+        for user, positions in by_user.items():
+            self._dense.add(
+                user,
+                [vids[p] for p in positions],
+                vectors[positions],
+                [self._attrs(items[p]) for p in positions],
+                maintain=maintain,
+            )
 
     @override
     def update(self, items: Sequence[MemoryItem]) -> None:

@@ -172,7 +172,10 @@ def test_a_deleted_item_is_never_returned_from_hnsw(tmp_path: Path) -> None:
 def test_tombstones_past_the_ratio_compact_the_block(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = hnsw_store(tmp_path)
+    settings = IndexSettings(exact_limit=50, tombstone_ratio=0.5, background_compaction=False)
+    store = HybridStore(
+        tmp_path, HashEmbedder(64), index=settings, signals=("dense",), recency_boost=0.0
+    )
     items = [make(f"note {i}", at=T0 + timedelta(seconds=i)) for i in range(200)]
     store.add(items)
     with caplog.at_level(logging.INFO, logger="agentmem.stores._index"):
