@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from agentmem._errors import ClosedError, InvalidInputError, StoreError
-from agentmem._models import Filters, Kind, MemoryItem, Scope
+from agentmem._models import Filters, Hit, Kind, MemoryItem, Scope
 
-__all__ = ["FRAME_COLUMNS", "ItemTable", "from_micros", "to_micros"]
+__all__ = ["FRAME_COLUMNS", "ItemTable", "TableStore", "check_k", "from_micros", "to_micros"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
@@ -505,3 +505,48 @@ class _Transaction:
                 conn.execute("ROLLBACK")
         finally:
             self._table.lock.release()
+
+
+def check_k(k: int) -> None:
+    """Refuse a non-positive result count with a clear error."""
+    if k <= 0:
+        msg = f"k must be positive, got {k}"
+        raise InvalidInputError(msg)
+
+
+class TableStore:
+    """The ``MemoryStore`` methods a store answers straight from its :class:`ItemTable`.
+
+    A store that keeps its items in ``self._table`` inherits ``get``, ``scan`` and
+    ``count`` from here, and builds its search results with ``_hits``.
+    """
+
+    name: str
+    _table: ItemTable
+
+    def get(self, item_id: str) -> MemoryItem | None:
+        """Return the item with this id, or None."""
+        return self._table.get(item_id)
+
+    def scan(
+        self,
+        *,
+        scope: Scope | None = None,
+        filters: Filters | None = None,
+        include_closed: bool = True,
+    ) -> Iterator[MemoryItem]:
+        """Iterate over stored items, oldest first."""
+        return self._table.scan(scope, filters, include_closed=include_closed)
+
+    def count(self, *, scope: Scope | None = None) -> int:
+        """Count stored items (in ``scope`` if given)."""
+        return self._table.count(scope)
+
+    def _hits(self, ranked: Sequence[tuple[int, float]], signal: str) -> list[Hit]:
+        """Hits for ``(vid, score)`` pairs, best first, skipping rows deleted meanwhile."""
+        items = self._table.by_vids([vid for vid, _ in ranked])
+        return [
+            Hit(item=items[vid], score=score, store=self.name, signal=signal)
+            for vid, score in ranked
+            if vid in items
+        ]

@@ -28,7 +28,7 @@ from agentmem.stores._context import ContextOptions, contextual_text, speaker_li
 from agentmem.stores._index import DenseIndex, IndexSettings, RowAttrs
 from agentmem.stores._query import ParsedQuery, TimeWindow, parse_query
 from agentmem.stores._rerank import CrossEncoderReranker, Reranker
-from agentmem.stores._sqlite import ItemTable, to_micros, where_clause
+from agentmem.stores._sqlite import ItemTable, check_k, to_micros, where_clause
 from agentmem.stores.vector import _DB, VectorStore
 from numpy.typing import NDArray
 from tqdm import tqdm
@@ -650,9 +650,7 @@ class HybridStore(VectorStore):
         as_of: datetime | None = None,
     ) -> list[Hit]:
         """The ``k`` memories in ``scope`` most relevant to ``query``, fused, best first."""
-        if k <= 0:
-            msg = f"k must be positive, got {k}"
-            raise InvalidInputError(msg)
+        check_k(k)
         self._table.ensure_open()
         now = as_of if as_of is not None else self.clock.now()
         parsed = parse_query(query, now) if self.time_mode != "off" else ParsedQuery(query)

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from agentmem.stores._sqlite import ItemTable, where_clause
+from agentmem.stores._sqlite import ItemTable, TableStore, check_k, where_clause
 from langchain_core.documents import Document
 from langchain_core.vectorstores import InMemoryVectorStore
 from langchain_core.vectorstores import VectorStore as LangChainVectorStore
@@ -44,7 +44,7 @@ def _in_memory_filter(scope: Scope, allowed: frozenset[str]) -> Any:
     return lambda doc: doc.id in allowed
 
 
-class LangChainStore:
+class LangChainStore(TableStore):
     """A :class:`~agentmem.MemoryStore` that searches through a LangChain vector store.
 
     Args:
@@ -185,10 +185,6 @@ class LangChainStore:
         except StoreError as exc:
             logger.warning("could not remove half-written documents from the index: %s", exc)
 
-    def get(self, item_id: str) -> MemoryItem | None:
-        """Return the item with this id, or None."""
-        return self._table.get(item_id)
-
     def update(self, items: Sequence[MemoryItem]) -> None:
         """Replace stored items by id; a changed text or scope is re-indexed."""
         if not items:
@@ -229,9 +225,7 @@ class LangChainStore:
         as_of: datetime | None = None,
     ) -> list[Hit]:
         """The ``k`` items in ``scope`` most similar to ``query``, by the index's score."""
-        if k <= 0:
-            msg = f"k must be positive, got {k}"
-            raise InvalidInputError(msg)
+        check_k(k)
         where, params = where_clause(scope, filters, as_of=as_of, open_only=as_of is None)
         with self._table.lock:
             rows = self._table.conn.execute(f"SELECT id FROM items WHERE {where}", params)
@@ -265,17 +259,3 @@ class LangChainStore:
             for item_id, score in ranked
             if (item := self._table.get(item_id)) is not None
         ]
-
-    def scan(
-        self,
-        *,
-        scope: Scope | None = None,
-        filters: Filters | None = None,
-        include_closed: bool = True,
-    ) -> Iterator[MemoryItem]:
-        """Iterate over stored items, oldest first."""
-        return self._table.scan(scope, filters, include_closed=include_closed)
-
-    def count(self, *, scope: Scope | None = None) -> int:
-        """Count stored items (in ``scope`` if given)."""
-        return self._table.count(scope)

@@ -23,14 +23,14 @@ import json
 import logging
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 from agentmem.stores._sql_sandbox import SandboxError, SandboxLimits, SqlSandbox, StepResult
-from agentmem.stores._sqlite import ItemTable, where_clause
+from agentmem.stores._sqlite import ItemTable, TableStore, check_k, where_clause
 from agentmem.stores._symbolic_chain import Session, check_mode, parse_reply, schema_statements
 from agentmem.stores._symbolic_results import (
     AskResult,
@@ -86,7 +86,7 @@ END;
 _TYPES: dict[type, str] = {int: "INTEGER", float: "REAL", str: "TEXT", bool: "INTEGER"}
 
 
-class SymbolicStore:
+class SymbolicStore(TableStore):
     """Memories as SQL records the LLM reads and writes through a sandbox.
 
     Args:
@@ -458,10 +458,6 @@ class SymbolicStore:
             self._table.insert(items, [None] * len(items))
             self._table.bump_version()
 
-    def get(self, item_id: str) -> MemoryItem | None:
-        """Return the item with this id, or None."""
-        return self._table.get(item_id)
-
     def update(self, items: Sequence[MemoryItem]) -> None:
         """Replace stored items by id; unknown ids raise NotFoundError.
 
@@ -512,9 +508,7 @@ class SymbolicStore:
         as_of: datetime | None = None,
     ) -> list[Hit]:
         """BM25 full-text search over the items in ``scope`` that pass ``filters``."""
-        if k <= 0:
-            msg = f"k must be positive, got {k}"
-            raise InvalidInputError(msg)
+        check_k(k)
         self._table.ensure_open()
         words = _WORD.findall(query.lower())
         match = " OR ".join('"' + w + '"' for w in dict.fromkeys(words))
@@ -541,26 +535,7 @@ class SymbolicStore:
                     (*params, *seen, k - len(ranked)),
                 ).fetchall()
                 ranked += [(int(r[0]), 0.0) for r in rest]
-        items = self._table.by_vids([vid for vid, _ in ranked])
-        return [
-            Hit(item=items[vid], score=score, store=self.name, signal="bm25")
-            for vid, score in ranked
-            if vid in items
-        ]
-
-    def scan(
-        self,
-        *,
-        scope: Scope | None = None,
-        filters: Filters | None = None,
-        include_closed: bool = True,
-    ) -> Iterator[MemoryItem]:
-        """Iterate over stored items, oldest first."""
-        return self._table.scan(scope, filters, include_closed=include_closed)
-
-    def count(self, *, scope: Scope | None = None) -> int:
-        """Count stored items (in ``scope`` if given)."""
-        return self._table.count(scope)
+        return self._hits(ranked, "bm25")
 
 
 def _check_name(name: str, what: str) -> str:

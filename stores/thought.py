@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 from agentmem.stores._lsh import LSHIndex
-from agentmem.stores._sqlite import ItemTable
+from agentmem.stores._sqlite import ItemTable, TableStore, check_k
 from numpy.typing import NDArray
 
 from agentmem._errors import InvalidInputError, NotFoundError, StoreError, UserError
@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 _DB = "thought.sqlite"
 
 
-class ThoughtStore:
+class ThoughtStore(TableStore):
     """Thoughts searched by cosine similarity through random-hyperplane LSH.
 
     Args:
@@ -130,10 +130,6 @@ class ThoughtStore:
             self._table.bump_version()
             self._index.add(vids, vectors)
 
-    def get(self, item_id: str) -> MemoryItem | None:
-        """Return the item with this id, or None."""
-        return self._table.get(item_id)
-
     def update(self, items: Sequence[MemoryItem]) -> None:
         """Replace stored items by id; a changed text is re-embedded and re-hashed."""
         if not items:
@@ -189,9 +185,7 @@ class ThoughtStore:
         of a search whose buckets stayed too thin, ``"exact"``. ``last_scored`` tells how
         many similarities the search computed.
         """
-        if k <= 0:
-            msg = f"k must be positive, got {k}"
-            raise InvalidInputError(msg)
+        check_k(k)
         allowed = set(self._table.vids(scope, filters, as_of=as_of, open_only=as_of is None))
         if not allowed:
             self.last_scored = 0
@@ -209,26 +203,7 @@ class ThoughtStore:
                     logger.debug("LSH found %d of %d; scoring exactly", len(result.vids), k)
                     result, signal = self._index.exact(vector, k, allowed=allowed), "exact"
             self.last_scored = result.scored
-        items = self._table.by_vids(result.vids)
-        return [
-            Hit(item=items[vid], score=score, store=self.name, signal=signal)
-            for vid, score in zip(result.vids, result.scores, strict=True)
-            if vid in items
-        ]
-
-    def scan(
-        self,
-        *,
-        scope: Scope | None = None,
-        filters: Filters | None = None,
-        include_closed: bool = True,
-    ) -> Iterator[MemoryItem]:
-        """Iterate over stored items, oldest first."""
-        return self._table.scan(scope, filters, include_closed=include_closed)
-
-    def count(self, *, scope: Scope | None = None) -> int:
-        """Count stored items (in ``scope`` if given)."""
-        return self._table.count(scope)
+        return self._hits(list(zip(result.vids, result.scores, strict=True)), signal)
 
     @property
     def index_size(self) -> int:

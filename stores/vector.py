@@ -11,17 +11,17 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
-from agentmem.stores._sqlite import ItemTable
+from agentmem.stores._sqlite import ItemTable, TableStore, check_k
 from numpy.typing import NDArray
 
-from agentmem._errors import InvalidInputError, NotFoundError, StoreError, UserError
+from agentmem._errors import NotFoundError, StoreError, UserError
 from agentmem._models import Filters, Hit, MemoryItem, Scope
 from agentmem._protocols import Embedder
 
@@ -34,7 +34,7 @@ _INDEX = "vector.faiss"
 _INDEX_META = "vector.faiss.json"
 
 
-class VectorStore:
+class VectorStore(TableStore):
     """Memories searched by embedding similarity (cosine, via normalised inner product).
 
     Args:
@@ -178,10 +178,6 @@ class VectorStore:
             self._index.add_with_ids(vectors, np.asarray(vids, dtype=np.int64))
         self._wrote(len(items))
 
-    def get(self, item_id: str) -> MemoryItem | None:
-        """Return the item with this id, or None."""
-        return self._table.get(item_id)
-
     def update(self, items: Sequence[MemoryItem]) -> None:
         """Replace stored items by id; a changed text is re-embedded."""
         if not items:
@@ -238,9 +234,7 @@ class VectorStore:
         as_of: datetime | None = None,
     ) -> list[Hit]:
         """Exact cosine search over the items in ``scope`` that pass ``filters``."""
-        if k <= 0:
-            msg = f"k must be positive, got {k}"
-            raise InvalidInputError(msg)
+        check_k(k)
         allowed = self._table.vids(scope, filters, as_of=as_of, open_only=as_of is None)
         if not allowed:
             return []
@@ -250,22 +244,7 @@ class VectorStore:
             params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
             scores, ids = self._index.search(vector, min(k, len(allowed)), params=params)
         found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
-        items = self._table.by_vids([vid for vid, _ in found])
-        return [
-            Hit(item=items[vid], score=score, store=self.name, signal="dense")
-            for vid, score in found
-            if vid in items
-        ]
-
-    def scan(
-        self,
-        *,
-        scope: Scope | None = None,
-        filters: Filters | None = None,
-        include_closed: bool = True,
-    ) -> Iterator[MemoryItem]:
-        """Iterate over stored items, oldest first."""
-        return self._table.scan(scope, filters, include_closed=include_closed)
+        return self._hits(found, "dense")
 
     def columns(
         self,
@@ -285,10 +264,6 @@ class VectorStore:
     def get_many(self, ids: Sequence[str]) -> dict[str, MemoryItem]:
         """The items with these ids that exist here, by id (one query per 500 ids)."""
         return self._table.get_many(ids)
-
-    def count(self, *, scope: Scope | None = None) -> int:
-        """Count stored items (in ``scope`` if given)."""
-        return self._table.count(scope)
 
     # -- maintenance -------------------------------------------------------------------
     @property
