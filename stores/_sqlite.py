@@ -11,14 +11,15 @@ import json
 import operator
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from agentmem._errors import ClosedError, InvalidInputError, StoreError
+from agentmem._errors import ClosedError, InvalidInputError, NotFoundError, StoreError
 from agentmem._models import Filters, Hit, Kind, MemoryItem, Scope
 
 __all__ = ["FRAME_COLUMNS", "ItemTable", "TableStore", "check_k", "from_micros", "to_micros"]
@@ -550,3 +551,41 @@ class TableStore:
             for vid, score in ranked
             if vid in items
         ]
+
+    def _replace(
+        self,
+        items: Sequence[MemoryItem],
+        embed: Callable[[list[str]], NDArray[np.float32]],
+        reindex: Callable[[list[int], NDArray[np.float32]], None],
+    ) -> None:
+        """Overwrite stored items by id in one transaction, re-embedding changed texts.
+
+        Unknown ids raise NotFoundError before anything is written. ``reindex(vids,
+        vectors)`` updates the store's index inside the transaction, for changed texts.
+        """
+        with self._table.lock:
+            old: dict[str, tuple[int, str]] = {}
+            for item in items:
+                row = self._table.get_row(item.id)
+                if row is None:
+                    msg = f"no memory with id {item.id!r} in store {self.name!r}"
+                    raise NotFoundError(msg)
+                old[item.id] = row
+            changed = [item for item in items if old[item.id][1] != item.text]
+            vectors = embed([item.text for item in changed]) if changed else None
+            fresh = (
+                {item.id: vectors[i] for i, item in enumerate(changed)}
+                if vectors is not None
+                else {}
+            )
+            with self._table.transaction():
+                for item in items:
+                    vector = fresh.get(item.id)
+                    self._table.replace(
+                        item,
+                        None if vector is None else vector.tobytes(),
+                        keep_embedding=vector is None,
+                    )
+                self._table.bump_version()
+                if fresh:
+                    reindex([old[i][0] for i in fresh], np.stack(list(fresh.values())))

@@ -24,7 +24,7 @@ from agentmem.stores._lsh import LSHIndex
 from agentmem.stores._sqlite import ItemTable, TableStore, check_k
 from numpy.typing import NDArray
 
-from agentmem._errors import InvalidInputError, NotFoundError, StoreError, UserError
+from agentmem._errors import InvalidInputError, StoreError, UserError
 from agentmem._models import Filters, Hit, MemoryItem, Scope
 from agentmem._protocols import Embedder
 
@@ -134,30 +134,7 @@ class ThoughtStore(TableStore):
         """Replace stored items by id; a changed text is re-embedded and re-hashed."""
         if not items:
             return
-        with self._table.lock:
-            old: dict[str, tuple[int, str]] = {}
-            for item in items:
-                row = self._table.get_row(item.id)
-                if row is None:
-                    msg = f"no memory with id {item.id!r} in store {self.name!r}"
-                    raise NotFoundError(msg)
-                old[item.id] = row
-            changed = [item for item in items if old[item.id][1] != item.text]
-            vectors = self._embed([item.text for item in changed]) if changed else None
-            fresh = (
-                {item.id: vectors[i] for i, item in enumerate(changed)}
-                if vectors is not None
-                else {}
-            )
-            with self._table.transaction():
-                for item in items:
-                    vector = fresh.get(item.id)
-                    self._table.replace(
-                        item, None if vector is None else vector.tobytes(), vector is None
-                    )
-                self._table.bump_version()
-                if fresh:
-                    self._index.add([old[i][0] for i in fresh], np.stack(list(fresh.values())))
+        self._replace(items, self._embed, self._index.add)
 
     def delete(self, ids: Sequence[str]) -> int:
         """Delete items for good; return how many existed."""

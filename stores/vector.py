@@ -21,7 +21,7 @@ import numpy as np
 from agentmem.stores._sqlite import ItemTable, TableStore, check_k
 from numpy.typing import NDArray
 
-from agentmem._errors import NotFoundError, StoreError, UserError
+from agentmem._errors import StoreError, UserError
 from agentmem._models import Filters, Hit, MemoryItem, Scope
 from agentmem._protocols import Embedder
 
@@ -182,35 +182,13 @@ class VectorStore(TableStore):
         """Replace stored items by id; a changed text is re-embedded."""
         if not items:
             return
-        with self._table.lock:
-            old = {}
-            for item in items:
-                row = self._table.get_row(item.id)
-                if row is None:
-                    msg = f"no memory with id {item.id!r} in store {self.name!r}"
-                    raise NotFoundError(msg)
-                old[item.id] = row
-            changed = [item for item in items if old[item.id][1] != item.text]
-            vectors = self._embed([item.text for item in changed]) if changed else None
-            new_vectors = (
-                {item.id: vectors[i] for i, item in enumerate(changed)}
-                if vectors is not None
-                else {}
-            )
-            with self._table.transaction():
-                for item in items:
-                    vector = new_vectors.get(item.id)
-                    self._table.replace(
-                        item,
-                        None if vector is None else vector.tobytes(),
-                        keep_embedding=vector is None,
-                    )
-                self._table.bump_version()
-                if new_vectors:
-                    vids = np.asarray([old[i][0] for i in new_vectors], dtype=np.int64)
-                    self._index.remove_ids(vids)
-                    self._index.add_with_ids(np.stack(list(new_vectors.values())), vids)
+        self._replace(items, self._embed, self._reindex)
         self._wrote(len(items))
+
+    def _reindex(self, vids: list[int], vectors: NDArray[np.float32]) -> None:
+        ids = np.asarray(vids, dtype=np.int64)
+        self._index.remove_ids(ids)
+        self._index.add_with_ids(vectors, ids)
 
     def delete(self, ids: Sequence[str]) -> int:
         """Delete items for good; return how many existed."""
