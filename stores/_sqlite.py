@@ -19,10 +19,19 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from agentmem._errors import ClosedError, InvalidInputError, NotFoundError, StoreError
+from agentmem._errors import ClosedError, InvalidInputError, NotFoundError, StoreError, UserError
 from agentmem._models import Filters, Hit, Kind, MemoryItem, Scope
+from agentmem._protocols import Embedder
 
-__all__ = ["FRAME_COLUMNS", "ItemTable", "TableStore", "check_k", "from_micros", "to_micros"]
+__all__ = [
+    "FRAME_COLUMNS",
+    "EmbeddedTableStore",
+    "ItemTable",
+    "TableStore",
+    "check_k",
+    "from_micros",
+    "to_micros",
+]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
@@ -589,3 +598,40 @@ class TableStore:
                 self._table.bump_version()
                 if fresh:
                     reindex([old[i][0] for i in fresh], np.stack(list(fresh.values())))
+
+
+class EmbeddedTableStore(TableStore):
+    """A :class:`TableStore` whose items carry embeddings from one embedder.
+
+    The embedder's name and dimension are recorded in the database on first open and
+    checked on every later open, so a store is never searched with another model.
+    """
+
+    embedder: Embedder
+    _dim: int
+
+    def _check_embedder(self, what: str, remedy: str) -> None:
+        stored_name = self._table.get_meta("embedder")
+        stored_dim = self._table.get_meta("dim")
+        if stored_name is None:
+            with self._table.transaction():
+                self._table.set_meta("embedder", self.embedder.name)
+                self._table.set_meta("dim", str(self._dim))
+            return
+        if stored_dim != str(self._dim) or stored_name != self.embedder.name:
+            msg = (
+                f"this {what} was built with the embedder {stored_name!r} ({stored_dim} "
+                f"dimensions) but was opened with {self.embedder.name!r} ({self._dim} "
+                f"dimensions); {remedy}"
+            )
+            raise UserError(msg)
+
+    def _embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        vectors = np.asarray(self.embedder.embed(list(texts)), dtype=np.float32)
+        if vectors.shape != (len(texts), self._dim):
+            msg = (
+                f"the embedder returned an array of shape {vectors.shape} for {len(texts)} "
+                f"texts; expected ({len(texts)}, {self._dim})"
+            )
+            raise StoreError(msg)
+        return np.ascontiguousarray(vectors)

@@ -21,10 +21,9 @@ from pathlib import Path
 
 import numpy as np
 from agentmem.stores._lsh import LSHIndex
-from agentmem.stores._sqlite import ItemTable, TableStore, check_k
-from numpy.typing import NDArray
+from agentmem.stores._sqlite import EmbeddedTableStore, ItemTable, check_k
 
-from agentmem._errors import InvalidInputError, StoreError, UserError
+from agentmem._errors import InvalidInputError
 from agentmem._models import Filters, Hit, MemoryItem, Scope
 from agentmem._protocols import Embedder
 
@@ -35,7 +34,7 @@ logger = logging.getLogger(__name__)
 _DB = "thought.sqlite"
 
 
-class ThoughtStore(TableStore):
+class ThoughtStore(EmbeddedTableStore):
     """Thoughts searched by cosine similarity through random-hyperplane LSH.
 
     Args:
@@ -79,39 +78,13 @@ class ThoughtStore(TableStore):
             None if self._folder is None else self._folder / _DB, synchronous=synchronous
         )
         self._dim = int(embedder.dim)
-        self._check_embedder()
+        self._check_embedder("thought store", "open it with the same embedder")
         self._index = LSHIndex(self._dim, bits=bits, tables=tables, probes=probes, seed=seed)
         for vids, blobs in self._table.embeddings():
             vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1)
             self._index.add(vids, vectors)
         self.last_scored = 0
         logger.debug("thought store %r: indexed %d thoughts", name, len(self._index))
-
-    def _check_embedder(self) -> None:
-        stored_name = self._table.get_meta("embedder")
-        stored_dim = self._table.get_meta("dim")
-        if stored_name is None:
-            with self._table.transaction():
-                self._table.set_meta("embedder", self.embedder.name)
-                self._table.set_meta("dim", str(self._dim))
-            return
-        if stored_dim != str(self._dim) or stored_name != self.embedder.name:
-            msg = (
-                f"this thought store was built with the embedder {stored_name!r} ({stored_dim} "
-                f"dimensions) but was opened with {self.embedder.name!r} ({self._dim} "
-                "dimensions); open it with the same embedder"
-            )
-            raise UserError(msg)
-
-    def _embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        vectors = np.asarray(self.embedder.embed(list(texts)), dtype=np.float32)
-        if vectors.shape != (len(texts), self._dim):
-            msg = (
-                f"the embedder returned an array of shape {vectors.shape} for {len(texts)} "
-                f"texts; expected ({len(texts)}, {self._dim})"
-            )
-            raise StoreError(msg)
-        return np.ascontiguousarray(vectors)
 
     # -- lifecycle ---------------------------------------------------------------------
     def close(self) -> None:

@@ -18,10 +18,9 @@ from typing import Any
 
 import faiss
 import numpy as np
-from agentmem.stores._sqlite import ItemTable, TableStore, check_k
+from agentmem.stores._sqlite import EmbeddedTableStore, ItemTable, check_k
 from numpy.typing import NDArray
 
-from agentmem._errors import StoreError, UserError
 from agentmem._models import Filters, Hit, MemoryItem, Scope
 from agentmem._protocols import Embedder
 
@@ -34,7 +33,7 @@ _INDEX = "vector.faiss"
 _INDEX_META = "vector.faiss.json"
 
 
-class VectorStore(TableStore):
+class VectorStore(EmbeddedTableStore):
     """Memories searched by embedding similarity (cosine, via normalised inner product).
 
     Args:
@@ -74,27 +73,14 @@ class VectorStore(TableStore):
         self._save_every = save_every
         self._unsaved = 0
         self._dim = int(embedder.dim)
-        self._check_embedder()
+        self._check_embedder(
+            "store",
+            "open it with the same embedder, or call VectorStore.reindex(path, embedder) to "
+            "re-embed every memory",
+        )
         self._index = self._load_or_build_index()
 
     # -- lifecycle ---------------------------------------------------------------------
-    def _check_embedder(self) -> None:
-        stored_name = self._table.get_meta("embedder")
-        stored_dim = self._table.get_meta("dim")
-        if stored_name is None:
-            with self._table.transaction():
-                self._table.set_meta("embedder", self.embedder.name)
-                self._table.set_meta("dim", str(self._dim))
-            return
-        if stored_dim != str(self._dim) or stored_name != self.embedder.name:
-            msg = (
-                f"this store was built with the embedder {stored_name!r} ({stored_dim} "
-                f"dimensions) but was opened with {self.embedder.name!r} ({self._dim} "
-                "dimensions); open it with the same embedder, or call "
-                "VectorStore.reindex(path, embedder) to re-embed every memory"
-            )
-            raise UserError(msg)
-
     def _new_index(self) -> Any:
         return faiss.IndexIDMap2(faiss.IndexFlatIP(self._dim))
 
@@ -153,16 +139,6 @@ class VectorStore(TableStore):
             self.flush()
 
     # -- embedding ---------------------------------------------------------------------
-    def _embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        vectors = np.asarray(self.embedder.embed(list(texts)), dtype=np.float32)
-        if vectors.shape != (len(texts), self._dim):
-            msg = (
-                f"the embedder returned an array of shape {vectors.shape} for {len(texts)} "
-                f"texts; expected ({len(texts)}, {self._dim})"
-            )
-            raise StoreError(msg)
-        return np.ascontiguousarray(vectors)
-
     # -- MemoryStore -------------------------------------------------------------------
     def add(self, items: Sequence[MemoryItem]) -> None:
         """Embed and store ``items`` in one transaction."""
