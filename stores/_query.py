@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+
+from agentmem._validation import MAX_TIME, MIN_TIME
 
 __all__ = ["ParsedQuery", "TimeWindow", "parse_query"]
 
@@ -131,6 +134,25 @@ def _last_unit(match: re.Match[str], now: datetime) -> TimeWindow:
     )
 
 
+def _one_day(day: datetime, phrase: str) -> TimeWindow:
+    return TimeWindow(day, day + timedelta(days=1), phrase)
+
+
+def _safely(windows: list[TimeWindow], make: Callable[[], TimeWindow]) -> None:
+    """Add the window ``make`` builds, unless it falls outside the supported dates.
+
+    A phrase like "999999 days ago" or "9999-12-31" names no time a memory can have
+    (see ``agentmem._validation``): it is read as words, not as a time window.
+    """
+    try:
+        window = make()
+    except (OverflowError, ValueError):
+        return
+    if window.start < MIN_TIME or window.end > MAX_TIME:
+        return
+    windows.append(window)
+
+
 def parse_query(text: str, now: datetime) -> ParsedQuery:
     """Find the time windows and names ``text`` mentions, relative to ``now`` (aware UTC).
 
@@ -152,26 +174,35 @@ def parse_query(text: str, now: datetime) -> ParsedQuery:
     today = _day_start(now)
     for m in _ISO.finditer(text):
         if free(m):
-            day = datetime(int(m.group(1)), int(m.group(2)), int(m.group(3)), tzinfo=UTC)
-            windows.append(TimeWindow(day, day + timedelta(days=1), m.group(0)))
+            _safely(
+                windows,
+                lambda m=m: _one_day(
+                    datetime(int(m.group(1)), int(m.group(2)), int(m.group(3)), tzinfo=UTC),
+                    m.group(0),
+                ),
+            )
     for pattern, order in ((_DAY_MONTH_YEAR, (1, 2, 3)), (_MONTH_DAY_YEAR, (2, 1, 3))):
         for m in pattern.finditer(text):
             if free(m):
                 day_s, month_s, year_s = (m.group(i) for i in order)
-                try:
-                    day = datetime(int(year_s), _MONTHS[month_s.lower()], int(day_s), tzinfo=UTC)
-                except ValueError:
-                    continue
-                windows.append(TimeWindow(day, day + timedelta(days=1), m.group(0)))
+                _safely(
+                    windows,
+                    lambda d=day_s, mo=month_s, y=year_s, m=m: _one_day(
+                        datetime(int(y), _MONTHS[mo.lower()], int(d), tzinfo=UTC), m.group(0)
+                    ),
+                )
     for m in _MONTH_YEAR.finditer(text):
         if free(m):
-            windows.append(_month(int(m.group(2)), _MONTHS[m.group(1).lower()], m.group(0)))
+            _safely(
+                windows,
+                lambda m=m: _month(int(m.group(2)), _MONTHS[m.group(1).lower()], m.group(0)),
+            )
     for m in _AGO.finditer(text):
         if free(m):
-            windows.append(_relative(m, now))
+            _safely(windows, lambda m=m: _relative(m, now))
     for m in _LAST_UNIT.finditer(text):
         if free(m):
-            windows.append(_last_unit(m, now))
+            _safely(windows, lambda m=m: _last_unit(m, now))
     for m in _LAST_MONTH_NAME.finditer(text):
         if free(m):
             month = _MONTHS[m.group(2).lower()]
@@ -180,21 +211,24 @@ def parse_query(text: str, now: datetime) -> ParsedQuery:
                 m.group(1).lower() != "last" and month == today.month
             ):
                 year = today.year
-            windows.append(_month(year, month, m.group(0)))
+            _safely(windows, lambda y=year, mo=month, m=m: _month(y, mo, m.group(0)))
     for m in _YEAR.finditer(text):
         if free(m):
             year = int(m.group(1))
-            windows.append(
-                TimeWindow(
-                    datetime(year, 1, 1, tzinfo=UTC),
-                    datetime(year + 1, 1, 1, tzinfo=UTC),
-                    m.group(0),
-                )
+            _safely(
+                windows,
+                lambda y=year, m=m: TimeWindow(
+                    datetime(y, 1, 1, tzinfo=UTC), datetime(y + 1, 1, 1, tzinfo=UTC), m.group(0)
+                ),
             )
     for m in _DAYWORD.finditer(text):
         if free(m):
-            day = today - timedelta(days=_DAYWORDS[m.group(1).lower()])
-            windows.append(TimeWindow(day, day + timedelta(days=1), m.group(0)))
+            _safely(
+                windows,
+                lambda m=m: _one_day(
+                    today - timedelta(days=_DAYWORDS[m.group(1).lower()]), m.group(0)
+                ),
+            )
     names: list[str] = []
     for m in _NAME.finditer(text):
         word = m.group(0)
