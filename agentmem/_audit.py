@@ -60,6 +60,7 @@ class AuditLog:
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         target = ":memory:" if path is None else str(Path(path).expanduser())
+        self.owner: object | None = None  # the store whose database holds the log, if any
         self._lock: threading.RLock = threading.RLock()
         self._owned = True
         try:
@@ -74,14 +75,18 @@ class AuditLog:
             raise StoreError(msg) from exc
 
     @classmethod
-    def sharing(cls, connection: sqlite3.Connection, lock: threading.RLock) -> AuditLog:
+    def sharing(
+        cls, connection: sqlite3.Connection, lock: threading.RLock, *, owner: object = None
+    ) -> AuditLog:
         """A log kept in the database of ``connection`` (a store's), guarded by ``lock``.
 
         Events recorded while the connection is inside a transaction are part of it: they
         commit with the store's change or roll back with it. ``close`` leaves the
-        connection to its owner.
+        connection to its owner (``owner``: the store, so ``Memory`` knows the events
+        commit with that store's changes).
         """
         log = cls.__new__(cls)
+        log.owner = owner
         log._lock = lock
         log._owned = False
         log._conn = connection

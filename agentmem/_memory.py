@@ -151,7 +151,14 @@ class Memory:
         self.policies: list[RetentionPolicy] = list(policies)
         self.embedder = embedder if embedder is not None else getattr(stores[0], "embedder", None)
         self.clock: Clock = clock if clock is not None else SystemClock()
-        self.audit = audit if audit is not None else _default_audit(self.stores[0])
+        if audit is None:
+            sink = getattr(self.stores[0], "audit_sink", None)
+            audit = sink() if sink is not None else AuditLog()
+        self.audit = audit
+        # The store whose database holds the audit log, if one does (events then commit
+        # with that store's changes).
+        owner = getattr(audit, "owner", None)
+        self._audit_home = next((st for st in self.stores if st is owner), None)
         self.tracer = tracer
         self.max_text_bytes = max_text_bytes
         self._closed = False
@@ -283,8 +290,7 @@ class Memory:
     def _log(self, events: list[MemoryEvent]) -> list[MemoryEvent]:
         return self.audit.record(events) if events else []
 
-    @staticmethod
-    def _atomic(*stores: MemoryStore) -> contextlib.ExitStack:
+    def _atomic(self, *stores: MemoryStore) -> contextlib.ExitStack:
         """One transaction per store (those that offer one) around a change and its events.
 
         Events are recorded inside, so they commit with the change when the audit log
@@ -294,7 +300,10 @@ class Memory:
         """
         stack = contextlib.ExitStack()
         seen: set[int] = set()
-        for store in stores:
+        # The audit's own store is entered last so that it commits first: a crash between
+        # two stores' commits may leave an event without its change, never the reverse.
+        home = self._audit_home
+        for store in sorted(stores, key=lambda s: s is home):
             begin = getattr(store, "transaction", None)
             if begin is not None and id(store) not in seen:
                 seen.add(id(store))
@@ -955,11 +964,6 @@ def _fuse(per_store: list[list[Hit]], k: int) -> list[Hit]:
             best.setdefault(hit.item.id, hit)
     ranked = sorted(scores, key=lambda item_id: -scores[item_id])[:k]
     return [best[i].model_copy(update={"score": scores[i]}) for i in ranked]
-
-
-def _default_audit(store: MemoryStore) -> AuditLog:
-    sink = getattr(store, "audit_sink", None)
-    return sink() if sink is not None else AuditLog()
 
 
 def _import_old_audit(path: Path, audit: AuditLog) -> None:

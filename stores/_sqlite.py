@@ -87,6 +87,20 @@ CREATE INDEX IF NOT EXISTS items_order ON items (created_at, vid);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
+# Every committed change to what an index holds (a row, its owner, kind, times or
+# embedding), in commit order: each process's in-memory index catches up on it before it
+# searches. Only row ids are kept (no text). Access counts are not indexed, not logged.
+_CHANGES = """
+CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, vid INTEGER NOT NULL);
+CREATE TRIGGER IF NOT EXISTS items_added AFTER INSERT ON items
+BEGIN INSERT INTO changes (vid) VALUES (new.vid); END;
+CREATE TRIGGER IF NOT EXISTS items_removed AFTER DELETE ON items
+BEGIN INSERT INTO changes (vid) VALUES (old.vid); END;
+CREATE TRIGGER IF NOT EXISTS items_changed AFTER UPDATE OF
+    user_id, kind, created_at, valid_from, valid_to, embedding ON items
+BEGIN INSERT INTO changes (vid) VALUES (new.vid); END;
+"""
+
 
 def _never_reuse_ids(conn: sqlite3.Connection) -> None:
     """Give a table made before ids were AUTOINCREMENT the never-reused row ids.
@@ -281,6 +295,7 @@ class ItemTable:
                 conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
                 conn.executescript(_SCHEMA)
                 _never_reuse_ids(conn)
+                conn.executescript(_CHANGES)
         except sqlite3.DatabaseError as exc:
             msg = f"cannot open the memory database at {target}: {exc}"
             raise StoreError(msg) from exc
@@ -319,6 +334,36 @@ class ItemTable:
         (``BEGIN IMMEDIATE``), waiting up to ``busy_timeout`` for another process.
         """
         return _Transaction(self)
+
+    # -- the change log ---------------------------------------------------------------------
+    def last_change(self) -> int:
+        """The sequence number of the latest committed (or own pending) change."""
+        row = self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()
+        return int(row[0])
+
+    def changes_since(self, seq: int, limit: int = 20_000) -> tuple[int, list[int]] | None:
+        """``(last seq, changed row ids)`` after ``seq``, oldest first, at most ``limit``.
+
+        ``None`` when changes after ``seq`` were pruned: the caller must reload in full.
+        """
+        floor = int(self.get_meta("changes_floor") or 0)
+        if seq < floor:
+            return None
+        rows = self.conn.execute(
+            "SELECT seq, vid FROM changes WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
+        ).fetchall()
+        if not rows:
+            return seq, []
+        return int(rows[-1][0]), [int(r[1]) for r in rows]
+
+    def prune_changes(self, keep: int = 100_000) -> None:
+        """Drop all but the latest ``keep`` changes (a process further behind reloads)."""
+        with self.transaction() as conn:
+            last = self.last_change()
+            if last - int(self.get_meta("changes_floor") or 0) <= 2 * keep:
+                return
+            conn.execute("DELETE FROM changes WHERE seq <= ?", (last - keep,))
+            self.set_meta("changes_floor", str(last - keep))
 
     @property
     def in_transaction(self) -> bool:
@@ -657,7 +702,7 @@ class TableStore:
 
     def audit_sink(self) -> AuditLog:
         """An audit log kept in this store's own database, written in its transactions."""
-        return AuditLog.sharing(self._table.conn, self._table.lock)
+        return AuditLog.sharing(self._table.conn, self._table.lock, owner=self)
 
     def touch(self, ids: Sequence[str], when: datetime) -> dict[str, int]:
         """Count one access to each item, atomically (no lost increments); new counts by id."""

@@ -94,8 +94,10 @@ class SymbolicStore(TableStore):
             in-memory store.
         name: the store's name in hits and traces.
         clock: where "now" comes from (row items' times, prompts, facts).
-        audit: an audit log that every write through SQL is recorded in (events are
-            also returned by ``ask``, ``record`` and ``execute_logged``).
+        audit: an audit log that every write through SQL is recorded in, inside the
+            write's transaction (default: one kept in the store's own database, so a
+            write and its events commit together). Events are also returned by ``ask``,
+            ``record`` and ``execute_logged``.
         limits: bounds on each statement (time, rows and bytes shown to the model).
         max_steps: the most SQL steps ``ask`` / ``record`` take.
         retries: how many times the model may correct a refused or failing statement.
@@ -118,7 +120,6 @@ class SymbolicStore(TableStore):
     ) -> None:
         self.name = name
         self.clock: Clock = clock or SystemClock()
-        self.audit = audit
         self.limits = limits or SandboxLimits()
         self.max_steps = max_steps
         self.retries = retries
@@ -129,6 +130,7 @@ class SymbolicStore(TableStore):
         self._table = ItemTable(None if folder is None else folder / _DB, synchronous=synchronous)
         with self._table.lock:
             self._table.conn.executescript(_FTS)
+        self.audit: AuditLog = audit if audit is not None else self.audit_sink()
 
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:
