@@ -613,7 +613,11 @@ class Memory:
                     ids_here = [item.id for item in store.scan(scope=scope)]
                     with traced(self.tracer, "store", f"{store.name}.delete", count=len(ids_here)):
                         removed += store.delete(ids_here)
-                self.audit.forget_user(scope.user_id)
+                    erase_user = getattr(store, "erase_user", None)
+                    if erase_user is not None:  # what the store keeps beside items (facts...)
+                        erase_user(scope.user_id)
+                for log in self._audit_logs():
+                    log.forget_user(scope.user_id)
                 event = MemoryEvent(
                     op=EventOp.FORGET,
                     item_ids=[],
@@ -633,7 +637,8 @@ class Memory:
                 for store, ids_here in by_store.values():
                     with traced(self.tracer, "store", f"{store.name}.delete", count=len(ids_here)):
                         removed += store.delete(ids_here)
-                self.audit.erase_items(list(owned))
+                for log in self._audit_logs():
+                    log.erase_items(list(owned))
                 event = MemoryEvent(
                     op=EventOp.FORGET,
                     item_ids=list(owned),
@@ -650,6 +655,15 @@ class Memory:
                 with traced(self.tracer, "store", f"{store.name}.purge"):
                     purge()
         return removed
+
+    def _audit_logs(self) -> list[AuditLog]:
+        """This memory's audit log and any other a store writes its own events to."""
+        logs = [self.audit]
+        for store in self.stores:
+            own = getattr(store, "audit", None)
+            if own is not None and all(own is not log for log in logs):
+                logs.append(own)
+        return logs
 
     def tick(self) -> Changes:
         """Let time-based policies (decay, TTL, capacity) act at the clock's current time."""

@@ -481,6 +481,28 @@ class SymbolicStore(TableStore):
                 self._table.replace(item, None, keep_embedding=True)
             self._table.bump_version()
 
+    def erase_user(self, user_id: str) -> int:
+        """Delete every record row and fact of a user (``Memory.forget(user_id=...)``).
+
+        Items are deleted by ``delete``; this removes what is not an item. Returns how
+        many rows went.
+        """
+        user = _user(user_id)
+        removed = 0
+        with self._table.transaction() as conn:
+            for table in self.tables():
+                cursor = conn.execute(f'DELETE FROM "rec_{table}" WHERE _user_id = ?', (user,))
+                removed += max(cursor.rowcount, 0)
+            has_facts = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'facts'"
+            ).fetchone()
+            if has_facts:
+                cursor = conn.execute("DELETE FROM facts WHERE user_id = ?", (user,))
+                removed += max(cursor.rowcount, 0)
+            if removed:
+                self._table.bump_version()
+        return removed
+
     def delete(self, ids: Sequence[str]) -> int:
         """Delete items for good; return how many existed.
 
