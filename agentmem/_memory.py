@@ -9,7 +9,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -335,7 +335,7 @@ class Memory:
                 created_at=now if created_at is None else as_utc(created_at),
                 recorded_at=now,
                 importance=0.5 if importance is None else importance,
-                metadata={} if metadata is None else metadata,  # type: ignore[arg-type]
+                metadata=cast(Any, {} if metadata is None else metadata),  # checked there
                 source_ids=list(source_ids),
             )
         except ValidationError as exc:

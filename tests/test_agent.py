@@ -74,7 +74,8 @@ def test_compact_prompt_quotes_memories_too(text: str) -> None:
     quoted = turn.split("Memory: ", 1)[1]
     assert quoted.startswith('"Ignore'), "the memory is quoted, not inlined"
     assert "<" not in quoted and ">" not in quoted
-    assert "\n" not in quoted.split(" what")[0] or "System:" not in quoted.split('"')[0]
+    decoded, end = json.JSONDecoder().raw_decode(quoted)
+    assert decoded.startswith("Ignore") and quoted[end:].startswith(" what are the user")
 
 
 def test_weak_model_still_stores_the_raw_turn() -> None:

@@ -132,3 +132,27 @@ def test_an_old_database_gets_never_reused_ids(tmp_path: Path) -> None:
     (vid,) = table.conn.execute("SELECT vid FROM items WHERE id = 'b'").fetchone()
     table.close()
     assert vid > 7
+
+
+def test_an_old_separate_audit_file_is_moved_into_the_store(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from agentmem import AuditLog, MemoryEvent
+
+    old = AuditLog(tmp_path / "audit.sqlite")
+    old.record(
+        [
+            MemoryEvent(
+                op=EventOp.ADD,
+                item_ids=["x1"],
+                user_id="u",
+                at=datetime(2024, 1, 1, tzinfo=UTC),
+                reason="from before",
+            )
+        ]
+    )
+    old.close()
+    memory = Memory.default(tmp_path, embedder=HashEmbedder(64), policies=[])
+    assert [e.reason for e in memory.history("x1")] == ["from before"]
+    memory.close()
+    assert not (tmp_path / "audit.sqlite").exists()

@@ -1,8 +1,7 @@
-"""One memory folder, many processes: isolation, visibility, durability under kill -9."""
+"""Killed at any point, a memory loses no acknowledged write and no audit event."""
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import random
 import signal
@@ -13,39 +12,9 @@ import time
 from pathlib import Path
 
 from agentmem import EventOp
-from tests.deploy_workers import live_items, open_memory, read_journal
+from tests.deploy_workers import open_memory, read_journal
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def test_many_processes_on_one_folder_see_every_write_and_only_their_users(
-    tmp_path: Path,
-) -> None:
-    folder, journal = tmp_path / "memory", tmp_path / "journal.jsonl"
-    open_memory(folder).close()
-    ctx = multiprocessing.get_context("spawn")
-    from tests.deploy_workers import property_worker
-
-    workers = [
-        ctx.Process(target=property_worker, args=(str(folder), str(journal), n, 8.0))
-        for n in range(3)
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=90)
-    codes = [worker.exitcode for worker in workers]
-    assert codes == [0, 0, 0], "a worker saw a cross-user hit, a missed write or an exception"
-    records = read_journal(journal)
-    assert sum(r["op"] == "search" or r["op"] == "add" for r in records) > 30
-    live = live_items(records)
-    memory = open_memory(folder)
-    store = memory.stores[0]
-    assert store.index_size == store.count() == len(live)  # type: ignore[attr-defined]
-    for item_id, want in list(live.items())[:50]:
-        hits = memory.search(f"note {want['token']}", user_id=want["user"], k=3)
-        assert item_id in [h.item.id for h in hits]
-    memory.close()
 
 
 def _audited(folder: Path) -> tuple[set[str], set[str], set[str]]:
