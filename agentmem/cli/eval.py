@@ -34,7 +34,14 @@ def _add_recall(actions: Any) -> None:
     source.add_argument(
         "--generate", type=int, metavar="SEED", help="evaluate on a generated conversation"
     )
-    p.add_argument("--format", choices=["locomo", "longmemeval", "msc"], default="locomo")
+    p.add_argument(
+        "--format", choices=["locomo", "longmemeval", "msc", "jsonl", "csv"], default="locomo"
+    )
+    p.add_argument(
+        "--columns",
+        help="jsonl/csv: FIELD=COLUMN pairs, e.g. question=q,answer=a,context=passage "
+        "(fields: question, answer, context, evidence, date, category, id, conversation)",
+    )
     p.add_argument("--sessions", type=int, default=30, help="sessions per generated conversation")
     p.add_argument(
         "--systems",
@@ -186,7 +193,15 @@ def _add_conflicts(actions: Any) -> None:
         "conflicts", help="knowledge conflicts: memory vs prior, substitution, staleness"
     )
     p.add_argument(
-        "--source", choices=["conflictqa", "substitution", "staleness"], default="conflictqa"
+        "--source",
+        choices=["conflictqa", "table", "substitution", "staleness"],
+        default="conflictqa",
+        help="table: your own JSON lines / CSV rows (--data, --columns)",
+    )
+    p.add_argument(
+        "--columns",
+        help="table: FIELD=COLUMN pairs for question, answer (the prior), counter_answer, "
+        "context (the memory), id",
     )
     p.add_argument("--out", required=True, help="folder for the report (json, md, png)")
     p.add_argument("--seed", type=int, default=0)
@@ -249,10 +264,21 @@ def _conflicts(args: argparse.Namespace) -> int:
 
             llm = ScriptedLLM([], default="A")
         evaluator = c.ConflictEvaluator(llm, max_tokens=args.max_tokens)
-        if args.source == "conflictqa":
-            path = args.data or next(iter(sorted(shared_path("conflictqa").glob("*.json"))))
-            items = c.load_conflictqa(path, limit=args.limit, seed=args.seed)
+        if args.source in ("conflictqa", "table"):
+            if args.source == "table":
+                from agentmem.eval.tabular import load_conflict_table, parse_columns
+
+                if not args.data:
+                    msg = "--source table needs --data FILE (JSON lines or CSV) and --columns"
+                    raise UserError(msg)
+                items = load_conflict_table(args.data, parse_columns(args.columns))
+                items = c.sample(items, args.limit, seed=args.seed)
+            else:
+                path = args.data or next(iter(sorted(shared_path("conflictqa").glob("*.json"))))
+                items = c.load_conflictqa(path, limit=args.limit, seed=args.seed)
             report = evaluator.conflictqa(items, seed=args.seed, orders=args.orders)
+            if args.source == "table":
+                report = report.model_copy(update={"source": f"table:{Path(args.data).name}"})
         else:
             originals = sub.load_entity_qa(args.data)
             swapped = sub.substitute_all(originals, sub.load_entities(), seed=args.seed)
@@ -294,11 +320,16 @@ def _recall(args: argparse.Namespace) -> int:
         )
         dataset = load(path, "locomo")
     else:
-        dataset = load(args.data, args.format)
+        from agentmem.eval.tabular import parse_columns
+
+        dataset = load(args.data, args.format, columns=parse_columns(args.columns))
     if args.limit is not None:
         dataset = dataset.model_copy(update={"conversations": dataset.conversations[: args.limit]})
     if dataset.question_count == 0:
-        msg = f"{dataset.name} asks no questions (MSC has none); use LoCoMo or LongMemEval data"
+        msg = (
+            f"{dataset.name} asks no questions (MSC: no persona fact matched an earlier "
+            "turn); use LoCoMo or LongMemEval data, or MSC records with 'personas'"
+        )
         raise UserError(msg)
     embedder: Any
     if args.embedder == "hash":

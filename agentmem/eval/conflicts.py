@@ -34,7 +34,7 @@ from agentmem._errors import UserError
 from agentmem._memory import Memory
 from agentmem._prompts import render_prompt
 from agentmem._protocols import ChatMessage, ChatModel, Embedder, RetentionPolicy
-from agentmem.eval.intervals import Rate
+from agentmem.eval.intervals import Rate, sign_test
 from agentmem.eval.loaders import DatasetError
 from agentmem.eval.metrics import mentions, normalize_answer
 from agentmem.eval.substitution import EntityQA
@@ -51,6 +51,7 @@ __all__ = [
     "item_outcome",
     "load_conflictqa",
     "memorization_ratio",
+    "sample",
     "staleness",
     "summarize_conflicts",
 ]
@@ -97,6 +98,11 @@ def load_conflictqa(
         except (json.JSONDecodeError, KeyError, TypeError, ValidationError) as exc:
             msg = f"{Path(path).name} line {number}: not a ConflictQA record ({exc})"
             raise DatasetError(msg) from exc
+    return sample(items, limit, seed=seed)
+
+
+def sample(items: list[ConflictItem], limit: int | None, *, seed: int = 0) -> list[ConflictItem]:
+    """``limit`` of ``items`` drawn with ``seed``, in their order (all of them for ``None``)."""
     if limit is not None and limit < len(items):
         keep = set(random.Random(seed).sample(range(len(items)), limit))
         items = [item for i, item in enumerate(items) if i in keep]
@@ -155,8 +161,9 @@ class ConflictSummary(BaseModel):
     and names the side its interval excludes 0 on (``none`` otherwise).
     ``first_option`` is the share of replies that picked the option shown first (averaged
     per item, over items that got a choice): 0.5 for a model that chooses by content when
-    both orders are asked; ``position_biased`` when its interval excludes 0.5.
-    ``same_letter``: the share of items given one letter in both orders.
+    both orders are asked. ``same_letter``: the share of items given one letter in both
+    orders. ``position_biased``: a two-sided sign test of A against B over those items
+    (asked once: over the letters given) has ``position_p_value`` below 0.05.
     """
 
     items: int
@@ -167,6 +174,7 @@ class ConflictSummary(BaseModel):
     memorization_ratio: float | None
     preference: Literal["memory", "prior", "none"]
     position_biased: bool
+    position_p_value: float = 1.0
     rates: dict[str, Rate]
 
 
@@ -201,7 +209,16 @@ def summarize_conflicts(results: Sequence[ConflictResult], *, seed: int | str) -
     preference: Literal["memory", "prior", "none"] = (
         "memory" if pref.low > 0 else "prior" if pref.high < 0 else "none"
     )
-    first = rates.get("first_option")
+    # the flag: a sign test on items that got the same letter in both orders (AA vs BB),
+    # or, asked once, on the letters given; with no position bias A and B are equally
+    # likely there. The bootstrap interval alone is too narrow at small n.
+    if both:
+        same = [rs[0].letter for rs in both if len({r.letter for r in rs}) == 1]
+        a, n = sum(letter == "A" for letter in same), sum(letter is not None for letter in same)
+    else:
+        letters = [str(r.letter) for r in results if r.letter is not None and r.order != "open"]
+        a, n = letters.count("A"), len(letters)
+    p_value = sign_test(a, n)
     return ConflictSummary(
         items=len(outcomes),
         counter_rate=rates["counter"].value,
@@ -210,7 +227,8 @@ def summarize_conflicts(results: Sequence[ConflictResult], *, seed: int | str) -
         other_rate=rates["other"].value,
         memorization_ratio=memorization_ratio(rates["prior"].value, rates["counter"].value),
         preference=preference,
-        position_biased=first is not None and first.excludes(0.5),
+        position_biased=n > 0 and p_value < 0.05,
+        position_p_value=round(p_value, 6),
         rates=rates,
     )
 
@@ -270,18 +288,19 @@ class ConflictReport(BaseModel):
                 "",
                 "first-option rate: share of replies that picked the option shown first "
                 "(0.5 when the choice follows content, since each answer is shown first "
-                "equally often); flagged when its interval excludes 0.5.",
+                "equally often). Position-biased: a two-sided sign test of A against B, over "
+                "the items given the same letter in both orders, has p < 0.05.",
                 "",
                 "| condition | items with a choice | first-option rate | same letter in both "
-                "orders | position-biased |",
-                "|---|---|---|---|---|",
+                "orders | sign test p | position-biased |",
+                "|---|---|---|---|---|---|",
             ]
             for name, s in self.summary.items():
                 first = s.rates.get("first_option")
                 same = s.rates.get("same_letter")
                 lines.append(
                     f"| {name} | {first.n if first else 0} | {first.cell() if first else '-'} | "
-                    f"{same.cell() if same else '-'} | "
+                    f"{same.cell() if same else '-'} | {s.position_p_value:.2g} | "
                     f"{'**yes**' if s.position_biased else 'no'} |"
                 )
         return "\n".join(lines) + "\n"

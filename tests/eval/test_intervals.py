@@ -58,3 +58,12 @@ def test_rate_edge_cases() -> None:
     assert Rate.of([0.0, 1.0], seed=0).cell().startswith("0.500 [")
     with pytest.raises(ValueError, match="level"):
         bootstrap_interval([1.0], level=1.5)
+
+
+def test_sign_test_by_hand() -> None:
+    from agentmem.eval.intervals import sign_test
+
+    assert sign_test(2, 2) == 0.5  # two of two: 2 * 1/4
+    assert sign_test(20, 20) == pytest.approx(2 / 2**20)
+    assert sign_test(5, 10) == 1.0 and sign_test(0, 0) == 1.0
+    assert sign_test(1, 10) == pytest.approx(2 * 11 / 1024)
