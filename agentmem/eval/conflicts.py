@@ -383,6 +383,7 @@ class ConflictEvaluator:
         seed: int = 0,
         conditions: Sequence[str] = ("memory", "no-memory"),
         orders: str = "both",
+        source: str = "conflictqa",
     ) -> ConflictReport:
         """Two-way choice between the prior and the counter answer.
 
@@ -425,7 +426,7 @@ class ConflictEvaluator:
                 )
             )
         return ConflictReport.build(
-            results=results, source="conflictqa", llm=_name(self.llm), seed=seed, orders=orders
+            results=results, source=source, llm=_name(self.llm), seed=seed, orders=orders
         )
 
     def substitution(
