@@ -228,7 +228,7 @@ def summarize_conflicts(results: Sequence[ConflictResult], *, seed: int | str) -
         memorization_ratio=memorization_ratio(rates["prior"].value, rates["counter"].value),
         preference=preference,
         position_biased=n > 0 and p_value < 0.05,
-        position_p_value=round(p_value, 6),
+        position_p_value=float(f"{p_value:.3g}"),
         rates=rates,
     )
 
