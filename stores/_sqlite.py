@@ -577,6 +577,14 @@ class ItemTable:
                     out[str(row[0])] = row_item(row)
         return out
 
+    def count_embedded(self) -> int:
+        """How many items carry an embedding (what a dense index over them must hold)."""
+        with self.lock:
+            row = self.conn.execute(
+                "SELECT COUNT(*) FROM items WHERE embedding IS NOT NULL"
+            ).fetchone()
+        return int(row[0])
+
     def count(self, scope: Scope | None, *, open_only: bool = False) -> int:
         """Count items in scope."""
         where, params = where_clause(scope, None, open_only=open_only)
