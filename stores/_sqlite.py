@@ -607,6 +607,21 @@ class ItemTable:
             yield [int(r[0]) for r in rows], [bytes(r[1]) for r in rows]
             last = int(rows[-1][0])
 
+    def embeddings_of(self, vids: Sequence[int]) -> list[tuple[int, bytes]]:
+        """``(vid, embedding)`` of those of ``vids`` that exist and carry one."""
+        out: list[tuple[int, bytes]] = []
+        with self.lock:
+            for start in range(0, len(vids), 500):
+                chunk = list(vids[start : start + 500])
+                marks = ", ".join("?" * len(chunk))
+                rows = self.conn.execute(
+                    f"SELECT vid, embedding FROM items WHERE vid IN ({marks}) "
+                    "AND embedding IS NOT NULL",
+                    chunk,
+                ).fetchall()
+                out += [(int(r[0]), bytes(r[1])) for r in rows]
+        return out
+
     def texts(self) -> Iterator[tuple[list[int], list[str]]]:
         """Every stored text, in batches of ``(vids, texts)``."""
         last = -1
