@@ -12,7 +12,7 @@ from pathlib import Path
 
 from agentmem._errors import ClosedError, StoreError
 from agentmem._models import EventOp, MemoryEvent
-from agentmem.stores._sqlite import from_micros, to_micros
+from agentmem._time import from_micros, to_micros
 
 __all__ = ["AuditLog"]
 

@@ -12,16 +12,18 @@ import operator
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from agentmem._columns import FRAME_COLUMNS
 from agentmem._errors import ClosedError, InvalidInputError, NotFoundError, StoreError, UserError
 from agentmem._models import Filters, Hit, Kind, MemoryItem, Scope
 from agentmem._protocols import Embedder
+from agentmem._time import from_micros, opt_micros, opt_time, to_micros
 
 __all__ = [
     "FRAME_COLUMNS",
@@ -33,28 +35,11 @@ __all__ = [
     "to_micros",
 ]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO = timedelta(microseconds=1)
-
 _COLUMNS = (
     "id, user_id, agent_id, session_id, kind, text, created_at, recorded_at, valid_from, "
     "valid_to, importance, strength, access_count, last_accessed_at, source_ids, metadata"
 )
 
-# What retention policies decide on: read column by column, no item objects built.
-FRAME_COLUMNS = (
-    "id",
-    "user_id",
-    "agent_id",
-    "session_id",
-    "kind",
-    "created_at",
-    "recorded_at",
-    "valid_from",
-    "importance",
-    "strength",
-    "last_accessed_at",
-)
 _EXTRA_COLUMNS = frozenset({"text", "metadata", "valid_to", "embedding"})
 
 _SCHEMA = """
@@ -85,24 +70,6 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
-def to_micros(when: datetime) -> int:
-    """Exact integer microseconds since the epoch for an aware datetime."""
-    return (when - _EPOCH) // _MICRO
-
-
-def from_micros(value: int) -> datetime:
-    """The aware UTC datetime for integer microseconds since the epoch."""
-    return _EPOCH + value * _MICRO
-
-
-def _opt_micros(when: datetime | None) -> int | None:
-    return None if when is None else to_micros(when)
-
-
-def _opt_time(value: int | None) -> datetime | None:
-    return None if value is None else from_micros(value)
-
-
 def item_row(item: MemoryItem) -> tuple[Any, ...]:
     """The column values of ``item``, in ``_COLUMNS`` order."""
     valid_from = item.valid_from or item.created_at
@@ -116,11 +83,11 @@ def item_row(item: MemoryItem) -> tuple[Any, ...]:
         to_micros(item.created_at),
         to_micros(item.recorded_at),
         to_micros(valid_from),
-        _opt_micros(item.valid_to),
+        opt_micros(item.valid_to),
         item.importance,
         item.strength,
         item.access_count,
-        _opt_micros(item.last_accessed_at),
+        opt_micros(item.last_accessed_at),
         json.dumps(item.source_ids),
         json.dumps(item.metadata, sort_keys=True, default=str),
     )
@@ -154,11 +121,11 @@ def row_item(row: sqlite3.Row | tuple[Any, ...]) -> MemoryItem:
         created_at=from_micros(created_at),
         recorded_at=from_micros(recorded_at),
         valid_from=from_micros(valid_from),
-        valid_to=_opt_time(valid_to),
+        valid_to=opt_time(valid_to),
         importance=importance,
         strength=strength,
         access_count=access_count,
-        last_accessed_at=_opt_time(last_accessed_at),
+        last_accessed_at=opt_time(last_accessed_at),
         source_ids=[] if source_ids == "[]" else json.loads(source_ids),
         metadata={} if metadata == "{}" else json.loads(metadata),
     )
