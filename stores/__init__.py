@@ -64,7 +64,33 @@ _WHERE = {
     "split_statements": "_sql_sandbox",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "AskResult",
+    "CitedRow",
+    "ContextOptions",
+    "CrossEncoderReranker",
+    "FactRecord",
+    "FactTable",
+    "HybridStore",
+    "IndexSettings",
+    "LangChainStore",
+    "ParsedQuery",
+    "RecordResult",
+    "Reranker",
+    "SandboxError",
+    "SandboxLimits",
+    "SchemaMode",
+    "SchemaProposal",
+    "ScopeFilter",
+    "SqlStep",
+    "StepResult",
+    "SymbolicStore",
+    "ThoughtStore",
+    "TimeWindow",
+    "VectorStore",
+    "parse_query",
+    "split_statements",
+]
 
 
 def __getattr__(name: str) -> Any:

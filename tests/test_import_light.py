@@ -40,7 +40,7 @@ def test_import_agentmem_loads_no_heavy_library() -> None:
 
 def test_the_probe_sees_a_heavy_library_when_a_store_is_used() -> None:
     # the same probe, after touching a store: proves the check above can fail
-    code = _PROBE.replace("import agentmem\n", "import agentmem\nagentmem.stores.VectorStore\n")
+    code = _PROBE.replace("heavy =", "agentmem.stores.VectorStore\nheavy =")
     loaded = _loaded_after(code.format(heavy=HEAVY))
     assert "faiss" in loaded
 
