@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import operator
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -27,10 +28,12 @@ from agentmem._time import from_micros, opt_micros, opt_time, to_micros
 
 __all__ = [
     "FRAME_COLUMNS",
+    "ColumnReads",
     "EmbeddedTableStore",
     "ItemTable",
     "TableStore",
     "check_k",
+    "open_folder",
     "from_micros",
     "to_micros",
 ]
@@ -484,6 +487,14 @@ class _Transaction:
             self._table.lock.release()
 
 
+def open_folder(path: str | os.PathLike[str] | None) -> Path | None:
+    """A store's folder (created if missing), or ``None`` for a store in memory only."""
+    folder = None if path is None else Path(path).expanduser()
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def check_k(k: int) -> None:
     """Refuse a non-positive result count with a clear error."""
     if k <= 0:
@@ -565,6 +576,35 @@ class TableStore:
                 self._table.bump_version()
                 if fresh:
                     reindex([old[i][0] for i in fresh], np.stack(list(fresh.values())))
+
+
+class ColumnReads:
+    """The optional fast reads of :class:`~agentmem._protocols.ColumnarStore`, from ``_table``.
+
+    Retention policies decide over many memories at once through these instead of
+    building an item per row.
+    """
+
+    _table: ItemTable
+
+    def columns(
+        self,
+        *,
+        scope: Scope | None = None,
+        filters: Filters | None = None,
+        include_closed: bool = True,
+        extra: Sequence[str] = (),
+    ) -> dict[str, list[Any]]:
+        """Raw columns of the stored items, oldest first (see ``ItemTable.columns``).
+
+        ``extra`` may add ``text``, ``metadata``, ``valid_to`` and ``embedding`` (float32
+        bytes). Retention policies read this instead of :meth:`scan` to skip building items.
+        """
+        return self._table.columns(scope, filters, include_closed=include_closed, extra=extra)
+
+    def get_many(self, ids: Sequence[str]) -> dict[str, MemoryItem]:
+        """The items with these ids that exist here, by id (one query per 500 ids)."""
+        return self._table.get_many(ids)
 
 
 class EmbeddedTableStore(TableStore):
