@@ -38,13 +38,18 @@ def _add_recall(actions: Any) -> None:
     p.add_argument("--sessions", type=int, default=30, help="sessions per generated conversation")
     p.add_argument(
         "--systems",
-        default="full-context,no-memory,recent-window,vector,bm25",
+        default="full-context,no-memory,recent-window,vector,bm25,hybrid",
         help="comma-separated system specs, e.g. vector,recent-window:n=40 "
         "(';' separates specs that themselves hold commas)",
     )
     p.add_argument("--out", required=True, help="folder for report.{json,md,png} and the cache")
     p.add_argument("--k", type=int, default=10, help="recalled turns put in the prompt")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ks", default="1,5,10,25", help="cut-offs evidence recall@k is reported at")
+    p.add_argument(
+        "--seed",
+        type=int,
+        help="seed of question sampling and intervals (default: the --generate seed, else 0)",
+    )
     p.add_argument("--max-questions", type=int, help="questions per conversation (sampled)")
     p.add_argument("--limit", type=int, help="only the first N conversations")
     p.add_argument(
@@ -192,11 +197,18 @@ def _add_conflicts(actions: Any) -> None:
     )
     p.add_argument("--limit", type=int, default=20, help="conflictqa: records sampled")
     p.add_argument(
+        "--orders",
+        choices=["both", "balanced"],
+        default="both",
+        help="conflictqa: ask each item with each answer first (both), or once with the "
+        "memory's answer first for a seeded half of the items (balanced)",
+    )
+    p.add_argument(
         "--llm",
         choices=["local", "scripted-prior"],
         default="local",
-        help="the offline local model, or a stand-in that always answers A / the original "
-        "entity (a dry run)",
+        help="the offline local model, or a stand-in that always answers A, the first "
+        "option (a dry run; it must come out at no preference, flagged position-biased)",
     )
     p.add_argument(
         "--policies",
@@ -240,7 +252,7 @@ def _conflicts(args: argparse.Namespace) -> int:
         if args.source == "conflictqa":
             path = args.data or next(iter(sorted(shared_path("conflictqa").glob("*.json"))))
             items = c.load_conflictqa(path, limit=args.limit, seed=args.seed)
-            report = evaluator.conflictqa(items, seed=args.seed)
+            report = evaluator.conflictqa(items, seed=args.seed, orders=args.orders)
         else:
             originals = sub.load_entity_qa(args.data)
             swapped = sub.substitute_all(originals, sub.load_entities(), seed=args.seed)
@@ -302,10 +314,15 @@ def _recall(args: argparse.Namespace) -> int:
         from agentmem.llms import LocalLLM
 
         llm = LocalLLM()
+    seed = args.seed if args.seed is not None else (args.generate or 0)
     evaluator = Evaluator(
-        embedder=embedder, k=args.k, out_dir=out, max_questions=args.max_questions
+        embedder=embedder,
+        k=args.k,
+        ks=_ints(args.ks),
+        out_dir=out,
+        max_questions=args.max_questions,
     )
-    report = evaluator.run(_systems(args.systems), dataset, llm=llm, seed=args.seed)
+    report = evaluator.run(_systems(args.systems), dataset, llm=llm, seed=seed)
     paths = report.save(out)
     print(report.to_markdown())
     print("wrote " + ", ".join(str(p) for p in paths.values()))
