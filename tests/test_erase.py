@@ -83,6 +83,9 @@ def test_forgotten_secrets_leave_no_byte_in_any_file(tmp_path: Path, how: str) -
     memory.close()
     assert leaks(folder, gone) == {}
     assert leaks(folder, kept), "another user's memories are kept"
+    if how == "by user":
+        saved = [p for p in (folder / "dense").rglob("*") if p.is_file()]
+        assert saved and not [p.name for p in saved if b"alice" in p.read_bytes()]
     reopened = open_memory(folder)
     assert [i.text for i in reopened.items(user_id="bob")], "bob's memories survive"
     forgets = [e for e in reopened.events() if e.op is EventOp.FORGET]
