@@ -50,7 +50,8 @@ def main() -> None:
 
     embedder = DiskCachedEmbedder(SentenceTransformerEmbedder())
     convos = dev_conversations()
-    settings = [dict(zip(GRID, values, strict=True)) for values in itertools.product(*GRID.values())]
+    grid = itertools.product(*GRID.values())
+    settings = [dict(zip(GRID, values, strict=True)) for values in grid]
     # per setting, per conversation: the question rows
     rows: dict[int, dict[str, list[Any]]] = {}
     for n, setting in enumerate(settings):
