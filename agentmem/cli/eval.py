@@ -34,17 +34,29 @@ def _add_recall(actions: Any) -> None:
     source.add_argument(
         "--generate", type=int, metavar="SEED", help="evaluate on a generated conversation"
     )
-    p.add_argument("--format", choices=["locomo", "longmemeval", "msc"], default="locomo")
+    p.add_argument(
+        "--format", choices=["locomo", "longmemeval", "msc", "jsonl", "csv"], default="locomo"
+    )
+    p.add_argument(
+        "--columns",
+        help="jsonl/csv: FIELD=COLUMN pairs, e.g. question=q,answer=a,context=passage "
+        "(fields: question, answer, context, evidence, date, category, id, conversation)",
+    )
     p.add_argument("--sessions", type=int, default=30, help="sessions per generated conversation")
     p.add_argument(
         "--systems",
-        default="full-context,no-memory,recent-window,vector,bm25",
+        default="full-context,no-memory,recent-window,vector,bm25,hybrid",
         help="comma-separated system specs, e.g. vector,recent-window:n=40 "
         "(';' separates specs that themselves hold commas)",
     )
     p.add_argument("--out", required=True, help="folder for report.{json,md,png} and the cache")
     p.add_argument("--k", type=int, default=10, help="recalled turns put in the prompt")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ks", default="1,5,10,25", help="cut-offs evidence recall@k is reported at")
+    p.add_argument(
+        "--seed",
+        type=int,
+        help="seed of question sampling and intervals (default: the --generate seed, else 0)",
+    )
     p.add_argument("--max-questions", type=int, help="questions per conversation (sampled)")
     p.add_argument("--limit", type=int, help="only the first N conversations")
     p.add_argument(
@@ -181,7 +193,15 @@ def _add_conflicts(actions: Any) -> None:
         "conflicts", help="knowledge conflicts: memory vs prior, substitution, staleness"
     )
     p.add_argument(
-        "--source", choices=["conflictqa", "substitution", "staleness"], default="conflictqa"
+        "--source",
+        choices=["conflictqa", "table", "substitution", "staleness"],
+        default="conflictqa",
+        help="table: your own JSON lines / CSV rows (--data, --columns)",
+    )
+    p.add_argument(
+        "--columns",
+        help="table: FIELD=COLUMN pairs for question, answer (the prior), counter_answer, "
+        "context (the memory), id",
     )
     p.add_argument("--out", required=True, help="folder for the report (json, md, png)")
     p.add_argument("--seed", type=int, default=0)
@@ -192,11 +212,18 @@ def _add_conflicts(actions: Any) -> None:
     )
     p.add_argument("--limit", type=int, default=20, help="conflictqa: records sampled")
     p.add_argument(
+        "--orders",
+        choices=["both", "balanced"],
+        default="both",
+        help="conflictqa: ask each item with each answer first (both), or once with the "
+        "memory's answer first for a seeded half of the items (balanced)",
+    )
+    p.add_argument(
         "--llm",
         choices=["local", "scripted-prior"],
         default="local",
-        help="the offline local model, or a stand-in that always answers A / the original "
-        "entity (a dry run)",
+        help="the offline local model, or a stand-in that always answers A, the first "
+        "option (a dry run; it must come out at no preference, flagged position-biased)",
     )
     p.add_argument(
         "--policies",
@@ -237,10 +264,21 @@ def _conflicts(args: argparse.Namespace) -> int:
 
             llm = ScriptedLLM([], default="A")
         evaluator = c.ConflictEvaluator(llm, max_tokens=args.max_tokens)
-        if args.source == "conflictqa":
-            path = args.data or next(iter(sorted(shared_path("conflictqa").glob("*.json"))))
-            items = c.load_conflictqa(path, limit=args.limit, seed=args.seed)
-            report = evaluator.conflictqa(items, seed=args.seed)
+        if args.source in ("conflictqa", "table"):
+            if args.source == "table":
+                from agentmem.eval.tabular import load_conflict_table, parse_columns
+
+                if not args.data:
+                    msg = "--source table needs --data FILE (JSON lines or CSV) and --columns"
+                    raise UserError(msg)
+                items = load_conflict_table(args.data, parse_columns(args.columns))
+                items = c.sample(items, args.limit, seed=args.seed)
+            else:
+                path = args.data or next(iter(sorted(shared_path("conflictqa").glob("*.json"))))
+                items = c.load_conflictqa(path, limit=args.limit, seed=args.seed)
+            report = evaluator.conflictqa(items, seed=args.seed, orders=args.orders)
+            if args.source == "table":
+                report = report.model_copy(update={"source": f"table:{Path(args.data).name}"})
         else:
             originals = sub.load_entity_qa(args.data)
             swapped = sub.substitute_all(originals, sub.load_entities(), seed=args.seed)
@@ -282,11 +320,16 @@ def _recall(args: argparse.Namespace) -> int:
         )
         dataset = load(path, "locomo")
     else:
-        dataset = load(args.data, args.format)
+        from agentmem.eval.tabular import parse_columns
+
+        dataset = load(args.data, args.format, columns=parse_columns(args.columns))
     if args.limit is not None:
         dataset = dataset.model_copy(update={"conversations": dataset.conversations[: args.limit]})
     if dataset.question_count == 0:
-        msg = f"{dataset.name} asks no questions (MSC has none); use LoCoMo or LongMemEval data"
+        msg = (
+            f"{dataset.name} asks no questions (MSC: no persona fact matched an earlier "
+            "turn); use LoCoMo or LongMemEval data, or MSC records with 'personas'"
+        )
         raise UserError(msg)
     embedder: Any
     if args.embedder == "hash":
@@ -302,10 +345,15 @@ def _recall(args: argparse.Namespace) -> int:
         from agentmem.llms import LocalLLM
 
         llm = LocalLLM()
+    seed = args.seed if args.seed is not None else (args.generate or 0)
     evaluator = Evaluator(
-        embedder=embedder, k=args.k, out_dir=out, max_questions=args.max_questions
+        embedder=embedder,
+        k=args.k,
+        ks=_ints(args.ks),
+        out_dir=out,
+        max_questions=args.max_questions,
     )
-    report = evaluator.run(_systems(args.systems), dataset, llm=llm, seed=args.seed)
+    report = evaluator.run(_systems(args.systems), dataset, llm=llm, seed=seed)
     paths = report.save(out)
     print(report.to_markdown())
     print("wrote " + ", ".join(str(p) for p in paths.values()))
