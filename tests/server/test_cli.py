@@ -69,6 +69,6 @@ def test_the_example_runs() -> None:
         [sys.executable, str(root / "examples" / "memory_service.py"), "--embedder", "hash"],
         capture_output=True, text=True, timeout=120, check=True,
     )  # fmt: skip
-    assert "search: [(\"Alice's sister is called Maria\"" in done.stdout
+    assert 'search: [("Alice\'s sister is called Maria"' in done.stdout
     assert "bob reads alice: 403" in done.stdout
     assert "forgot: 1 left:" in done.stdout and "Lisbon" not in done.stdout.split("left:")[1]

@@ -30,9 +30,11 @@ INSTALL = "install it with: apt-get install -y chromium chromium-driver"
 
 def _find(*names: str) -> str:
     for name in names:
-        found = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
+        found = shutil.which(name)
         if found:
             return found
+        if Path(f"/usr/bin/{name}").exists():
+            return f"/usr/bin/{name}"
     pytest.fail(f"{names[0]} is missing; {INSTALL}")
 
 
