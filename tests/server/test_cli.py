@@ -72,3 +72,30 @@ def test_the_example_runs() -> None:
     assert 'search: [("Alice\'s sister is called Maria"' in done.stdout
     assert "bob reads alice: 403" in done.stdout
     assert "forgot: 1 left:" in done.stdout and "Lisbon" not in done.stdout.split("left:")[1]
+
+
+def test_the_library_and_cli_load_without_the_server_extra() -> None:
+    import subprocess
+    import sys
+
+    code = """
+import sys
+for name in ("fastapi", "uvicorn", "mcp", "fastapi_offline"):
+    sys.modules[name] = None  # as if not installed
+import agentmem
+from agentmem.cli import build_parser, main
+build_parser()
+assert not any(m in sys.modules and sys.modules[m] for m in ("fastapi", "uvicorn"))
+try:
+    import agentmem.server
+except ImportError as exc:
+    assert isinstance(exc, agentmem.MissingDependencyError), type(exc)
+    print(exc)
+else:
+    raise SystemExit("agentmem.server imported without fastapi")
+sys.exit(main(["serve", "--db", "x", "--keys", "k.json"]))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert 'pip install "agentmem[server]"' in done.stdout, done.stderr
+    assert done.returncode == 2
+    assert 'pip install "agentmem[server]"' in done.stderr
