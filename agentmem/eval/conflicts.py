@@ -228,7 +228,7 @@ def summarize_conflicts(results: Sequence[ConflictResult], *, seed: int | str) -
         memorization_ratio=memorization_ratio(rates["prior"].value, rates["counter"].value),
         preference=preference,
         position_biased=n > 0 and p_value < 0.05,
-        position_p_value=round(p_value, 6),
+        position_p_value=float(f"{p_value:.3g}"),
         rates=rates,
     )
 
@@ -257,6 +257,7 @@ class ConflictReport(BaseModel):
 
     def to_markdown(self) -> str:
         """The report as Markdown tables: outcomes per item, then position bias."""
+        kinds = self._kinds()
         asked = {
             "both": "each item asked in both option orders; counter / prior only when both "
             "replies agree, inconsistent when they differ (a pick by position)",
@@ -272,13 +273,13 @@ class ConflictReport(BaseModel):
             "M_R = prior / (prior + counter). Brackets: seeded bootstrap 95% intervals over "
             "items.",
             "",
-            "| condition | items | counter | prior | inconsistent | other | M_R | preference |",
-            "|---|---|---|---|---|---|---|---|",
+            "| condition | items | " + " | ".join(kinds) + " | M_R | preference |",
+            "|---" * (len(kinds) + 4) + "|",
         ]
         for name, s in self.summary.items():
             mr = "-" if s.memorization_ratio is None else f"{s.memorization_ratio:.3f}"
             cells = [name, str(s.items)]
-            cells += [s.rates[k].cell() for k in ("counter", "prior", "inconsistent", "other")]
+            cells += [s.rates[k].cell() for k in kinds]
             cells += [mr, f"{s.preference} ({s.rates['preference'].cell()})"]
             lines.append("| " + " | ".join(cells) + " |")
         if any("first_option" in s.rates for s in self.summary.values()):
@@ -305,13 +306,16 @@ class ConflictReport(BaseModel):
                 )
         return "\n".join(lines) + "\n"
 
+    def _kinds(self) -> list[str]:
+        if self.orders == "both":
+            return ["counter", "prior", "inconsistent", "other"]
+        return ["counter", "prior", "other"]
+
     def plot(self, path: str | os.PathLike[str]) -> Path:
         """Per-item outcome rates per condition and the first-option rate, with 95% intervals."""
         from agentmem.eval.plots import draw_rates
 
-        kinds = ["counter", "prior", "inconsistent", "other"]
-        if self.orders != "both":
-            kinds.remove("inconsistent")
+        kinds = self._kinds()
         panels: dict[str, dict[str, dict[str, Rate]]] = {
             "item outcomes": {c: {k: s.rates[k] for k in kinds} for c, s in self.summary.items()}
         }
@@ -383,6 +387,7 @@ class ConflictEvaluator:
         seed: int = 0,
         conditions: Sequence[str] = ("memory", "no-memory"),
         orders: str = "both",
+        source: str = "conflictqa",
     ) -> ConflictReport:
         """Two-way choice between the prior and the counter answer.
 
@@ -425,7 +430,7 @@ class ConflictEvaluator:
                 )
             )
         return ConflictReport.build(
-            results=results, source="conflictqa", llm=_name(self.llm), seed=seed, orders=orders
+            results=results, source=source, llm=_name(self.llm), seed=seed, orders=orders
         )
 
     def substitution(

@@ -243,7 +243,7 @@ def load_recall_table(
                 id=_text(row, col.get("id")) or f"{convo_id}/q{number}",
                 question=question,
                 answer=answer,
-                category=_text(row, col.get("category")) or "all",
+                category=_text(row, col.get("category")) or "uncategorised",
                 evidence=_evidence(
                     row.get(evidence_column) if evidence_column else None, turns, where
                 ),

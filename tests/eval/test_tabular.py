@@ -101,3 +101,19 @@ def test_conflict_rows_by_column_mapping() -> None:
             FIXTURES / "own_conflicts.csv",
             {"question": "q", "answer": "truth", "context": "passage"},
         )
+
+
+def test_example_script_runs(tmp_path: Path) -> None:
+    import runpy
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "examples" / "eval_own_data.py"
+    argv = sys.argv
+    sys.argv = [str(script), str(tmp_path)]
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    finally:
+        sys.argv = argv
+    assert (tmp_path / "recall" / "report.png").exists()
+    assert (tmp_path / "msc" / "report.md").exists()
+    assert "**yes**" in (tmp_path / "conflicts" / "conflicts.md").read_text()
