@@ -137,3 +137,15 @@ def test_cli_conflicts_from_a_table(tmp_path: Path) -> None:
     args = parser.parse_args([*argv[:6], "--llm", "scripted-prior", "--out", str(tmp_path)])
     with pytest.raises(DatasetError, match="no column 'question'"):
         args.func(args)
+
+
+def test_a_category_named_all_does_not_hide_the_totals(tmp_path: Path) -> None:
+    rows = tmp_path / "r.csv"
+    rows.write_text("q,c,a,e,k\nWhere?,Ann: in Porto,Porto,1,all\nWho?,Ben: me,Ben,1,other\n")
+    data = load_recall_table(
+        rows, {"question": "q", "context": "c", "answer": "a", "evidence": "e", "category": "k"}
+    )
+    report = Evaluator(progress=False).run(["bm25"], data)
+    assert report.summary["bm25"]["all"].questions == 2
+    assert report.summary["bm25"]["all (category)"].questions == 1
+    assert report.categories == ["all (category)", "other"]
