@@ -60,7 +60,13 @@ def test_a_write_waits_for_another_process_holding_the_lock(tmp_path: Path) -> N
     started = time.monotonic()
     memory.add("second", user_id="u")  # waits instead of 'database is locked'
     assert time.monotonic() - started >= 0.4
+    release.join()
+    other.execute("BEGIN IMMEDIATE")  # a search writes access counts: it waits too
+    release = threading.Timer(0.5, lambda: other.execute("COMMIT"))
+    release.start()
+    started = time.monotonic()
     assert [h.item.text for h in memory.search("second", user_id="u", k=1)] == ["second"]
+    assert time.monotonic() - started >= 0.4
     release.join()
     other.close()
 
@@ -174,3 +180,13 @@ def test_bulk_loads_are_audited_in_their_transaction(tmp_path: Path) -> None:
     undone = memory.undo(memory.history(items[0].id)[0].id or 0)
     assert {i.id for i in undone.forgotten} == {i.id for i in items[0:30:2][:4]}
     memory.close()
+
+
+def test_sql_writes_of_a_symbolic_store_are_audited_without_wiring() -> None:
+    from agentmem.stores import SymbolicStore
+
+    store = SymbolicStore()
+    store.create_table("notes", {"body": str})
+    _, events = store.execute("INSERT INTO notes (body) VALUES ('x')", user_id="u")
+    assert events and [e.id for e in store.audit.events()] == [e.id for e in events]
+    store.close()
