@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -39,6 +38,7 @@ from langgraph.store.base import (
     validate_op_namespace,
 )
 
+from agentmem._async_memory import memory_lock
 from agentmem._clock import as_utc
 from agentmem._errors import InvalidInputError, UserError
 from agentmem._memory import Memory
@@ -144,7 +144,7 @@ class AgentMemStore(BaseStore):
         self.ttl_config = ttl
         self._max_workers = max_workers
         self._executor: ThreadPoolExecutor | None = None
-        self._lock = threading.RLock()
+        self._lock = memory_lock(memory)  # shared with AsyncMemory over the same memory
         self._known: set[tuple[str, ...]] | None = None
         if ttl is not None:
             self._install_ttl_policy()

@@ -25,7 +25,6 @@ def test_example_stores_and_recalls_through_agentmem(tmp_path, capsys) -> None:
 def test_docs_block_runs(tmp_path, monkeypatch) -> None:
     import re
 
-
     doc = Path(__file__).resolve().parents[2] / "docs" / "langgraph.md"
     (block,) = re.findall(r"```python\n(.*?)```", doc.read_text(), flags=re.S)[:1]
     example = runpy.run_path(str(EXAMPLE))

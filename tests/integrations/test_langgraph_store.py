@@ -205,3 +205,21 @@ def test_policies_and_audit_underneath(tmp_path, clock: ManualClock) -> None:
         remaining = {hit.key for hit in store.search(("memories", "dan"))}
         assert len(remaining) == 2
         assert any(e.policy == "capacity" for e in memory.events(user_id="dan"))
+
+
+def test_many_async_tasks_share_the_store(store: AgentMemStore, memory: Memory) -> None:
+    users = ["u0", "u1", "u2", "u3"]
+
+    async def task(n: int) -> None:
+        ns = ("memories", users[n % 4])
+        await store.aput(ns, f"k{n}", {"content": f"{users[n % 4]} fact number {n}"})
+        found = await store.asearch(ns, query=f"fact number {n}", limit=20)
+        assert all(hit.namespace == ns for hit in found)
+        assert f"k{n}" in {hit.key for hit in found}
+
+    async def main() -> None:
+        await asyncio.gather(*(task(n) for n in range(24)))
+
+    asyncio.run(main())
+    store.close()
+    assert [memory.count(user_id=user) for user in users] == [6, 6, 6, 6]
