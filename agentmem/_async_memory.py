@@ -31,7 +31,7 @@ T = TypeVar("T")
 
 _LOCKS: weakref.WeakKeyDictionary[Memory, threading.RLock] = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.RLock()
-_SHARED: weakref.WeakKeyDictionary[Memory, AsyncMemory] = weakref.WeakKeyDictionary()
+_SHARED_ATTR = "_agentmem_async_memory"
 
 
 def memory_lock(memory: Memory) -> threading.RLock:
@@ -104,9 +104,12 @@ class AsyncMemory:
     def shared(cls, memory: Memory) -> AsyncMemory:
         """One AsyncMemory per Memory, reused by the async paths of adapters and agents."""
         with _LOCKS_GUARD:
-            found = _SHARED.get(memory)
-            if found is None:
-                found = _SHARED[memory] = cls(memory)
+            # Kept on the memory itself (a cycle the collector frees), not in a weak map
+            # whose value would keep its own key alive.
+            found = getattr(memory, _SHARED_ATTR, None)
+            if not isinstance(found, AsyncMemory):
+                found = cls(memory)
+                setattr(memory, _SHARED_ATTR, found)
             return found
 
     # -- running work off the loop -----------------------------------------------------

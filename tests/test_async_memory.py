@@ -167,3 +167,18 @@ def test_langchain_async_paths_run_off_the_loop(tmp_path) -> None:
     finally:
         memory.close()
     assert worst < SLOW_S / 2, f"event loop blocked for {worst:.3f} s"
+
+
+def test_shared_async_memory_does_not_keep_the_memory_alive() -> None:
+    import gc
+    import weakref
+
+    memory = Memory.in_memory(embedder=HashEmbedder())
+    shared = AsyncMemory.shared(memory)
+    assert AsyncMemory.shared(memory) is shared
+    assert shared._lock is AsyncMemory(memory)._lock  # one change lock per memory
+    memory.close()
+    ref = weakref.ref(memory)
+    del memory, shared
+    gc.collect()
+    assert ref() is None
