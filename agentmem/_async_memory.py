@@ -13,7 +13,7 @@ import functools
 import os
 import threading
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
@@ -173,6 +173,37 @@ class AsyncMemory:
             metadata=metadata,
             source_ids=source_ids,
             store=store,
+        )
+
+    async def add_many(
+        self,
+        records: Iterable[str | Mapping[str, Any]],
+        *,
+        user_id: str,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        kind: Kind | str = Kind.MESSAGE,
+        created_at: datetime | None = None,
+        importance: float | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        store: str | None = None,
+        reason: str | None = None,
+        batch: int = 1000,
+    ) -> list[MemoryItem]:
+        """Store many memories at once, batched (see :meth:`Memory.add_many`)."""
+        return await self._change(
+            self.memory.add_many,
+            list(records),
+            user_id=user_id,
+            agent_id=agent_id,
+            session_id=session_id,
+            kind=kind,
+            created_at=created_at,
+            importance=importance,
+            metadata=metadata,
+            store=store,
+            reason=reason,
+            batch=batch,
         )
 
     async def write(

@@ -91,6 +91,9 @@ def test_async_api_mirrors_memory(tmp_path) -> None:
             made = memory.make_item("Alice has a cat", user_id="alice")
             assert (await memory.write([made])).written[0].id == made.id
             assert await memory.forget(user_id="alice", ids=[made.id]) == 1
+            many = await memory.add_many(["one", {"text": "two", "kind": "fact"}], user_id="zed")
+            assert [item.text for item in many] == ["one", "two"]
+            assert await memory.count(user_id="zed") == 2
             assert len(await memory.events(user_id="alice")) >= 5
         assert memory.memory._closed
 
