@@ -23,6 +23,7 @@ from agentmem._errors import (
     NotFoundError,
     UserError,
 )
+from agentmem._fusion import reciprocal_rank
 from agentmem._models import EventOp, Filters, Hit, Kind, MemoryEvent, MemoryItem, Scope
 from agentmem._protocols import (
     Action,
@@ -44,7 +45,6 @@ __all__ = ["Changes", "Memory"]
 
 logger = logging.getLogger(__name__)
 
-_RRF_K = 60
 _RECORD_KEYS = frozenset(
     {"text", "agent_id", "session_id", "kind", "created_at", "importance", "metadata", "source_ids"}
 )
@@ -1058,11 +1058,10 @@ def _event(
 
 def _fuse(per_store: list[list[Hit]], k: int) -> list[Hit]:
     """Reciprocal-rank fusion of several stores' hits."""
-    scores: dict[str, float] = {}
+    scores = reciprocal_rank([(1.0, [hit.item.id for hit in hits]) for hits in per_store])
     best: dict[str, Hit] = {}
     for hits in per_store:
-        for rank, hit in enumerate(hits):
-            scores[hit.item.id] = scores.get(hit.item.id, 0.0) + 1.0 / (_RRF_K + rank + 1)
+        for hit in hits:
             best.setdefault(hit.item.id, hit)
     ranked = sorted(scores, key=lambda item_id: -scores[item_id])[:k]
     return [best[i].model_copy(update={"score": scores[i]}) for i in ranked]
