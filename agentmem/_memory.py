@@ -49,6 +49,7 @@ _RECORD_KEYS = frozenset(
     {"text", "agent_id", "session_id", "kind", "created_at", "importance", "metadata", "source_ids"}
 )
 
+
 class Changes(BaseModel):
     """What one write, recall or tick did to memory."""
 
