@@ -169,21 +169,27 @@ class DenseIndex:
                 if block is not None:
                     self._maintain(user, block)
 
-    def purge(self) -> None:
-        """Compact every block now and drop the empty ones.
+    def purge(self) -> bool:
+        """Compact every block now and drop the empty ones; False if one is compacting.
 
         After an erasure: a saved index then holds neither an erased vector (tombstones
-        keep them until compaction) nor the id of a user who has no memory left.
+        keep them until compaction) nor the id of a user who has no memory left. A block
+        being compacted in the background is left to it: call :meth:`wait` (without
+        holding the lock) and purge again.
         """
-        self.wait()
         with self.lock:
+            complete = True
             for user, block in list(self._blocks.items()):
+                if user in self._compacting:
+                    complete = False
+                    continue
                 if block.live == 0:
                     del self._blocks[user]
                     continue
                 if block.dead:
                     block.compact()
                     self._maintain(user, block)
+            return complete
 
     def maintain_all(self) -> None:
         """Compact and build graphs where due (after a bulk load)."""

@@ -387,12 +387,16 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
         of users with no memory left, so a rewritten save holds neither.
         """
         super().purge()
-        with self._table.lock:
+        while True:
             self._catch_up()
-            self._dense.purge()
-            if self._folder is not None and (self._folder / _DENSE).exists():
-                self._saved_dense = None
-                self.flush()
+            self._dense.wait()  # not under the lock: a compaction swaps in under it
+            with self._table.lock:
+                if not self._dense.purge():
+                    continue
+                if self._folder is not None and (self._folder / _DENSE).exists():
+                    self._saved_dense = None
+                    self.flush()
+                return
 
     def close(self) -> None:
         """Wait for a background compaction, save the dense index, close the database."""

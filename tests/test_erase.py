@@ -93,3 +93,35 @@ def test_forgotten_secrets_leave_no_byte_in_any_file(tmp_path: Path, how: str) -
     with pytest.raises(UserError, match="cannot be undone"):
         reopened.undo(forgets[-1].id or 0)
     reopened.close()
+
+
+def test_an_erasure_waits_for_background_compaction_and_leaves_no_tombstone(
+    tmp_path: Path,
+) -> None:
+    import threading
+
+    from agentmem.stores import IndexSettings
+
+    embedder = HashEmbedder(64)
+    settings = IndexSettings(exact_limit=40, tombstone_ratio=0.1, background_compaction=True)
+    store = HybridStore(tmp_path, embedder, name="vector", index=settings)
+    memory = Memory([store], embedder=embedder, policies=[])
+    items = memory.add_many([f"alice note {i} zq" for i in range(120)], user_id="alice")
+    memory.add_many([f"bob note {i}" for i in range(30)], user_id="bob")
+    assert store.dense_index.uses_hnsw("alice")
+    done = threading.Event()
+
+    def erase() -> None:
+        memory.forget(user_id="alice", ids=[item.id for item in items[:40]])
+        done.set()
+
+    worker = threading.Thread(target=erase, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert done.is_set(), "the erasure hung"
+    assert store.dense_index.tombstones == 0
+    assert store.index_size == store.count() == 110
+    memory.close()
+    reopened = HybridStore(tmp_path, embedder, name="vector", index=settings)
+    assert reopened.index_size == reopened.count() == 110
+    reopened.close()
