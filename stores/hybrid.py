@@ -186,9 +186,14 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
         """Bring the full-text index and the dense index up to date with SQLite."""
         with self._table.lock:
             self._table.conn.executescript(_EXTRA_SCHEMA)
-        version = self._table.get_meta("version") or "0"
-        stored_context = self._table.get_meta("context")
-        has_items = self._table.count(None) > 0
+        with self._table.lock:  # one statement: a consistent view while others write
+            version, fts_version, stored_context, has_items = self._table.conn.execute(
+                "SELECT (SELECT value FROM meta WHERE key = 'version'), "
+                "(SELECT value FROM meta WHERE key = 'fts_version'), "
+                "(SELECT value FROM meta WHERE key = 'context'), "
+                "EXISTS (SELECT 1 FROM items)"
+            ).fetchone()
+        version = version or "0"
         if has_items and stored_context != self.context.key:
             logger.info(
                 "indexing context changed (%s -> %s); re-embedding every memory",
@@ -196,7 +201,7 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
                 self.context.key,
             )
             self._reindex_context(reembed=True)
-        elif has_items and self._table.get_meta("fts_version") != version:
+        elif has_items and fts_version != version:
             logger.info("the full-text index lags the database; rebuilding it from SQLite")
             self._reindex_context(reembed=False)
         elif not has_items:
@@ -339,11 +344,20 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
         return dense
 
     def _reindex_context(self, *, reembed: bool) -> None:
-        """Recompute every memory's indexed text; re-embed it if ``reembed``."""
-        items = list(self._table.scan(None, None, batch=5000))
-        texts, dense_texts = self._contextual(items, lookup=False)
-        embedded = self._cache.embed(self._table.conn, dense_texts) if reembed else None
+        """Recompute every memory's indexed text; re-embed it if ``reembed``.
+
+        All in one write transaction, the rows read inside it (another process may write
+        or have done this very rebuild meanwhile: then there is nothing left to do).
+        """
         with self._table.transaction() as conn:
+            table = self._table
+            if reembed and table.get_meta("context") == self.context.key:
+                return
+            if not reembed and table.get_meta("fts_version") == table.get_meta("version"):
+                return
+            items = list(table.scan(None, None, batch=5000))
+            texts, dense_texts = self._contextual(items, lookup=False)
+            embedded = self._cache.embed(conn, dense_texts) if reembed else None
             FtsIndex.clear(conn)
             vids = {str(i): int(v) for v, i in conn.execute("SELECT vid, id FROM items")}
             item_vids = [vids[item.id] for item in items]
