@@ -1,0 +1,565 @@
+"""PostgresStore: the default store's behaviour on PostgreSQL + pgvector, for many machines.
+
+One database serves every process on every machine: there is no per-process index to
+catch up, so a write is in every other worker's next search. Items keep the same data
+model as the SQLite default (bi-temporal fields, metadata as ``jsonb``); dense search
+runs on a pgvector HNSW index (cosine), lexical search on PostgreSQL full-text search,
+and both are fused and boosted by the same query understanding as
+:class:`~agentmem.stores.HybridStore`. Identical indexed texts are embedded once (the
+embedding is looked up by content hash across the database). The audit log lives in the
+same database (:meth:`PostgresStore.audit_log`), and inside :meth:`transaction` an item
+change and its events commit together.
+
+Every query names its user. With ``row_security=True`` the tables also enforce it: a
+policy shows a transaction only the rows of the user it acts for, and a store opened
+with ``tenant="alice"`` acts for alice alone, whatever a query asks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any, Literal
+
+import numpy as np
+from agentmem.stores._context import ContextOptions, contextual_text, speaker_line
+from agentmem.stores._pg_audit import PostgresAuditLog
+from agentmem.stores._pg_db import PgDatabase
+from agentmem.stores._pg_items import (
+    COLUMNS,
+    dense_search,
+    insert_rows,
+    item_values,
+    lexical_search,
+    row_item,
+    where_clause,
+)
+from agentmem.stores._pg_schema import migrate, set_row_security
+from agentmem.stores._query import ParsedQuery, TimeWindow, parse_query
+from agentmem.stores._sqlite import check_k
+from numpy.typing import NDArray
+from tqdm import tqdm
+
+from agentmem._clock import Clock, SystemClock
+from agentmem._errors import InvalidInputError, NotFoundError, StoreError, UserError
+from agentmem._models import Filters, Hit, MemoryItem, Scope
+from agentmem._protocols import Embedder
+
+__all__ = ["PostgresStore"]
+
+logger = logging.getLogger(__name__)
+
+Signal = Literal["dense", "bm25"]
+
+
+class PostgresStore:
+    """Memories in PostgreSQL: pgvector (HNSW, cosine) and full-text search, fused.
+
+    Args:
+        url: a ``postgresql://`` URL or libpq connection string.
+        embedder: turns texts into vectors; the same model must be used on reopen.
+        name: the store's name in hits and traces.
+        schema: the PostgreSQL schema for this memory's tables (created if missing).
+        tenant: act for this user only (every transaction, every query).
+        row_security: enforce the per-user policies in the database (needs the tables'
+            owner; superusers are never subject to row-level security).
+        signals: which retrievers run: ``("dense", "bm25")`` (hybrid, the default),
+            ``("dense",)`` or ``("bm25",)``.
+        context: what the indexed text carries (speaker, day, previous turn).
+        clock: "now" for relative dates in queries (default: the system clock).
+        ef_search: the HNSW search breadth (pgvector's ``hnsw.ef_search``); the scan
+            goes on past it when filters reject candidates.
+        min_connections: connections the pool keeps open.
+        max_connections: connections the pool may open.
+        ranking: further keyword arguments of the ranking (as for ``HybridStore``:
+            ``fusion``, ``weights``, ``rrf_k``, ``candidates``, ``time_mode``,
+            ``time_boost``, ``name_boost``, ``recency_boost``, ``expand``, ``rewriter``,
+            ``reranker``, ``rerank_depth``).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        embedder: Embedder,
+        *,
+        name: str = "vector",
+        schema: str = "agentmem",
+        tenant: str | None = None,
+        row_security: bool = False,
+        signals: Sequence[Signal] = ("dense", "bm25"),
+        context: ContextOptions | None = None,
+        clock: Clock | None = None,
+        ef_search: int = 100,
+        min_connections: int = 1,
+        max_connections: int = 8,
+        **ranking: Any,
+    ) -> None:
+        self.signals: tuple[Signal, ...] = tuple(signals)
+        if not self.signals or any(s not in ("dense", "bm25") for s in self.signals):
+            msg = f"signals must be a non-empty subset of ('dense', 'bm25'), got {signals!r}"
+            raise UserError(msg)
+        if not isinstance(ef_search, int) or not 1 <= ef_search <= 1000:
+            msg = f"ef_search must be an int from 1 to 1000, got {ef_search!r}"
+            raise InvalidInputError(msg)
+        self.name = name
+        self.embedder = embedder
+        self.context = context or ContextOptions()
+        self.clock: Clock = clock or SystemClock()
+        self.ef_search = ef_search
+        self._dim = int(embedder.dim)
+        self._ranking = _Ranking(**ranking)
+        self._db = PgDatabase(
+            url,
+            schema=schema,
+            tenant=tenant,
+            min_size=min_connections,
+            max_size=max_connections,
+        )
+        try:
+            self._open_schema(row_security)
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _open_schema(self, row_security: bool) -> None:
+        with self._db.transaction() as conn:
+            migrate(conn, self._db.schema, self._dim)
+            if row_security:
+                set_row_security(conn, self._db.schema)
+            stored = dict(
+                conn.execute(
+                    "SELECT key, value FROM meta WHERE key IN ('embedder', 'dim', 'context')"
+                ).fetchall()
+            )
+            if "embedder" not in stored:
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('embedder', %s), ('dim', %s), "
+                    "('context', %s) ON CONFLICT (key) DO NOTHING",
+                    (self.embedder.name, str(self._dim), self.context.key),
+                )
+                return
+        if stored.get("dim") != str(self._dim) or stored.get("embedder") != self.embedder.name:
+            msg = (
+                f"the PostgreSQL memory in schema {self._db.schema!r} was built with the "
+                f"embedder {stored.get('embedder')!r} ({stored.get('dim')} dimensions) but "
+                f"was opened with {self.embedder.name!r} ({self._dim} dimensions); open it "
+                "with the same embedder, or use another schema"
+            )
+            self._db.close()
+            raise UserError(msg)
+        if stored.get("context") != self.context.key:
+            msg = (
+                f"the PostgreSQL memory in schema {self._db.schema!r} was indexed with "
+                f"context {stored.get('context')!r}, not {self.context.key!r}; open it with "
+                "the same ContextOptions"
+            )
+            self._db.close()
+            raise UserError(msg)
+
+    # -- lifecycle ---------------------------------------------------------------------
+    @property
+    def database(self) -> PgDatabase:
+        """The connection pool and transactions this store runs on."""
+        return self._db
+
+    def transaction(self, user_id: str | None = None) -> AbstractContextManager[Any]:
+        """One PostgreSQL transaction for every store call (and audit write) inside it.
+
+        Commits when the block ends, rolls back on an error; nested blocks join it.
+        """
+        return self._db.transaction(user_id)
+
+    def audit_log(self) -> PostgresAuditLog:
+        """The audit log in this store's database, sharing its transactions."""
+        return PostgresAuditLog(self._db)
+
+    def close(self) -> None:
+        """Close the connection pool. Further calls raise ClosedError."""
+        self._db.close()
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- indexing ----------------------------------------------------------------------
+    def _texts(self, conn: Any, items: Sequence[MemoryItem]) -> tuple[list[str], list[str]]:
+        """The lexical and the dense text to index for each item."""
+        previous = self._previous_turns(conn, items) if self.context.needs_previous else {}
+        lexical = [
+            contextual_text(i, self.context, previous.get(i.id), side="lexical") for i in items
+        ]
+        dense = [contextual_text(i, self.context, previous.get(i.id), side="dense") for i in items]
+        return lexical, dense
+
+    def _previous_turns(self, conn: Any, items: Sequence[MemoryItem]) -> dict[str, str]:
+        """The previous memory of the same session for each item, as ``Speaker: text``."""
+        out: dict[str, str] = {}
+        last: dict[tuple[str, str | None, str], MemoryItem] = {}
+        for item in sorted(items, key=lambda i: i.created_at):
+            session = item.scope.session_id
+            if session is None:
+                continue
+            key = (item.scope.user_id, item.scope.agent_id, session)
+            before = last.get(key)
+            if before is not None:
+                out[item.id] = speaker_line(before)
+            else:
+                row = conn.execute(
+                    f"SELECT {COLUMNS} FROM items WHERE user_id = %s AND session_id = %s "
+                    "AND created_at < %s AND id <> %s ORDER BY created_at DESC, vid DESC LIMIT 1",
+                    (item.scope.user_id, session, item.created_at, item.id),
+                ).fetchone()
+                if row is not None:
+                    out[item.id] = speaker_line(row_item(row))
+            last[key] = item
+        return out
+
+    def _embed(self, conn: Any, texts: Sequence[str]) -> tuple[NDArray[np.float32], list[str]]:
+        """Embed ``texts``, reusing the stored embedding of any identical indexed text."""
+        prefix = f"{self.embedder.name}\0"
+        hashes = [
+            hashlib.sha256((prefix + t).encode("utf-8", "surrogatepass")).hexdigest() for t in texts
+        ]
+        unique = list(dict.fromkeys(hashes))
+        cached: dict[str, NDArray[np.float32]] = {}
+        for start in range(0, len(unique), 5000):
+            rows = conn.execute(
+                "SELECT DISTINCT ON (embedding_hash) embedding_hash, embedding FROM items "
+                "WHERE embedding_hash = ANY(%s)",
+                (unique[start : start + 5000],),
+            ).fetchall()
+            cached.update((str(h), np.asarray(v.to_numpy(), dtype=np.float32)) for h, v in rows)
+        missing = [h for h in unique if h not in cached]
+        if missing:
+            first = dict(zip(hashes, texts, strict=True))
+            todo = [first[h] for h in missing]
+            batch = 256
+            chunks = range(0, len(todo), batch)
+            for start in tqdm(chunks, desc="embedding", unit="batch", disable=len(todo) < 5000):
+                vectors = self._embed_texts(todo[start : start + batch])
+                cached.update(zip(missing[start : start + batch], vectors, strict=True))
+        if not texts:
+            return np.zeros((0, self._dim), np.float32), []
+        return np.stack([cached[h] for h in hashes]).astype(np.float32, copy=False), hashes
+
+    def _embed_texts(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        vectors = np.asarray(self.embedder.embed(list(texts)), dtype=np.float32)
+        if vectors.shape != (len(texts), self._dim):
+            msg = (
+                f"the embedder returned an array of shape {vectors.shape} for {len(texts)} "
+                f"texts; expected ({len(texts)}, {self._dim})"
+            )
+            raise StoreError(msg)
+        return np.ascontiguousarray(vectors)
+
+    # -- MemoryStore: writing ------------------------------------------------------------
+    def add(self, items: Sequence[MemoryItem]) -> None:
+        """Embed (or reuse stored embeddings) and store ``items`` in one transaction."""
+        if not items:
+            return
+        self._db.ensure_open()
+        with self._db.transaction(_one_user(items)) as conn:
+            self._insert(conn, items)
+
+    def _insert(self, conn: Any, items: Sequence[MemoryItem]) -> None:
+        psycopg = self._db._psycopg
+        bodies, dense_texts = self._texts(conn, items)
+        vectors, hashes = self._embed(conn, dense_texts)
+        try:
+            with conn.transaction():  # a savepoint: a duplicate id leaves the outer one usable
+                insert_rows(conn, items, bodies, vectors, hashes)
+        except psycopg.errors.UniqueViolation as exc:
+            msg = f"a memory with one of these ids already exists: {exc.diag.message_detail}"
+            raise InvalidInputError(msg) from exc
+
+    def add_bulk(
+        self, items: Iterable[MemoryItem], *, batch: int = 5000, progress: bool = False
+    ) -> int:
+        """Load many memories in one transaction, ``batch`` at a time; return how many.
+
+        The items may come from a generator. All or nothing: on an error nothing is stored.
+        """
+        if batch <= 0:
+            msg = f"batch must be positive, got {batch}"
+            raise InvalidInputError(msg)
+        self._db.ensure_open()
+        added = 0
+        source = iter(items)
+        with (
+            self._db.transaction() as conn,
+            tqdm(desc="storing", unit="memory", disable=not progress) as bar,
+        ):
+            while chunk := list(itertools.islice(source, batch)):
+                self._insert(conn, chunk)
+                added += len(chunk)
+                bar.update(len(chunk))
+        return added
+
+    def update(self, items: Sequence[MemoryItem]) -> None:
+        """Replace stored items by id; a changed indexed text is re-embedded."""
+        if not items:
+            return
+        self._db.ensure_open()
+        with self._db.transaction(_one_user(items)) as conn:
+            rows = {
+                str(r[0]): r
+                for r in conn.execute(
+                    "SELECT id, text, metadata ->> 'speaker', created_at FROM items "
+                    "WHERE id = ANY(%s)",
+                    ([item.id for item in items],),
+                ).fetchall()
+            }
+            for item in items:
+                if item.id not in rows:
+                    msg = f"no memory with id {item.id!r} in store {self.name!r}"
+                    raise NotFoundError(msg)
+            changed = [
+                item
+                for item in items
+                if tuple(rows[item.id][1:])
+                != (item.text, _speaker(item.metadata.get("speaker")), item.created_at)
+                or self.context.needs_previous
+            ]
+            bodies, dense_texts = self._texts(conn, changed) if changed else ([], [])
+            vectors, hashes = self._embed(conn, dense_texts)
+            fresh = {
+                item.id: (body, vector, digest)
+                for item, body, vector, digest in zip(changed, bodies, vectors, hashes, strict=True)
+            }
+            names = [c.strip() for c in COLUMNS.split(",")][1:]
+            assign = ", ".join(f"{c} = %s" for c in names)
+            with conn.cursor() as cur:
+                plain = [item for item in items if item.id not in fresh]
+                if plain:
+                    cur.executemany(
+                        f"UPDATE items SET {assign} WHERE id = %s",
+                        [(*item_values(item)[1:], item.id) for item in plain],
+                    )
+                if fresh:
+                    cur.executemany(
+                        f"UPDATE items SET {assign}, body = %s, embedding = %s, "
+                        "embedding_hash = %s WHERE id = %s",
+                        [(*item_values(i)[1:], *fresh[i.id], i.id) for i in changed],
+                    )
+
+    def delete(self, ids: Sequence[str]) -> int:
+        """Delete items for good; return how many existed."""
+        if not ids:
+            return 0
+        self._db.ensure_open()
+        with self._db.transaction() as conn:
+            cursor = conn.execute("DELETE FROM items WHERE id = ANY(%s)", (list(ids),))
+            return int(cursor.rowcount)
+
+    # -- MemoryStore: reading ------------------------------------------------------------
+    def get(self, item_id: str) -> MemoryItem | None:
+        """The item with this id, or None."""
+        self._db.ensure_open()
+        with self._db.transaction() as conn:
+            row = conn.execute(f"SELECT {COLUMNS} FROM items WHERE id = %s", (item_id,)).fetchone()
+        return None if row is None else row_item(row)
+
+    def get_many(self, ids: Sequence[str]) -> dict[str, MemoryItem]:
+        """The items with these ids that exist here, by id."""
+        self._db.ensure_open()
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                f"SELECT {COLUMNS} FROM items WHERE id = ANY(%s)", (list(ids),)
+            ).fetchall()
+        return {str(row[0]): row_item(row) for row in rows}
+
+    def scan(
+        self,
+        *,
+        scope: Scope | None = None,
+        filters: Filters | None = None,
+        include_closed: bool = True,
+        batch: int = 1000,
+    ) -> Iterator[MemoryItem]:
+        """Iterate over stored items, oldest first, in batches."""
+        self._db.ensure_open()
+        where, params = where_clause(scope, filters, open_only=not include_closed)
+        user = None if scope is None else scope.user_id
+        last: tuple[Any, int] | None = None
+        while True:
+            after = "" if last is None else " AND (created_at, vid) > (%s, %s)"
+            with self._db.transaction(user) as conn:
+                rows = conn.execute(
+                    f"SELECT created_at, vid, {COLUMNS} FROM items WHERE ({where}){after} "
+                    "ORDER BY created_at, vid LIMIT %s",
+                    (*params, *(last or ()), batch),
+                ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield row_item(row[2:])
+            last = (rows[-1][0], int(rows[-1][1]))
+
+    def count(self, *, scope: Scope | None = None) -> int:
+        """Count stored items (in ``scope`` if given)."""
+        self._db.ensure_open()
+        where, params = where_clause(scope, None)
+        with self._db.transaction(None if scope is None else scope.user_id) as conn:
+            (found,) = conn.execute(
+                f"SELECT count(*) FROM items WHERE {where}", params
+            ).fetchone() or (0,)
+        return int(found)
+
+    def users(self) -> list[str]:
+        """Every user with at least one memory."""
+        with self._db.transaction() as conn:
+            rows = conn.execute("SELECT DISTINCT user_id FROM items ORDER BY 1").fetchall()
+        return [str(r[0]) for r in rows]
+
+    # -- search ------------------------------------------------------------------------
+    def search(
+        self,
+        query: str,
+        *,
+        scope: Scope,
+        k: int = 10,
+        filters: Filters | None = None,
+        as_of: datetime | None = None,
+    ) -> list[Hit]:
+        """The ``k`` memories in ``scope`` most relevant to ``query``, fused, best first."""
+        check_k(k)
+        self._db.ensure_open()
+        ranking = self._ranking
+        now = as_of if as_of is not None else self.clock.now()
+        parsed = parse_query(query, now) if ranking.time_mode != "off" else ParsedQuery(query)
+        if ranking.time_mode == "filter" and parsed.windows:
+            filters = _within(filters, parsed.windows)
+        depth = max(k, ranking.candidates)
+        with self._db.transaction(scope.user_id) as conn:
+            conn.execute(
+                "SELECT set_config('hnsw.ef_search', %s, true)", (str(max(self.ef_search, depth)),)
+            )
+            where, params = where_clause(scope, filters, as_of=as_of, open_only=as_of is None)
+            lists: list[tuple[str, list[tuple[int, float]]]] = []
+            for text in [query]:
+                if "dense" in self.signals:
+                    vector = self._embed_texts([text])[0]
+                    lists.append(("dense", dense_search(conn, vector, where, params, depth)))
+                if "bm25" in self.signals:
+                    lists.append(("bm25", lexical_search(conn, _words(text), where, params, depth)))
+            scores, found_by = ranking.fuse(lists)
+            if "dense" not in self.signals and len(scores) < depth:
+                rows = conn.execute(
+                    f"SELECT vid FROM items WHERE {where} ORDER BY created_at DESC, vid DESC "
+                    "LIMIT %s",
+                    (*params, depth),
+                ).fetchall()
+                for (vid,) in rows:
+                    if vid not in scores and len(scores) < depth:
+                        scores[int(vid)] = 0.0
+                        found_by[int(vid)] = ["recent"]
+            if not scores:
+                return []
+            ranked = sorted(scores, key=lambda vid: (-scores[vid], vid))
+            pool = ranked[:depth]
+            rows = conn.execute(
+                f"SELECT vid, body, {COLUMNS} FROM items WHERE vid = ANY(%s)", (pool,)
+            ).fetchall()
+        items = {int(r[0]): row_item(r[2:]) for r in rows}
+        bodies = {int(r[0]): str(r[1]) for r in rows}
+        ranking.boost(scores, pool, items, bodies, parsed)
+        pool = sorted((v for v in pool if v in items), key=lambda vid: (-scores[vid], vid))
+        return [
+            Hit(item=items[vid], score=scores[vid], store=self.name, signal="+".join(found_by[vid]))
+            for vid in pool[:k]
+        ]
+
+
+class _Ranking:
+    """Fusion and boosts (placeholder until the shared ranking module is used)."""
+
+    def __init__(
+        self,
+        *,
+        fusion: str = "rrf",
+        weights: dict[str, float] | None = None,
+        rrf_k: int = 60,
+        candidates: int = 50,
+        time_mode: str = "boost",
+        time_boost: float = 0.5,
+        name_boost: float = 0.3,
+        recency_boost: float = 0.1,
+    ) -> None:
+        self.fusion = fusion
+        self.weights = {"dense": 1.0, "bm25": 1.0, **(weights or {})}
+        self.rrf_k = rrf_k
+        self.candidates = candidates
+        self.time_mode = time_mode
+        self.time_boost = time_boost
+        self.name_boost = name_boost
+        self.recency_boost = recency_boost
+
+    def fuse(
+        self, lists: list[tuple[str, list[tuple[int, float]]]]
+    ) -> tuple[dict[int, float], dict[int, list[str]]]:
+        scores: dict[int, float] = {}
+        found_by: dict[int, list[str]] = {}
+        for signal, hits in lists:
+            weight = self.weights.get(signal, 1.0)
+            for rank, (vid, _) in enumerate(hits):
+                scores[vid] = scores.get(vid, 0.0) + weight / (self.rrf_k + rank + 1)
+                signals = found_by.setdefault(vid, [])
+                if signal not in signals:
+                    signals.append(signal)
+        return scores, found_by
+
+    def boost(
+        self,
+        scores: dict[int, float],
+        pool: list[int],
+        items: dict[int, MemoryItem],
+        bodies: dict[int, str],
+        parsed: ParsedQuery,
+    ) -> None:
+        times = [items[v].created_at.timestamp() for v in pool if v in items]
+        oldest, span = (min(times), (max(times) - min(times)) or 1.0) if times else (0.0, 1.0)
+        for vid in pool:
+            item = items.get(vid)
+            if item is None:
+                continue
+            boost = 1.0 + self.recency_boost * (item.created_at.timestamp() - oldest) / span
+            if self.time_mode == "boost" and any(
+                w.contains(item.created_at) for w in parsed.windows
+            ):
+                boost += self.time_boost
+            if parsed.names:
+                speaker = item.metadata.get("speaker")
+                body = f"{bodies.get(vid, item.text)} {speaker or ''}".lower()
+                hit_names = sum(1 for n in parsed.names if n.lower() in body)
+                boost += self.name_boost * hit_names / len(parsed.names)
+            scores[vid] *= boost
+
+
+def _words(query: str) -> list[str]:
+    from agentmem.stores.hybrid import _STOP, _WORD
+
+    return [w for w in dict.fromkeys(_WORD.findall(query.lower())) if w not in _STOP]
+
+
+def _speaker(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _one_user(items: Sequence[MemoryItem]) -> str | None:
+    users = {item.scope.user_id for item in items}
+    return next(iter(users)) if len(users) == 1 else None
+
+
+def _within(filters: Filters | None, windows: list[TimeWindow]) -> Filters:
+    start = min(w.start for w in windows)
+    end = max(w.end for w in windows)
+    base = filters or Filters()
+    after = start if base.created_after is None else max(start, base.created_after)
+    before = end if base.created_before is None else min(end, base.created_before)
+    return base.model_copy(update={"created_after": after, "created_before": before})
