@@ -17,6 +17,7 @@ from agentmem._models import EventOp, MemoryEvent
 
 __all__ = ["PostgresAuditLog"]
 
+_ERASED = "erased on request"
 _SELECT = "SELECT id, op, user_id, at, reason, policy, item_ids, before, after FROM events"
 
 
@@ -80,6 +81,51 @@ class PostgresAuditLog:
             for event_id, event in zip(ids, events, strict=True)
         ]
 
+    def import_events(self, events: Sequence[MemoryEvent]) -> int:
+        """Copy events in with their own ids (from another log); ids already here are skipped.
+
+        Idempotent, so an interrupted copy can simply run again. Returns how many were new.
+        """
+        if not events or any(event.id is None for event in events):
+            if events:
+                msg = "import_events needs events with ids (read from another audit log)"
+                raise ValueError(msg)
+            return 0
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                "INSERT INTO events (id, op, user_id, at, reason, policy, item_ids, before, after) "
+                "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[], "
+                "%s::text[], %s::text[], %s::jsonb[], %s::jsonb[], %s::jsonb[]) "
+                "ON CONFLICT (id) DO NOTHING RETURNING id",
+                (
+                    [event.id for event in events],
+                    [event.op.value for event in events],
+                    [event.user_id for event in events],
+                    [event.at for event in events],
+                    [event.reason for event in events],
+                    [event.policy for event in events],
+                    [_json(list(event.item_ids)) for event in events],
+                    [_json(event.before) for event in events],
+                    [_json(event.after) for event in events],
+                ),
+            ).fetchall()
+            new = {int(r[0]) for r in rows}
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO event_items (item_id, event_id, user_id) VALUES (%s, %s, %s)",
+                    [
+                        (item_id, event.id, event.user_id)
+                        for event in events
+                        if event.id in new
+                        for item_id in dict.fromkeys(event.item_ids)
+                    ],
+                )
+            conn.execute(
+                "SELECT setval(pg_get_serial_sequence('events', 'id'), "
+                "greatest((SELECT max(id) FROM events), 1))"
+            )
+        return len(new)
+
     def history(self, item_id: str) -> list[MemoryEvent]:
         """Every event that touched ``item_id``, oldest first."""
         with self._db.transaction() as conn:
@@ -138,6 +184,26 @@ class PostgresAuditLog:
             cursor = conn.execute("DELETE FROM events WHERE user_id = %s", (user_id,))
             return int(cursor.rowcount)
 
+    def erase_items(self, item_ids: Sequence[str]) -> int:
+        """Keep only ids, ops and a hash in the events that touched these memories.
+
+        For an erasure asked for by a user: each such event's before/after values and
+        reason are replaced by a SHA-256 of what they held, so the log still shows what
+        happened, when and to which ids, but no text. Returns how many events changed.
+        """
+        if not item_ids:
+            return 0
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                "UPDATE events AS e SET reason = %s, before = NULL, "
+                "after = jsonb_build_object('sha256', encode(sha256(convert_to("
+                "jsonb_build_array(e.reason, e.before, e.after)::text, 'UTF8')), 'hex')) "
+                "WHERE e.id IN (SELECT event_id FROM event_items WHERE item_id = ANY(%s)) "
+                "AND NOT (e.reason = %s AND e.before IS NULL) RETURNING e.id",
+                (_ERASED, list(item_ids), _ERASED),
+            ).fetchall()
+        return len(rows)
+
     def count(self) -> int:
         """How many events the log holds."""
         with self._db.transaction() as conn:
@@ -150,7 +216,7 @@ class PostgresAuditLog:
             self._db.close()
 
 
-def _json(value: dict[str, Any] | None) -> Any:
+def _json(value: dict[str, Any] | list[Any] | None) -> Any:
     from psycopg.types.json import Jsonb
 
     return None if value is None else Jsonb(value, dumps=_dumps)

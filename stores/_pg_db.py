@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     import psycopg
     import psycopg_pool
 
-__all__ = ["ALL_USERS", "PgDatabase", "import_psycopg", "redact"]
+__all__ = ["ALL_USERS", "PgDatabase", "import_psycopg", "redact", "split_schema"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,25 @@ def import_psycopg() -> tuple[Any, Any]:
             exc.name or "psycopg", "postgres", "PostgreSQL support"
         ) from exc
     return psycopg, psycopg_pool
+
+
+def split_schema(url: str) -> tuple[str, str | None]:
+    """``url`` without its ``schema=`` query parameter, and that parameter's value.
+
+    libpq knows no such parameter; agentmem reads it so that one URL names one memory
+    (``postgresql://host/db?schema=team_a``).
+    """
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    if "://" not in url:
+        return url, None
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    schemas = [value for key, value in pairs if key == "schema"]
+    if not schemas:
+        return url, None
+    rest = urlencode([(k, v) for k, v in pairs if k != "schema"], safe="/")
+    return urlunsplit(parts._replace(query=rest)), schemas[-1]
 
 
 def redact(url: str) -> str:
@@ -164,25 +183,28 @@ class PgDatabase:
 
     @contextmanager
     def transaction(self, user: str | None = None) -> Iterator[psycopg.Connection[Any]]:
-        """A transaction acting for ``user`` (``None``: every user), or the one already open.
+        """A transaction acting for ``user`` (``None``: every user).
 
-        Commits when the outermost block ends without an error, rolls back otherwise.
+        Commits when the block ends without an error, rolls back otherwise. Re-entrant:
+        a block opened inside another (same thread or task) is a savepoint of it, acting
+        for the outer block's user unless that one acts for everyone.
         """
         active = self._active.get()
         if active is not None:
             conn, acting = active
             wanted = self._acting(user)
-            if wanted != acting and acting == ALL_USERS:
-                pass  # an all-users transaction may act for anyone
-            elif wanted != acting and wanted != ALL_USERS:
-                # A nested call for another user: narrow the setting for its duration.
-                conn.execute("SELECT set_config('agentmem.user_id', %s, true)", (wanted,))
+            narrow = acting == ALL_USERS and wanted != ALL_USERS
+            with conn.transaction():
+                if narrow:
+                    conn.execute("SELECT set_config('agentmem.user_id', %s, true)", (wanted,))
+                    token = self._active.set((conn, wanted))
                 try:
                     yield conn
                 finally:
+                    if narrow:
+                        self._active.reset(token)
+                if narrow:  # on an error the savepoint's rollback restores the setting
                     conn.execute("SELECT set_config('agentmem.user_id', %s, true)", (acting,))
-                return
-            yield conn
             return
         psycopg = self._psycopg
         acting = self._acting(user)
@@ -197,6 +219,11 @@ class PgDatabase:
         except psycopg.OperationalError as exc:
             msg = f"PostgreSQL at {redact(self.url)} failed: {exc}"
             raise StoreError(msg) from exc
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether this thread (or task) has a transaction open on this database."""
+        return self._active.get() is not None
 
     def _acting(self, user: str | None) -> str:
         if self.tenant is not None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Literal
@@ -28,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 from agentmem.stores._context import ContextOptions, contextual_text, speaker_line
 from agentmem.stores._pg_audit import PostgresAuditLog
-from agentmem.stores._pg_db import PgDatabase
+from agentmem.stores._pg_db import PgDatabase, import_psycopg, redact, split_schema
 from agentmem.stores._pg_items import (
     COLUMNS,
     dense_search,
@@ -49,7 +49,7 @@ from agentmem._errors import InvalidInputError, NotFoundError, StoreError, UserE
 from agentmem._models import Filters, Hit, MemoryItem, Scope
 from agentmem._protocols import Embedder
 
-__all__ = ["PostgresStore"]
+__all__ = ["PostgresStore", "stored_embedder"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,8 @@ class PostgresStore:
         url: a ``postgresql://`` URL or libpq connection string.
         embedder: turns texts into vectors; the same model must be used on reopen.
         name: the store's name in hits and traces.
-        schema: the PostgreSQL schema for this memory's tables (created if missing).
+        schema: the PostgreSQL schema for this memory's tables (created if missing);
+            default: the URL's ``?schema=`` parameter, else ``agentmem``.
         tenant: act for this user only (every transaction, every query).
         row_security: enforce the per-user policies in the database (needs the tables'
             owner; superusers are never subject to row-level security).
@@ -87,7 +88,7 @@ class PostgresStore:
         embedder: Embedder,
         *,
         name: str = "vector",
-        schema: str = "agentmem",
+        schema: str | None = None,
         tenant: str | None = None,
         row_security: bool = False,
         signals: Sequence[Signal] = ("dense", "bm25"),
@@ -112,9 +113,10 @@ class PostgresStore:
         self.ef_search = ef_search
         self._dim = int(embedder.dim)
         self._ranking = _Ranking(**ranking)
+        url, named = split_schema(url)
         self._db = PgDatabase(
             url,
-            schema=schema,
+            schema=schema or named or "agentmem",
             tenant=tenant,
             min_size=min_connections,
             max_size=max_connections,
@@ -173,9 +175,36 @@ class PostgresStore:
         """
         return self._db.transaction(user_id)
 
-    def audit_log(self) -> PostgresAuditLog:
-        """The audit log in this store's database, sharing its transactions."""
+    def audit_sink(self) -> PostgresAuditLog:
+        """The audit log in this store's database, written in its transactions."""
         return PostgresAuditLog(self._db)
+
+    def touch(self, ids: Sequence[str], when: datetime) -> dict[str, int]:
+        """Count one access to each item, atomically (no lost increments); new counts by id."""
+        if not ids:
+            return {}
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                "UPDATE items SET access_count = access_count + 1, last_accessed_at = %s "
+                "WHERE id = ANY(%s) RETURNING id, access_count",
+                (when, list(ids)),
+            ).fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def purge(self) -> None:
+        """Vacuum the tables after an erasure, so deleted rows leave table and indexes.
+
+        PostgreSQL keeps a deleted row until ``VACUUM`` reclaims it; this runs it at once
+        (outside any transaction; a role that does not own the tables skips it with a
+        warning). Freed space is reused, not zeroed, and the server's WAL and backups hold
+        what they held: see ``docs/postgres.md`` for what erasure means on a server.
+        """
+        if self._db.in_transaction:
+            msg = "purge() cannot run inside a transaction; call it after the block"
+            raise UserError(msg)
+        with self._db.pool.connection() as conn:
+            for table in ("items", "events", "event_items"):
+                conn.execute(f"VACUUM {self._db.schema}.{table}")
 
     def close(self) -> None:
         """Close the connection pool. Further calls raise ClosedError."""
@@ -220,14 +249,26 @@ class PostgresStore:
             last[key] = item
         return out
 
-    def _embed(self, conn: Any, texts: Sequence[str]) -> tuple[NDArray[np.float32], list[str]]:
-        """Embed ``texts``, reusing the stored embedding of any identical indexed text."""
+    def _embed(
+        self,
+        conn: Any,
+        texts: Sequence[str],
+        given: Sequence[NDArray[np.float32] | None] | None = None,
+    ) -> tuple[NDArray[np.float32], list[str]]:
+        """Embed ``texts``, reusing the stored embedding of any identical indexed text.
+
+        ``given`` holds embeddings already computed (e.g. copied from another store) for
+        some texts; those are used as they are.
+        """
         prefix = f"{self.embedder.name}\0"
         hashes = [
             hashlib.sha256((prefix + t).encode("utf-8", "surrogatepass")).hexdigest() for t in texts
         ]
-        unique = list(dict.fromkeys(hashes))
         cached: dict[str, NDArray[np.float32]] = {}
+        for digest, vector in zip(hashes, given or [None] * len(texts), strict=True):
+            if vector is not None:
+                cached.setdefault(digest, _checked(vector, self._dim))
+        unique = [h for h in dict.fromkeys(hashes) if h not in cached]
         for start in range(0, len(unique), 5000):
             rows = conn.execute(
                 "SELECT DISTINCT ON (embedding_hash) embedding_hash, embedding FROM items "
@@ -267,10 +308,15 @@ class PostgresStore:
         with self._db.transaction(_one_user(items)) as conn:
             self._insert(conn, items)
 
-    def _insert(self, conn: Any, items: Sequence[MemoryItem]) -> None:
+    def _insert(
+        self,
+        conn: Any,
+        items: Sequence[MemoryItem],
+        given: Sequence[NDArray[np.float32] | None] | None = None,
+    ) -> None:
         psycopg = self._db._psycopg
         bodies, dense_texts = self._texts(conn, items)
-        vectors, hashes = self._embed(conn, dense_texts)
+        vectors, hashes = self._embed(conn, dense_texts, given)
         try:
             with conn.transaction():  # a savepoint: a duplicate id leaves the outer one usable
                 insert_rows(conn, items, bodies, vectors, hashes)
@@ -279,11 +325,19 @@ class PostgresStore:
             raise InvalidInputError(msg) from exc
 
     def add_bulk(
-        self, items: Iterable[MemoryItem], *, batch: int = 5000, progress: bool = False
+        self,
+        items: Iterable[MemoryItem],
+        *,
+        batch: int = 5000,
+        progress: bool = False,
+        embeddings: Mapping[str, NDArray[np.float32]] | None = None,
     ) -> int:
         """Load many memories in one transaction, ``batch`` at a time; return how many.
 
         The items may come from a generator. All or nothing: on an error nothing is stored.
+        ``embeddings`` maps item ids to vectors already computed for their indexed (dense)
+        text by this store's embedder and context options (as when copying a memory);
+        the other items are embedded here.
         """
         if batch <= 0:
             msg = f"batch must be positive, got {batch}"
@@ -296,7 +350,8 @@ class PostgresStore:
             tqdm(desc="storing", unit="memory", disable=not progress) as bar,
         ):
             while chunk := list(itertools.islice(source, batch)):
-                self._insert(conn, chunk)
+                given = None if embeddings is None else [embeddings.get(i.id) for i in chunk]
+                self._insert(conn, chunk, given)
                 added += len(chunk)
                 bar.update(len(chunk))
         return added
@@ -361,16 +416,26 @@ class PostgresStore:
     def get(self, item_id: str) -> MemoryItem | None:
         """The item with this id, or None."""
         self._db.ensure_open()
+        lock = self._lock_clause()
         with self._db.transaction() as conn:
-            row = conn.execute(f"SELECT {COLUMNS} FROM items WHERE id = %s", (item_id,)).fetchone()
+            row = conn.execute(
+                f"SELECT {COLUMNS} FROM items WHERE id = %s{lock}", (item_id,)
+            ).fetchone()
         return None if row is None else row_item(row)
+
+    def _lock_clause(self) -> str:
+        # Read inside a caller's transaction: lock the rows, so that a read-modify-write
+        # (Memory.apply) cannot lose another process's update made in between.
+        return " FOR UPDATE" if self._db.in_transaction else ""
 
     def get_many(self, ids: Sequence[str]) -> dict[str, MemoryItem]:
         """The items with these ids that exist here, by id."""
         self._db.ensure_open()
+        lock = self._lock_clause()
         with self._db.transaction() as conn:
             rows = conn.execute(
-                f"SELECT {COLUMNS} FROM items WHERE id = ANY(%s)", (list(ids),)
+                f"SELECT {COLUMNS} FROM items WHERE id = ANY(%s) ORDER BY id{lock}",
+                (list(ids),),
             ).fetchall()
         return {str(row[0]): row_item(row) for row in rows}
 
@@ -541,10 +606,38 @@ class _Ranking:
             scores[vid] *= boost
 
 
+def stored_embedder(url: str, schema: str | None = None) -> str | None:
+    """The name of the embedder the memory in ``schema`` was built with, or None.
+
+    ``schema`` defaults to the URL's ``?schema=`` parameter, else ``agentmem``.
+    """
+    psycopg, _ = import_psycopg()
+    url, named = split_schema(url)
+    schema = schema or named or "agentmem"
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            found = conn.execute("SELECT to_regclass(%s)", (f"{schema}.meta",)).fetchone()
+            if found is None or found[0] is None:
+                return None
+            row = conn.execute(f"SELECT value FROM {schema}.meta WHERE key = 'embedder'").fetchone()
+    except psycopg.Error as exc:
+        msg = f"cannot read the memory at {redact(url)}: {exc}"
+        raise StoreError(msg) from exc
+    return None if row is None else str(row[0])
+
+
 def _words(query: str) -> list[str]:
     from agentmem.stores.hybrid import _STOP, _WORD
 
     return [w for w in dict.fromkeys(_WORD.findall(query.lower())) if w not in _STOP]
+
+
+def _checked(vector: NDArray[np.float32], dim: int) -> NDArray[np.float32]:
+    out = np.asarray(vector, dtype=np.float32).reshape(-1)
+    if out.shape != (dim,):
+        msg = f"a given embedding has shape {out.shape}; this store needs ({dim},)"
+        raise InvalidInputError(msg)
+    return out
 
 
 def _speaker(value: Any) -> str | None:

@@ -16,7 +16,16 @@ from agentmem._errors import AgentMemError, UserError
 
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
-COMMAND_MODULES = ["demo", "chat", "memories", "policies", "thoughts", "symbolic", "eval"]
+COMMAND_MODULES = [
+    "demo",
+    "chat",
+    "memories",
+    "policies",
+    "thoughts",
+    "symbolic",
+    "eval",
+    "migrate",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
