@@ -187,13 +187,29 @@ def dense_search(
 def lexical_search(
     conn: Any, words: Sequence[str], where: str, params: Sequence[Any], depth: int
 ) -> list[tuple[int, float]]:
-    """``(vid, rank)`` of the ``depth`` best full-text matches of any of ``words``."""
+    """``(vid, BM25 score)`` of the ``depth`` best full-text matches of any of ``words``.
+
+    Okapi BM25 (k1 = 1.2, b = 0.75, as SQLite FTS5 ranks): term frequencies come from
+    each matching row's ``tsvector``, document frequencies from the matching rows, and
+    the collection size and mean length from the rows in scope (``where``), so a user's
+    ranking depends on that user's memories alone.
+    """
     if not words:
         return []
-    query = " | ".join(words)
+    text = " ".join(words)
     rows = conn.execute(
-        "SELECT vid, ts_rank_cd(tsv, q, 1) AS rank FROM items, to_tsquery('english', %s) AS q "
-        f"WHERE tsv @@ q AND {where} ORDER BY rank DESC, vid LIMIT %s",
-        (query, *params, depth),
+        "WITH terms AS (SELECT DISTINCT lexeme FROM unnest(to_tsvector('english', %s))), "
+        "scope AS (SELECT count(*) AS n, coalesce(avg(tokens), 1) AS mean FROM items "
+        f"WHERE {where}), "
+        "matched AS MATERIALIZED (SELECT vid, tsv, tokens FROM items "
+        f"WHERE tsv @@ to_tsquery('english', %s) AND {where}), "
+        "freq AS (SELECT m.vid, m.tokens, u.lexeme, array_length(u.positions, 1) AS tf "
+        "FROM matched AS m, unnest(m.tsv) AS u WHERE u.lexeme IN (SELECT lexeme FROM terms)), "
+        "df AS (SELECT lexeme, count(*) AS n FROM freq GROUP BY lexeme) "
+        "SELECT f.vid, sum(greatest(ln((s.n - df.n + 0.5) / (df.n + 0.5)), 1e-6) * f.tf * 2.2 "
+        "/ (f.tf + 1.2 * (0.25 + 0.75 * f.tokens / greatest(s.mean, 1)))) AS score "
+        "FROM freq AS f JOIN df USING (lexeme) CROSS JOIN scope AS s "
+        "GROUP BY f.vid ORDER BY score DESC, f.vid LIMIT %s",
+        (text, *params, " | ".join(words), *params, depth),
     ).fetchall()
-    return [(int(vid), float(rank)) for vid, rank in rows]
+    return [(int(vid), float(score)) for vid, score in rows]

@@ -9,8 +9,9 @@ Tables (all under the memory's own schema):
 
 - ``items``: the memories (the same fields as :class:`~agentmem.MemoryItem`; times as
   ``timestamptz``, metadata as ``jsonb``), the indexed lexical text ``body`` with its
-  ``tsvector``, the embedding (pgvector, HNSW, cosine) and the hash of the text it was
-  computed from (the embedding cache: identical indexed texts are embedded once).
+  ``tsvector`` and token count (for BM25), the embedding (pgvector, HNSW, cosine) and
+  the hash of the text it was computed from (the embedding cache: identical indexed
+  texts are embedded once).
 - ``events`` and ``event_items``: the audit log, written in the item's transaction.
 - ``meta``: key-value settings (embedder, dimension, indexing context, schema version).
 
@@ -40,6 +41,9 @@ _POLICY = (
 _STEPS: list[str] = [
     # 1: items, audit log, row-level security policies
     """
+    CREATE FUNCTION token_count(tsvector) RETURNS integer
+        LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+        AS 'SELECT coalesce(sum(array_length(positions, 1)), 0)::integer FROM unnest($1)';
     CREATE TABLE items (
         vid bigserial PRIMARY KEY,
         id text NOT NULL UNIQUE,
@@ -60,6 +64,7 @@ _STEPS: list[str] = [
         metadata jsonb NOT NULL,
         body text NOT NULL,
         tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', body)) STORED,
+        tokens integer GENERATED ALWAYS AS (token_count(to_tsvector('english', body))) STORED,
         embedding vector({dim}) NOT NULL,
         embedding_hash text NOT NULL
     );

@@ -555,7 +555,9 @@ class _Ranking:
         time_boost: float = 0.5,
         name_boost: float = 0.3,
         recency_boost: float = 0.1,
+        expand: float = 0.25,
     ) -> None:
+        self.expand = expand
         self.fusion = fusion
         self.weights = {"dense": 1.0, "bm25": 1.0, **(weights or {})}
         self.rrf_k = rrf_k
