@@ -8,6 +8,7 @@ from agentmem.stores._sql_sandbox import SandboxError, SandboxLimits, StepResult
 from agentmem.stores.facts import FactRecord, FactTable
 from agentmem.stores.hybrid import HybridStore
 from agentmem.stores.langchain_store import LangChainStore, ScopeFilter
+from agentmem.stores.postgres import PostgresStore
 from agentmem.stores.symbolic import (
     AskResult,
     CitedRow,
@@ -31,6 +32,7 @@ __all__ = [
     "IndexSettings",
     "LangChainStore",
     "ParsedQuery",
+    "PostgresStore",
     "RecordResult",
     "Reranker",
     "SandboxError",

@@ -254,6 +254,8 @@ class PostgresStore:
         conn: Any,
         texts: Sequence[str],
         given: Sequence[NDArray[np.float32] | None] | None = None,
+        *,
+        progress: bool = False,
     ) -> tuple[NDArray[np.float32], list[str]]:
         """Embed ``texts``, reusing the stored embedding of any identical indexed text.
 
@@ -282,7 +284,7 @@ class PostgresStore:
             todo = [first[h] for h in missing]
             batch = 256
             chunks = range(0, len(todo), batch)
-            for start in tqdm(chunks, desc="embedding", unit="batch", disable=len(todo) < 5000):
+            for start in tqdm(chunks, desc="embedding", unit="batch", disable=not progress):
                 vectors = self._embed_texts(todo[start : start + batch])
                 cached.update(zip(missing[start : start + batch], vectors, strict=True))
         if not texts:
@@ -313,10 +315,12 @@ class PostgresStore:
         conn: Any,
         items: Sequence[MemoryItem],
         given: Sequence[NDArray[np.float32] | None] | None = None,
+        *,
+        progress: bool = False,
     ) -> None:
         psycopg = self._db._psycopg
         bodies, dense_texts = self._texts(conn, items)
-        vectors, hashes = self._embed(conn, dense_texts, given)
+        vectors, hashes = self._embed(conn, dense_texts, given, progress=progress)
         try:
             with conn.transaction():  # a savepoint: a duplicate id leaves the outer one usable
                 insert_rows(conn, items, bodies, vectors, hashes)
@@ -351,7 +355,7 @@ class PostgresStore:
         ):
             while chunk := list(itertools.islice(source, batch)):
                 given = None if embeddings is None else [embeddings.get(i.id) for i in chunk]
-                self._insert(conn, chunk, given)
+                self._insert(conn, chunk, given, progress=progress)
                 added += len(chunk)
                 bar.update(len(chunk))
         return added
