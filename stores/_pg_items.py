@@ -23,6 +23,7 @@ from agentmem._models import Filters, Kind, MemoryItem, Scope
 __all__ = [
     "COLUMNS",
     "dense_search",
+    "index_terms",
     "insert_rows",
     "item_values",
     "lexical_search",
@@ -169,6 +170,20 @@ def insert_rows(
                 for item, body, vector, digest in zip(items, bodies, vectors, hashes, strict=True)
             ],
         )
+    index_terms(conn, [item.id for item in items])
+
+
+def index_terms(conn: Any, ids: Sequence[str]) -> None:
+    """(Re)write the inverted-index rows of these items from their ``tsvector``."""
+    conn.execute(
+        "DELETE FROM terms WHERE vid IN (SELECT vid FROM items WHERE id = ANY(%s))", (list(ids),)
+    )
+    conn.execute(
+        "INSERT INTO terms (user_id, lexeme, vid, tf, tokens) "
+        "SELECT i.user_id, u.lexeme, i.vid, coalesce(array_length(u.positions, 1), 1), i.tokens "
+        "FROM items AS i, unnest(i.tsv) AS u WHERE i.id = ANY(%s)",
+        (list(ids),),
+    )
 
 
 def dense_search(
@@ -185,31 +200,37 @@ def dense_search(
 
 
 def lexical_search(
-    conn: Any, words: Sequence[str], where: str, params: Sequence[Any], depth: int
+    conn: Any,
+    words: Sequence[str],
+    user_id: str,
+    where: str,
+    params: Sequence[Any],
+    depth: int,
 ) -> list[tuple[int, float]]:
     """``(vid, BM25 score)`` of the ``depth`` best full-text matches of any of ``words``.
 
-    Okapi BM25 (k1 = 1.2, b = 0.75, as SQLite FTS5 ranks): term frequencies come from
-    each matching row's ``tsvector``, document frequencies from the matching rows, and
-    the collection size and mean length from the rows in scope (``where``), so a user's
+    Okapi BM25 (k1 = 1.2, b = 0.75, as SQLite FTS5 ranks) over the ``terms`` inverted
+    index: the query's words go through the same English stemming as the memories
+    (``to_tsvector``); document frequencies, the collection size and the mean length
+    come from the memories that pass ``where`` (the user's, filtered), so a user's
     ranking depends on that user's memories alone.
     """
     if not words:
         return []
-    text = " ".join(words)
     rows = conn.execute(
-        "WITH terms AS (SELECT DISTINCT lexeme FROM unnest(to_tsvector('english', %s))), "
-        "scope AS (SELECT count(*) AS n, coalesce(avg(tokens), 1) AS mean FROM items "
-        f"WHERE {where}), "
-        "matched AS MATERIALIZED (SELECT vid, tsv, tokens FROM items "
-        f"WHERE tsv @@ to_tsquery('english', %s) AND {where}), "
-        "freq AS (SELECT m.vid, m.tokens, u.lexeme, array_length(u.positions, 1) AS tf "
-        "FROM matched AS m, unnest(m.tsv) AS u WHERE u.lexeme IN (SELECT lexeme FROM terms)), "
-        "df AS (SELECT lexeme, count(*) AS n FROM freq GROUP BY lexeme) "
-        "SELECT f.vid, sum(greatest(ln((s.n - df.n + 0.5) / (df.n + 0.5)), 1e-6) * f.tf * 2.2 "
-        "/ (f.tf + 1.2 * (0.25 + 0.75 * f.tokens / greatest(s.mean, 1)))) AS score "
-        "FROM freq AS f JOIN df USING (lexeme) CROSS JOIN scope AS s "
-        "GROUP BY f.vid ORDER BY score DESC, f.vid LIMIT %s",
-        (text, *params, " | ".join(words), *params, depth),
+        "WITH query AS (SELECT DISTINCT lexeme FROM unnest(to_tsvector('english', %s))), "
+        "posting AS MATERIALIZED (SELECT t.lexeme, t.vid, t.tf, t.tokens FROM terms AS t "
+        "JOIN query USING (lexeme) WHERE t.user_id = %s), "
+        "passing AS MATERIALIZED (SELECT vid FROM items "
+        f"WHERE vid IN (SELECT vid FROM posting) AND {where}), "
+        "hit AS MATERIALIZED (SELECT p.* FROM posting AS p JOIN passing USING (vid)), "
+        "df AS (SELECT lexeme, count(*) AS n FROM hit GROUP BY lexeme), "
+        "coll AS (SELECT count(*) AS n, coalesce(avg(tokens), 1) AS mean FROM items "
+        f"WHERE {where}) "
+        "SELECT h.vid, sum(greatest(ln((c.n - df.n + 0.5) / (df.n + 0.5)), 1e-6) * h.tf * 2.2 "
+        "/ (h.tf + 1.2 * (0.25 + 0.75 * h.tokens / greatest(c.mean, 1)))) AS score "
+        "FROM hit AS h JOIN df USING (lexeme) CROSS JOIN coll AS c "
+        "GROUP BY h.vid ORDER BY score DESC, h.vid LIMIT %s",
+        (" ".join(words), user_id, *params, *params, depth),
     ).fetchall()
     return [(int(vid), float(score)) for vid, score in rows]

@@ -9,9 +9,11 @@ Tables (all under the memory's own schema):
 
 - ``items``: the memories (the same fields as :class:`~agentmem.MemoryItem`; times as
   ``timestamptz``, metadata as ``jsonb``), the indexed lexical text ``body`` with its
-  ``tsvector`` and token count (for BM25), the embedding (pgvector, HNSW, cosine) and
-  the hash of the text it was computed from (the embedding cache: identical indexed
-  texts are embedded once).
+  ``tsvector`` and token count, the embedding (pgvector, HNSW, cosine) and the hash of
+  the text it was computed from (the embedding cache: identical indexed texts are
+  embedded once).
+- ``terms``: the inverted index for BM25, one row per (user, lexeme, memory) with the
+  term frequency, written from the ``tsvector`` in the item's transaction.
 - ``events`` and ``event_items``: the audit log, written in the item's transaction.
 - ``meta``: key-value settings (embedder, dimension, indexing context, schema version).
 
@@ -30,7 +32,7 @@ from agentmem._errors import StoreError
 
 __all__ = ["USER_TABLES", "VERSION", "migrate", "set_row_security"]
 
-USER_TABLES = ("items", "events", "event_items")
+USER_TABLES = ("items", "terms", "events", "event_items")
 
 _POLICY = (
     "user_id = current_setting('agentmem.user_id', true) "
@@ -73,7 +75,15 @@ _STEPS: list[str] = [
     CREATE INDEX items_order ON items (created_at, vid);
     CREATE INDEX items_open ON items (user_id) WHERE valid_to IS NULL;
     CREATE INDEX items_hash ON items (embedding_hash);
-    CREATE INDEX items_tsv ON items USING gin (tsv);
+    CREATE TABLE terms (
+        user_id text NOT NULL,
+        lexeme text NOT NULL,
+        vid bigint NOT NULL REFERENCES items (vid) ON DELETE CASCADE,
+        tf integer NOT NULL,
+        tokens integer NOT NULL,
+        PRIMARY KEY (user_id, lexeme, vid) INCLUDE (tf, tokens)
+    );
+    CREATE INDEX terms_vid ON terms (vid);
     CREATE INDEX items_embedding ON items
         USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64);
     CREATE TABLE events (
@@ -98,6 +108,7 @@ _STEPS: list[str] = [
     CREATE POLICY tenant ON items USING ({policy}) WITH CHECK ({policy});
     CREATE POLICY tenant ON events USING ({policy}) WITH CHECK ({policy});
     CREATE POLICY tenant ON event_items USING ({policy}) WITH CHECK ({policy});
+    CREATE POLICY tenant ON terms USING ({policy}) WITH CHECK ({policy});
     """,
 ]
 

@@ -32,6 +32,7 @@ from agentmem.stores._pg_db import PgDatabase, import_psycopg, redact, split_sch
 from agentmem.stores._pg_items import (
     COLUMNS,
     dense_search,
+    index_terms,
     insert_rows,
     item_values,
     lexical_search,
@@ -203,7 +204,7 @@ class PostgresStore:
             msg = "purge() cannot run inside a transaction; call it after the block"
             raise UserError(msg)
         with self._db.pool.connection() as conn:
-            for table in ("items", "events", "event_items"):
+            for table in ("items", "terms", "events", "event_items"):
                 conn.execute(f"VACUUM {self._db.schema}.{table}")
 
     def close(self) -> None:
@@ -369,7 +370,7 @@ class PostgresStore:
             rows = {
                 str(r[0]): r
                 for r in conn.execute(
-                    "SELECT id, text, metadata ->> 'speaker', created_at FROM items "
+                    "SELECT id, text, metadata ->> 'speaker', created_at, user_id FROM items "
                     "WHERE id = ANY(%s)",
                     ([item.id for item in items],),
                 ).fetchall()
@@ -382,7 +383,12 @@ class PostgresStore:
                 item
                 for item in items
                 if tuple(rows[item.id][1:])
-                != (item.text, _speaker(item.metadata.get("speaker")), item.created_at)
+                != (
+                    item.text,
+                    _speaker(item.metadata.get("speaker")),
+                    item.created_at,
+                    item.scope.user_id,
+                )
                 or self.context.needs_previous
             ]
             bodies, dense_texts = self._texts(conn, changed) if changed else ([], [])
@@ -406,6 +412,8 @@ class PostgresStore:
                         "embedding_hash = %s WHERE id = %s",
                         [(*item_values(i)[1:], *fresh[i.id], i.id) for i in changed],
                     )
+            if fresh:
+                index_terms(conn, list(fresh))
 
     def delete(self, ids: Sequence[str]) -> int:
         """Delete items for good; return how many existed."""
@@ -516,7 +524,12 @@ class PostgresStore:
                     vector = self._embed_texts([text])[0]
                     lists.append(("dense", dense_search(conn, vector, where, params, depth)))
                 if "bm25" in self.signals:
-                    lists.append(("bm25", lexical_search(conn, _words(text), where, params, depth)))
+                    lists.append(
+                        (
+                            "bm25",
+                            lexical_search(conn, _words(text), scope.user_id, where, params, depth),
+                        )
+                    )
             scores, found_by = ranking.fuse(lists)
             if "dense" not in self.signals and len(scores) < depth:
                 rows = conn.execute(
