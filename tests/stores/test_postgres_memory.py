@@ -229,3 +229,25 @@ def test_migrate_copies_everything_and_resumes_after_a_kill(
         report = copy_memory(source, target)
         assert (report.memories_copied, report.events_copied) == (0, 0)
         assert report.complete
+
+
+def test_forget_erases_the_text_from_items_and_audit(postgres_url: str, pg_schema: str) -> None:
+    url = schema_url(postgres_url, pg_schema)
+    with _memory(url) as memory:
+        secret = memory.add("my passport number is X1234567", user_id="alice")
+        kept = memory.add("I like tea", user_id="alice")
+        assert memory.forget(user_id="alice", ids=[secret.id]) == 1
+        store = memory.stores[0]
+        assert isinstance(store, PostgresStore)
+        with store.transaction() as conn:
+            rows = conn.execute(
+                "SELECT count(*) FROM items WHERE text LIKE '%X1234567%'"
+            ).fetchone()
+            events = conn.execute(
+                "SELECT count(*) FROM events WHERE reason LIKE '%X1234567%' "
+                "OR before::text LIKE '%X1234567%' OR after::text LIKE '%X1234567%'"
+            ).fetchone()
+            terms = conn.execute("SELECT count(*) FROM terms WHERE lexeme = 'x1234567'").fetchone()
+        assert (rows, events, terms) == ((0,), (0,), (0,))
+        assert [e.op for e in memory.history(secret.id)][0] == EventOp.ADD  # ids and ops stay
+        assert memory.get(kept.id).text == "I like tea"
