@@ -25,6 +25,8 @@ COMMAND_MODULES = [
     "symbolic",
     "eval",
     "migrate",
+    "serve",
+    "mcp",
 ]
 
 

@@ -78,6 +78,8 @@ def _hash_embedder(db: str) -> Any:
         from agentmem.stores.postgres import stored_embedder
 
         name = stored_embedder(db) or ""
+    elif not (Path(db) / "vector.sqlite").exists():
+        name = ""
     else:
         path = Path(db) / "vector.sqlite"
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
@@ -86,6 +88,8 @@ def _hash_embedder(db: str) -> Any:
         finally:
             conn.close()
         name = "" if row is None else str(row[0])
+    if not name:
+        return HashEmbedder(64)  # a new memory: the hashing embedder's usual size
     match = re.fullmatch(r"hash-(\d+)-(\d+)", name)
     if match is None:
         msg = f"the memory at {db} was built with the embedder {name!r}; drop --embedder hash"

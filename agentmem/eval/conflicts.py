@@ -3,16 +3,20 @@
 - :func:`load_conflictqa` reads ConflictQA (Xie et al., JSON lines): each record has the
   model's own answer (``memory_answer``) and a passage that contradicts it
   (``counter_memory``, ``counter_answer``). :meth:`ConflictEvaluator.conflictqa` gives the
-  passage as a recalled memory and asks the question as a two-way choice.
+  passage as a recalled memory and asks the question as a two-way choice, in both option
+  orders (or once, in a balanced seeded order), so a habit of answering "A" shows up as
+  position bias instead of as following the memory.
 - :meth:`ConflictEvaluator.substitution` asks entity-substituted QA items
   (:mod:`agentmem.eval.substitution`) with the substituted passage as memory.
 - :func:`staleness` replays generated multi-session histories whose facts change
   (:func:`agentmem.simulate.generate_log`) under several retention policy sets and counts
   how often recall hands back an outdated value (Keep Me Updated!).
 
-Per item the answer follows the memory (``counter``), the prior (``prior``) or neither
-(``other``); with P_o the prior rate and P_s the counter rate, the memorization ratio of
-Longpre et al. is M_R = P_o / (P_o + P_s).
+Per item the answers follow the memory (``counter``), the prior (``prior``), neither
+(``other``) or, asked in both orders, disagree (``inconsistent``); with P_o the prior rate
+and P_s the counter rate, the memorization ratio of Longpre et al. is
+M_R = P_o / (P_o + P_s). Every rate has a seeded bootstrap 95% interval
+(:mod:`agentmem.eval.intervals`).
 """
 
 from __future__ import annotations

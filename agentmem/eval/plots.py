@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from agentmem.eval.intervals import Rate
     from agentmem.eval.report import Report
 
-__all__ = ["draw_bars", "draw_curves", "draw_rates", "draw_report"]
+__all__ = ["draw_curves", "draw_rates", "draw_report"]
 
 RatePanels = dict[str, dict[str, dict[str, "Rate"]]]
 """panel title -> group on the x axis -> series (one colour each) -> rate."""
@@ -198,23 +198,5 @@ def draw_curves(
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     fig.suptitle(title, fontsize="medium")
-    fig.savefig(path, dpi=100, metadata={"Software": None})
-    return path
-
-
-def draw_bars(panels: dict[str, dict[str, float]], path: Path, *, title: str) -> Path:
-    """One panel per title: a bar per label, values in [0, 1]."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(5 * len(panels), 4.2), layout="constrained")
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, (panel, bars) in zip(axes, panels.items(), strict=True):
-        positions = list(range(len(bars)))
-        ax.bar(positions, list(bars.values()), color="tab:blue")
-        ax.set_xticks(positions, list(bars))
-        ax.set_ylim(0, 1.05)
-        ax.set_title(panel)
-        ax.tick_params(axis="x", labelrotation=30, labelsize="small")
-    fig.suptitle(title)
     fig.savefig(path, dpi=100, metadata={"Software": None})
     return path

@@ -91,6 +91,11 @@ def summarize(results: list[QuestionResult], *, seed: int | str = 0) -> Summary:
     )
 
 
+def _category_key(category: str) -> str:
+    """A category's key in a summary; one named like a reserved key gets a suffix."""
+    return f"{category} (category)" if category in (ALL, HEADLINE) else category
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -136,7 +141,9 @@ class Report(BaseModel):
                     seed=f"{seed}/{system}/{HEADLINE}",
                 ),
             } | {
-                c: summarize([r for r in rows if r.category == c], seed=f"{seed}/{system}/{c}")
+                _category_key(c): summarize(
+                    [r for r in rows if r.category == c], seed=f"{seed}/{system}/{c}"
+                )
                 for c in categories
             }
         return cls.model_validate({"results": results, "summary": summary, **fields})

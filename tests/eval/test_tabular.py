@@ -117,3 +117,35 @@ def test_example_script_runs(tmp_path: Path) -> None:
     assert (tmp_path / "recall" / "report.png").exists()
     assert (tmp_path / "msc" / "report.md").exists()
     assert "**yes**" in (tmp_path / "conflicts" / "conflicts.md").read_text()
+
+
+def test_cli_conflicts_from_a_table(tmp_path: Path) -> None:
+    import argparse
+
+    from agentmem.cli import eval as eval_cli
+
+    parser = argparse.ArgumentParser()
+    eval_cli.register(parser.add_subparsers(dest="command", required=True))
+    argv = ["eval", "conflicts", "--source", "table", "--data", str(FIXTURES / "own_conflicts.csv")]
+    argv += ["--columns", "question=q,answer=truth,counter_answer=other,context=passage"]
+    argv += ["--llm", "scripted-prior", "--out", str(tmp_path)]
+    args = parser.parse_args(argv)
+    assert args.func(args) == 0
+    text = (tmp_path / "conflicts.md").read_text()
+    assert "# Knowledge conflicts: table:own_conflicts.csv" in text
+    assert "| memory | 2 |" in text
+    args = parser.parse_args([*argv[:6], "--llm", "scripted-prior", "--out", str(tmp_path)])
+    with pytest.raises(DatasetError, match="no column 'question'"):
+        args.func(args)
+
+
+def test_a_category_named_all_does_not_hide_the_totals(tmp_path: Path) -> None:
+    rows = tmp_path / "r.csv"
+    rows.write_text("q,c,a,e,k\nWhere?,Ann: in Porto,Porto,1,all\nWho?,Ben: me,Ben,1,other\n")
+    data = load_recall_table(
+        rows, {"question": "q", "context": "c", "answer": "a", "evidence": "e", "category": "k"}
+    )
+    report = Evaluator(progress=False).run(["bm25"], data)
+    assert report.summary["bm25"]["all"].questions == 2
+    assert report.summary["bm25"]["all (category)"].questions == 1
+    assert report.categories == ["all (category)", "other"]
