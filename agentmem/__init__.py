@@ -5,6 +5,7 @@ offline by default with real models that ship on PyPI.
 """
 
 from agentmem._agent import Agent, Reply
+from agentmem._async_memory import AsyncMemory
 from agentmem._audit import AuditLog
 from agentmem._clock import Clock, ManualClock, SystemClock
 from agentmem._errors import (
@@ -42,6 +43,7 @@ __all__ = [
     "Action",
     "Agent",
     "AgentMemError",
+    "AsyncMemory",
     "AuditLog",
     "Changes",
     "CopyReport",

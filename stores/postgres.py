@@ -23,10 +23,11 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from agentmem.stores._context import ContextOptions, contextual_text, speaker_line
+from agentmem.stores._context import ContextOptions, contextual_texts, speaker_line
+from agentmem.stores._fts import STOP_WORDS, words
 from agentmem.stores._pg_audit import PostgresAuditLog
 from agentmem.stores._pg_db import PgDatabase, import_psycopg, redact, split_schema
 from agentmem.stores._pg_items import (
@@ -40,7 +41,16 @@ from agentmem.stores._pg_items import (
     where_clause,
 )
 from agentmem.stores._pg_schema import migrate, set_row_security
-from agentmem.stores._query import ParsedQuery, TimeWindow, parse_query
+from agentmem.stores._ranking import (
+    Fusion,
+    RankingSettings,
+    Signal,
+    TimeMode,
+    parse_rewrites,
+    plan_query,
+    rank,
+)
+from agentmem.stores._rerank import CrossEncoderReranker, Reranker
 from agentmem.stores._sqlite import check_k
 from numpy.typing import NDArray
 from tqdm import tqdm
@@ -48,13 +58,12 @@ from tqdm import tqdm
 from agentmem._clock import Clock, SystemClock
 from agentmem._errors import InvalidInputError, NotFoundError, StoreError, UserError
 from agentmem._models import Filters, Hit, MemoryItem, Scope
-from agentmem._protocols import Embedder
+from agentmem._prompts import render_prompt
+from agentmem._protocols import ChatMessage, ChatModel, Embedder
 
 __all__ = ["PostgresStore", "stored_embedder"]
 
 logger = logging.getLogger(__name__)
-
-Signal = Literal["dense", "bm25"]
 
 
 class PostgresStore:
@@ -73,14 +82,15 @@ class PostgresStore:
             ``("dense",)`` or ``("bm25",)``.
         context: what the indexed text carries (speaker, day, previous turn).
         clock: "now" for relative dates in queries (default: the system clock).
+        fusion, weights, rrf_k, candidates, time_mode, time_boost, name_boost,
+            recency_boost, expand, rerank_depth: the ranking, exactly as for
+            :class:`~agentmem.stores.HybridStore` (the same code ranks both).
+        rewriter: a chat model that rewrites a query into sub-queries (off if ``None``).
+        reranker: a cross-encoder model path, or any :class:`Reranker` (off if ``None``).
         ef_search: the HNSW search breadth (pgvector's ``hnsw.ef_search``); the scan
             goes on past it when filters reject candidates.
         min_connections: connections the pool keeps open.
         max_connections: connections the pool may open.
-        ranking: further keyword arguments of the ranking (as for ``HybridStore``:
-            ``fusion``, ``weights``, ``rrf_k``, ``candidates``, ``time_mode``,
-            ``time_boost``, ``name_boost``, ``recency_boost``, ``expand``, ``rewriter``,
-            ``reranker``, ``rerank_depth``).
     """
 
     def __init__(
@@ -95,15 +105,40 @@ class PostgresStore:
         signals: Sequence[Signal] = ("dense", "bm25"),
         context: ContextOptions | None = None,
         clock: Clock | None = None,
+        fusion: Fusion = "rrf",
+        weights: dict[str, float] | None = None,
+        rrf_k: int = 60,
+        candidates: int = 50,
+        time_mode: TimeMode = "boost",
+        time_boost: float = 0.5,
+        name_boost: float = 0.3,
+        recency_boost: float = 0.1,
+        expand: float = 0.25,
+        rewriter: ChatModel | None = None,
+        reranker: str | Reranker | None = None,
+        rerank_depth: int = 30,
         ef_search: int = 100,
         min_connections: int = 1,
         max_connections: int = 8,
-        **ranking: Any,
     ) -> None:
-        self.signals: tuple[Signal, ...] = tuple(signals)
-        if not self.signals or any(s not in ("dense", "bm25") for s in self.signals):
-            msg = f"signals must be a non-empty subset of ('dense', 'bm25'), got {signals!r}"
-            raise UserError(msg)
+        self.ranking = RankingSettings(
+            signals=tuple(signals),
+            fusion=fusion,
+            weights=dict(weights or {}),
+            rrf_k=rrf_k,
+            candidates=candidates,
+            time_mode=time_mode,
+            time_boost=time_boost,
+            name_boost=name_boost,
+            recency_boost=recency_boost,
+            expand=expand,
+            rerank_depth=rerank_depth,
+        )
+        self.signals: tuple[Signal, ...] = self.ranking.signals
+        self.rewriter = rewriter
+        self.reranker: Reranker | None = (
+            CrossEncoderReranker(reranker) if isinstance(reranker, str) else reranker
+        )
         if not isinstance(ef_search, int) or not 1 <= ef_search <= 1000:
             msg = f"ef_search must be an int from 1 to 1000, got {ef_search!r}"
             raise InvalidInputError(msg)
@@ -113,7 +148,6 @@ class PostgresStore:
         self.clock: Clock = clock or SystemClock()
         self.ef_search = ef_search
         self._dim = int(embedder.dim)
-        self._ranking = _Ranking(**ranking)
         url, named = split_schema(url)
         self._db = PgDatabase(
             url,
@@ -219,36 +253,17 @@ class PostgresStore:
 
     # -- indexing ----------------------------------------------------------------------
     def _texts(self, conn: Any, items: Sequence[MemoryItem]) -> tuple[list[str], list[str]]:
-        """The lexical and the dense text to index for each item."""
-        previous = self._previous_turns(conn, items) if self.context.needs_previous else {}
-        lexical = [
-            contextual_text(i, self.context, previous.get(i.id), side="lexical") for i in items
-        ]
-        dense = [contextual_text(i, self.context, previous.get(i.id), side="dense") for i in items]
-        return lexical, dense
+        """The lexical and the dense text to index for each item (shared with HybridStore)."""
 
-    def _previous_turns(self, conn: Any, items: Sequence[MemoryItem]) -> dict[str, str]:
-        """The previous memory of the same session for each item, as ``Speaker: text``."""
-        out: dict[str, str] = {}
-        last: dict[tuple[str, str | None, str], MemoryItem] = {}
-        for item in sorted(items, key=lambda i: i.created_at):
-            session = item.scope.session_id
-            if session is None:
-                continue
-            key = (item.scope.user_id, item.scope.agent_id, session)
-            before = last.get(key)
-            if before is not None:
-                out[item.id] = speaker_line(before)
-            else:
-                row = conn.execute(
-                    f"SELECT {COLUMNS} FROM items WHERE user_id = %s AND session_id = %s "
-                    "AND created_at < %s AND id <> %s ORDER BY created_at DESC, vid DESC LIMIT 1",
-                    (item.scope.user_id, session, item.created_at, item.id),
-                ).fetchone()
-                if row is not None:
-                    out[item.id] = speaker_line(row_item(row))
-            last[key] = item
-        return out
+        def stored_turn_before(item: MemoryItem) -> str | None:
+            row = conn.execute(
+                f"SELECT {COLUMNS} FROM items WHERE user_id = %s AND session_id = %s "
+                "AND created_at < %s AND id <> %s ORDER BY created_at DESC, vid DESC LIMIT 1",
+                (item.scope.user_id, item.scope.session_id, item.created_at, item.id),
+            ).fetchone()
+            return None if row is None else speaker_line(row_item(row))
+
+        return contextual_texts(items, self.context, stored_turn_before)
 
     def _embed(
         self,
@@ -504,125 +519,92 @@ class PostgresStore:
         filters: Filters | None = None,
         as_of: datetime | None = None,
     ) -> list[Hit]:
-        """The ``k`` memories in ``scope`` most relevant to ``query``, fused, best first."""
+        """The ``k`` memories in ``scope`` most relevant to ``query``, fused, best first.
+
+        The ranking is :class:`~agentmem.stores.HybridStore`'s own (shared code): only
+        the retrievers differ. One transaction, acting for the searched user, serves
+        every query of the search.
+        """
         check_k(k)
         self._db.ensure_open()
-        ranking = self._ranking
         now = as_of if as_of is not None else self.clock.now()
-        parsed = parse_query(query, now) if ranking.time_mode != "off" else ParsedQuery(query)
-        if ranking.time_mode == "filter" and parsed.windows:
-            filters = _within(filters, parsed.windows)
-        depth = max(k, ranking.candidates)
+        parsed, filters = plan_query(query, now, filters, self.ranking)
+        sub_queries = self._rewrite(query, now)
+        depth = max(k, self.ranking.candidates)
         with self._db.transaction(scope.user_id) as conn:
             conn.execute(
                 "SELECT set_config('hnsw.ef_search', %s, true)", (str(max(self.ef_search, depth)),)
             )
-            where, params = where_clause(scope, filters, as_of=as_of, open_only=as_of is None)
-            lists: list[tuple[str, list[tuple[int, float]]]] = []
-            for text in [query]:
-                if "dense" in self.signals:
-                    vector = self._embed_texts([text])[0]
-                    lists.append(("dense", dense_search(conn, vector, where, params, depth)))
-                if "bm25" in self.signals:
-                    lists.append(
-                        (
-                            "bm25",
-                            lexical_search(conn, _words(text), scope.user_id, where, params, depth),
-                        )
-                    )
-            scores, found_by = ranking.fuse(lists)
-            if "dense" not in self.signals and len(scores) < depth:
-                rows = conn.execute(
-                    f"SELECT vid FROM items WHERE {where} ORDER BY created_at DESC, vid DESC "
-                    "LIMIT %s",
-                    (*params, depth),
-                ).fetchall()
-                for (vid,) in rows:
-                    if vid not in scores and len(scores) < depth:
-                        scores[int(vid)] = 0.0
-                        found_by[int(vid)] = ["recent"]
-            if not scores:
-                return []
-            ranked = sorted(scores, key=lambda vid: (-scores[vid], vid))
-            pool = ranked[:depth]
-            rows = conn.execute(
-                f"SELECT vid, body, {COLUMNS} FROM items WHERE vid = ANY(%s)", (pool,)
-            ).fetchall()
-        items = {int(r[0]): row_item(r[2:]) for r in rows}
-        bodies = {int(r[0]): str(r[1]) for r in rows}
-        ranking.boost(scores, pool, items, bodies, parsed)
-        pool = sorted((v for v in pool if v in items), key=lambda vid: (-scores[vid], vid))
-        return [
-            Hit(item=items[vid], score=scores[vid], store=self.name, signal="+".join(found_by[vid]))
-            for vid in pool[:k]
-        ]
+            ranked = rank(
+                query,
+                parsed,
+                _Retriever(self, conn, scope, filters, as_of),
+                self.ranking,
+                k,
+                now=self.clock.now(),
+                sub_queries=sub_queries,
+                rerank=None if self.reranker is None else self.reranker.score,
+            )
+        return [Hit(item=r.item, score=r.score, store=self.name, signal=r.signal) for r in ranked]
+
+    def _rewrite(self, query: str, now: datetime) -> list[str]:
+        if self.rewriter is None:
+            return []
+        prompt = render_prompt("query_rewrite", query=query, today=f"{now:%d %B %Y}", n=4)
+        reply = self.rewriter.chat([ChatMessage(role="user", content=prompt)], max_tokens=120)
+        return parse_rewrites(reply.text, query)
 
 
-class _Ranking:
-    """Fusion and boosts (placeholder until the shared ranking module is used)."""
+class _Retriever:
+    """PostgreSQL's retrievers bound to one search's transaction, scope, filters and time."""
 
     def __init__(
         self,
-        *,
-        fusion: str = "rrf",
-        weights: dict[str, float] | None = None,
-        rrf_k: int = 60,
-        candidates: int = 50,
-        time_mode: str = "boost",
-        time_boost: float = 0.5,
-        name_boost: float = 0.3,
-        recency_boost: float = 0.1,
-        expand: float = 0.25,
+        store: PostgresStore,
+        conn: Any,
+        scope: Scope,
+        filters: Filters | None,
+        as_of: datetime | None,
     ) -> None:
-        self.expand = expand
-        self.fusion = fusion
-        self.weights = {"dense": 1.0, "bm25": 1.0, **(weights or {})}
-        self.rrf_k = rrf_k
-        self.candidates = candidates
-        self.time_mode = time_mode
-        self.time_boost = time_boost
-        self.name_boost = name_boost
-        self.recency_boost = recency_boost
+        self._store = store
+        self._conn = conn
+        self._user = scope.user_id
+        self._where, self._params = where_clause(
+            scope, filters, as_of=as_of, open_only=as_of is None
+        )
+        self._bodies: dict[int, str] = {}
 
-    def fuse(
-        self, lists: list[tuple[str, list[tuple[int, float]]]]
-    ) -> tuple[dict[int, float], dict[int, list[str]]]:
-        scores: dict[int, float] = {}
-        found_by: dict[int, list[str]] = {}
-        for signal, hits in lists:
-            weight = self.weights.get(signal, 1.0)
-            for rank, (vid, _) in enumerate(hits):
-                scores[vid] = scores.get(vid, 0.0) + weight / (self.rrf_k + rank + 1)
-                signals = found_by.setdefault(vid, [])
-                if signal not in signals:
-                    signals.append(signal)
-        return scores, found_by
+    def dense(self, text: str, depth: int) -> list[tuple[int, float]]:
+        vector = self._store._embed_texts([text])[0]
+        return dense_search(self._conn, vector, self._where, self._params, depth)
 
-    def boost(
-        self,
-        scores: dict[int, float],
-        pool: list[int],
-        items: dict[int, MemoryItem],
-        bodies: dict[int, str],
-        parsed: ParsedQuery,
-    ) -> None:
-        times = [items[v].created_at.timestamp() for v in pool if v in items]
-        oldest, span = (min(times), (max(times) - min(times)) or 1.0) if times else (0.0, 1.0)
-        for vid in pool:
-            item = items.get(vid)
-            if item is None:
-                continue
-            boost = 1.0 + self.recency_boost * (item.created_at.timestamp() - oldest) / span
-            if self.time_mode == "boost" and any(
-                w.contains(item.created_at) for w in parsed.windows
-            ):
-                boost += self.time_boost
-            if parsed.names:
-                speaker = item.metadata.get("speaker")
-                body = f"{bodies.get(vid, item.text)} {speaker or ''}".lower()
-                hit_names = sum(1 for n in parsed.names if n.lower() in body)
-                boost += self.name_boost * hit_names / len(parsed.names)
-            scores[vid] *= boost
+    def lexical(self, text: str, depth: int) -> list[tuple[int, float]]:
+        found = words(text, STOP_WORDS)
+        return lexical_search(self._conn, found, self._user, self._where, self._params, depth)
+
+    def recent(self, depth: int) -> list[tuple[int, float]]:
+        rows = self._conn.execute(
+            f"SELECT vid FROM items WHERE {self._where} ORDER BY created_at DESC, vid DESC "
+            "LIMIT %s",
+            (*self._params, depth),
+        ).fetchall()
+        return [(int(r[0]), 0.0) for r in rows]
+
+    def items(self, keys: Sequence[int]) -> dict[int, MemoryItem]:
+        rows = self._conn.execute(
+            f"SELECT vid, body, {COLUMNS} FROM items WHERE vid = ANY(%s)", (list(keys),)
+        ).fetchall()
+        self._bodies.update((int(r[0]), str(r[1])) for r in rows)
+        return {int(r[0]): row_item(r[2:]) for r in rows}
+
+    def bodies(self, keys: Sequence[int]) -> dict[int, str]:
+        missing = [key for key in keys if key not in self._bodies]
+        if missing:
+            rows = self._conn.execute(
+                "SELECT vid, body FROM items WHERE vid = ANY(%s)", (missing,)
+            ).fetchall()
+            self._bodies.update((int(r[0]), str(r[1])) for r in rows)
+        return {key: self._bodies[key] for key in keys if key in self._bodies}
 
 
 def stored_embedder(url: str, schema: str | None = None) -> str | None:
@@ -645,12 +627,6 @@ def stored_embedder(url: str, schema: str | None = None) -> str | None:
     return None if row is None else str(row[0])
 
 
-def _words(query: str) -> list[str]:
-    from agentmem.stores.hybrid import _STOP, _WORD
-
-    return [w for w in dict.fromkeys(_WORD.findall(query.lower())) if w not in _STOP]
-
-
 def _checked(vector: NDArray[np.float32], dim: int) -> NDArray[np.float32]:
     out = np.asarray(vector, dtype=np.float32).reshape(-1)
     if out.shape != (dim,):
@@ -666,12 +642,3 @@ def _speaker(value: Any) -> str | None:
 def _one_user(items: Sequence[MemoryItem]) -> str | None:
     users = {item.scope.user_id for item in items}
     return next(iter(users)) if len(users) == 1 else None
-
-
-def _within(filters: Filters | None, windows: list[TimeWindow]) -> Filters:
-    start = min(w.start for w in windows)
-    end = max(w.end for w in windows)
-    base = filters or Filters()
-    after = start if base.created_after is None else max(start, base.created_after)
-    before = end if base.created_before is None else min(end, base.created_before)
-    return base.model_copy(update={"created_after": after, "created_before": before})
