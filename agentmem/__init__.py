@@ -21,6 +21,7 @@ from agentmem._errors import (
 )
 from agentmem._facts import Fact, FactExtractor, LLMFactExtractor, PatternFactExtractor
 from agentmem._memory import Changes, Memory
+from agentmem._migrate import CopyReport, copy_memory
 from agentmem._models import EventOp, Filters, Hit, Kind, MemoryEvent, MemoryItem, Scope
 from agentmem._protocols import (
     Action,
@@ -45,6 +46,7 @@ __all__ = [
     "AsyncMemory",
     "AuditLog",
     "Changes",
+    "CopyReport",
     "ChatMessage",
     "ChatModel",
     "ChatResult",
@@ -81,5 +83,6 @@ __all__ = [
     "TraceRecord",
     "Tracer",
     "UserError",
+    "copy_memory",
     "__version__",
 ]
