@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, ValidationError
 from agentmem._audit import AuditLog
 from agentmem._clock import Clock, SystemClock, as_utc
 from agentmem._columns import item_columns, merge_columns
+from agentmem._compose import Policies
 from agentmem._errors import ClosedError, InvalidInputError, NotFoundError, UserError
 from agentmem._fusion import reciprocal_rank
 from agentmem._models import EventOp, Filters, Hit, Kind, MemoryEvent, MemoryItem, Scope
@@ -40,6 +41,8 @@ class Changes(BaseModel):
     updated: list[MemoryItem] = Field(default_factory=list)
     forgotten: list[MemoryItem] = Field(default_factory=list)
     events: list[MemoryEvent] = Field(default_factory=list)
+    replaced_by: dict[str, str] = Field(default_factory=dict)
+    """For each memory a policy merged away or found already stored: the id in its place."""
 
     def extend(self, other: Changes) -> None:
         """Add ``other``'s changes to these."""
@@ -47,6 +50,20 @@ class Changes(BaseModel):
         self.updated += other.updated
         self.forgotten += other.forgotten
         self.events += other.events
+        self.replaced_by.update(other.replaced_by)
+
+    def survivor(self, item_id: str) -> str | None:
+        """The id that stands for ``item_id`` after these changes (itself if untouched).
+
+        ``None`` when it was forgotten with nothing in its place.
+        """
+        seen: set[str] = set()
+        while item_id in self.replaced_by and item_id not in seen:
+            seen.add(item_id)
+            item_id = self.replaced_by[item_id]
+        if any(item.id == item_id for item in self.forgotten):
+            return None
+        return item_id
 
 
 class _Context:
@@ -133,14 +150,29 @@ class Memory:
             msg = f"store names must be unique, got {names}"
             raise UserError(msg)
         self.stores: list[MemoryStore] = list(stores)
-        self.policies: list[RetentionPolicy] = list(policies)
+        self.tracer = tracer
+        self.policies = policies  # a list in, a list out (composed by Policies)
         self.embedder = embedder if embedder is not None else getattr(stores[0], "embedder", None)
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.audit = audit if audit is not None else AuditLog()
-        self.tracer = tracer
         self.max_text_bytes = max_text_bytes
         self._closed = False
         self._context = _Context(self)
+
+    @property
+    def policies(self) -> list[RetentionPolicy]:
+        """The retention policies, in order; assign a new list to change them.
+
+        They are composed with :class:`~agentmem.policies.Policies`: a later policy sees
+        memory as the earlier ones left it, in every hook, so what :meth:`preview` shows
+        is exactly what :meth:`tick` applies.
+        """
+        return self._policy.policies
+
+    @policies.setter
+    def policies(self, policies: Sequence[RetentionPolicy] | Policies) -> None:
+        members = [policies] if isinstance(policies, Policies) else list(policies)
+        self._policy = Policies(members, tracer=self.tracer)
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -312,7 +344,11 @@ class Memory:
     ) -> MemoryItem:
         """Store one memory directly (no LLM) and apply the retention policies.
 
-        ``created_at`` is when it happened (default: now); returns the stored item.
+        ``created_at`` is when it happened (default: now). Returns what is stored: the new
+        item, or, when a policy found it already stored or merged it with others, the
+        memory that stands in its place (logged at INFO; the audit log has the reason).
+        Only when a policy forgot it outright (e.g. a capacity policy evicted it at once)
+        is the returned item no longer stored; :meth:`history` says why.
         """
         item = self.make_item(
             text,
@@ -325,8 +361,17 @@ class Memory:
             metadata=metadata,
             source_ids=source_ids,
         )
-        self.write([item], store=store)
-        return item
+        changes = self.write([item], store=store)
+        survivor = changes.survivor(item.id)
+        if survivor is None:
+            return item
+        if survivor == item.id:  # as stored: a policy may have changed it on write
+            return next((u for u in reversed(changes.updated) if u.id == item.id), item)
+        found = self._locate(survivor)
+        if found is None:
+            return item
+        logger.info("add: %s was stored as %s already (or merged into it)", item.id, survivor)
+        return found[1]
 
     def write(
         self, items: Sequence[MemoryItem], *, store: str | None = None, reason: str | None = None
@@ -356,10 +401,7 @@ class Memory:
             for item in items
         ]
         changes = Changes(written=list(items), events=self._log(events))
-        for policy in self.policies:
-            with traced(self.tracer, "policy", f"{policy.name}.on_write", count=len(items)):
-                decisions = policy.on_write(list(items), self._context)
-            changes.extend(self.apply(decisions))
+        changes.extend(self.apply(self._policy.on_write(list(items), self._context)))
         return changes
 
     # -- reading -----------------------------------------------------------------------
@@ -431,8 +473,7 @@ class Memory:
             ]
         )
         accessed = [hit.item for hit in hits]
-        for policy in self.policies:
-            self.apply(policy.on_access(accessed, self._context))
+        self.apply(self._policy.on_access(accessed, self._context))
 
     def items(
         self,
@@ -556,12 +597,7 @@ class Memory:
     def tick(self) -> Changes:
         """Let time-based policies (decay, TTL, capacity) act at the clock's current time."""
         self._check_open()
-        changes = Changes()
-        for policy in self.policies:
-            with traced(self.tracer, "policy", f"{policy.name}.on_tick"):
-                decisions = policy.on_tick(self._context)
-            changes.extend(self.apply(decisions))
-        return changes
+        return self.apply(self.preview())
 
     def preview(self, policy: RetentionPolicy | None = None) -> list[Decision]:
         """What a tick would decide now, without changing anything.
@@ -569,15 +605,14 @@ class Memory:
         Inspect the decisions (each has a reason), then commit them with :meth:`apply`.
 
         Args:
-            policy: the policy to ask; ``None`` asks every policy of this memory, in order.
+            policy: the policy to ask; ``None`` asks this memory's policies, composed as
+                :meth:`tick` composes them (so ``apply(preview())`` is ``tick()``).
         """
         self._check_open()
-        policies = self.policies if policy is None else [policy]
-        decisions: list[Decision] = []
-        for each in policies:
-            with traced(self.tracer, "policy", f"{each.name}.preview"):
-                decisions += each.on_tick(self._context)
-        return decisions
+        if policy is None:
+            return self._policy.on_tick(self._context)
+        with traced(self.tracer, "policy", f"{policy.name}.preview"):
+            return policy.on_tick(self._context)
 
     def undo(self, event_id: int) -> Changes:
         """Reverse one applied change, read back from the audit log; the undo is logged too.
@@ -746,6 +781,8 @@ class Memory:
             store, item = found[item_id]
             doomed.add(store, item_id)
             changes.forgotten.append(item)
+            if decision.kept is not None:
+                changes.replaced_by[item_id] = decision.kept
             events.append(
                 _event(EventOp.FORGET, decision, item, now, before=_snapshot(item), after=None)
             )
@@ -762,6 +799,8 @@ class Memory:
         store = sources[0][0]
         store.add([decision.merged])
         changes.written.append(decision.merged)
+        for _, item in sources:
+            changes.replaced_by[item.id] = decision.merged.id
         for source_store, item in sources:
             closed = item.model_copy(update={"valid_to": max(now, item.valid_from or now)})
             source_store.update([closed])

@@ -149,7 +149,8 @@ class Decision(BaseModel):
     - ``decay`` / ``update``: set ``changes`` (field -> new value) on every item in
       ``item_ids``; an update that sets ``valid_to`` closes a superseded memory.
     - ``merge``: store ``merged`` and close (``valid_to``) every item in ``item_ids``.
-    - ``forget``: delete every item in ``item_ids`` for good.
+    - ``forget``: delete every item in ``item_ids`` for good; ``kept`` names the memory
+      that stands in its place when the forgotten one duplicated it.
     """
 
     action: Action
@@ -158,6 +159,7 @@ class Decision(BaseModel):
     policy: str
     changes: dict[str, Any] = Field(default_factory=dict)
     merged: MemoryItem | None = None
+    kept: str | None = None
 
 
 class PolicyContext(Protocol):
