@@ -16,7 +16,7 @@ from agentmem.stores import _block as block_module
 
 from agentmem import MemoryItem, Scope
 from agentmem.testing import HashEmbedder
-from tests.stores.contract import T0, make
+from agentmem.testing.stores import T0, make
 
 ALICE = Scope(user_id="alice")
 SETTINGS = IndexSettings(exact_limit=50, tombstone_ratio=0.5, ef_search=128)
