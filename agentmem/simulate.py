@@ -31,7 +31,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from agentmem._clock import ManualClock
-from agentmem._errors import InvalidInputError
+from agentmem._errors import InvalidInputError, MissingDependencyError
 from agentmem._memory import Memory
 from agentmem._models import Kind
 from agentmem._protocols import RetentionPolicy
@@ -333,7 +333,10 @@ def generate_log(
 
 def plot_replay(result: ReplayResult, folder: str | os.PathLike[str]) -> list[Path]:
     """Draw memory size and probe accuracy over time; return the PNG files written."""
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise MissingDependencyError.for_extra("matplotlib", "eval", "plotting") from exc
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -51,3 +51,29 @@ def test_lazy_store_names_resolve() -> None:
     for name in stores.__all__:
         assert getattr(stores, name) is not None
     assert "HybridStore" in dir(stores)
+
+
+def test_a_missing_extra_names_its_pip_command() -> None:
+    # as if langchain-core / matplotlib were not installed: the import is blocked
+    code = """
+import sys
+sys.modules["langchain_core"] = None
+sys.modules["matplotlib"] = None
+import agentmem
+from agentmem import MissingDependencyError
+for load in (lambda: agentmem.stores.LangChainStore,
+             lambda: __import__("agentmem.integrations.langchain"),
+             lambda: __import__("agentmem.eval.plots").eval.plots._figure()):
+    try:
+        load()
+    except MissingDependencyError as exc:
+        print(str(exc).split("pip install ")[1])
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", "import agentmem.stores\n" + code],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout.split()
+    assert out == ['"agentmem[langchain]"', '"agentmem[langchain]"', '"agentmem[eval]"']

@@ -22,29 +22,35 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from langchain_core.callbacks import CallbackManagerForLLMRun, CallbackManagerForRetrieverRun
-from langchain_core.chat_history import BaseChatMessageHistory
-from langchain_core.documents import Document
-from langchain_core.embeddings import Embeddings
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import (
-    AIMessage,
-    BaseMessage,
-    HumanMessage,
-    SystemMessage,
-)
-from langchain_core.outputs import ChatGeneration
-from langchain_core.outputs import ChatResult as LCChatResult
-from langchain_core.retrievers import BaseRetriever
-from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
-from langchain_core.vectorstores import VectorStore
 from pydantic import ConfigDict, Field
 
-from agentmem._errors import InvalidInputError, NotFoundError, UserError
+from agentmem._errors import InvalidInputError, MissingDependencyError, NotFoundError, UserError
 from agentmem._memory import Memory
 from agentmem._models import Filters, Hit, Kind, MemoryItem, Scope
 from agentmem._prompts import render_prompt
 from agentmem._protocols import ChatMessage, ChatModel, Embedder
+
+try:
+    from langchain_core.callbacks import CallbackManagerForLLMRun, CallbackManagerForRetrieverRun
+    from langchain_core.chat_history import BaseChatMessageHistory
+    from langchain_core.documents import Document
+    from langchain_core.embeddings import Embeddings
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import (
+        AIMessage,
+        BaseMessage,
+        HumanMessage,
+        SystemMessage,
+    )
+    from langchain_core.outputs import ChatGeneration
+    from langchain_core.outputs import ChatResult as LCChatResult
+    from langchain_core.retrievers import BaseRetriever
+    from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+    from langchain_core.vectorstores import VectorStore
+except ImportError as exc:
+    raise MissingDependencyError.for_extra(
+        "langchain_core", "langchain", "the LangChain integration"
+    ) from exc
 
 __all__ = [
     "AgentMemChatMessageHistory",
