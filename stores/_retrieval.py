@@ -15,7 +15,13 @@ from typing import Any
 import numpy as np
 from agentmem.stores._block import RowAttrs
 from agentmem.stores._fts import STOP_WORDS, FtsIndex, bm25_search, match_expression
-from agentmem.stores._index import DenseIndex, IndexSettings, kind_code, row_filter
+from agentmem.stores._index import (
+    DenseIndex,
+    IndexSettings,
+    faiss_threads,
+    kind_code,
+    row_filter,
+)
 from agentmem.stores._sqlite import ItemTable, where_clause
 from numpy.typing import NDArray
 
@@ -72,6 +78,7 @@ class SqliteRetriever:
         scope: Scope,
         filters: Filters | None,
         as_of: datetime | None,
+        threads: int | None = None,
     ) -> None:
         self._table = table
         self._dense = dense
@@ -79,6 +86,7 @@ class SqliteRetriever:
         self._scope = scope
         self._filters = filters
         self._as_of = as_of
+        self._threads = threads
 
     def _where(self) -> tuple[str, list[Any]]:
         return where_clause(
@@ -98,7 +106,7 @@ class SqliteRetriever:
             if not only:
                 return []
         vector = self._embed([text])
-        with self._table.lock:
+        with self._table.lock, faiss_threads(self._threads):
             self._table.ensure_open()
             return self._dense.search(
                 scope.user_id, vector[0], depth, row_filter(filters, as_of), only_vids=only

@@ -103,7 +103,8 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
         rerank_depth: how many fused candidates the reranker sees.
         index: when to switch from exact search to HNSW, and when to compact.
         synchronous: SQLite durability, ``FULL`` (default) or ``NORMAL``.
-        faiss_threads: OpenMP threads for faiss (process-wide); ``None`` leaves it alone.
+        faiss_threads: OpenMP threads faiss may use in this store's searches (set around
+            each search in the calling thread only, then restored); ``None`` leaves it alone.
         progress: show a progress bar while embedding many texts (off by default).
     """
 
@@ -154,10 +155,7 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
             CrossEncoderReranker(reranker) if isinstance(reranker, str) else reranker
         )
         self.index_settings = index or IndexSettings()
-        if faiss_threads is not None:
-            import faiss
-
-            faiss.omp_set_num_threads(faiss_threads)
+        self.faiss_threads = faiss_threads
         self.name = name
         self.embedder = embedder
         self._folder = open_folder(path)
@@ -499,7 +497,9 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
         ranked = rank(
             query,
             parsed,
-            SqliteRetriever(self._table, self._dense, self._embed, scope, filters, as_of),
+            SqliteRetriever(
+                self._table, self._dense, self._embed, scope, filters, as_of, self.faiss_threads
+            ),
             self.ranking,
             k,
             now=self.clock.now(),
