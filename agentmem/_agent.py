@@ -27,7 +27,7 @@ from agentmem._errors import UserError
 from agentmem._facts import Fact, FactExtractor, LLMFactExtractor, PatternFactExtractor, merge_facts
 from agentmem._memory import Changes, Memory
 from agentmem._models import Hit, Kind, MemoryItem
-from agentmem._prompts import render_prompt
+from agentmem._prompts import quote_memory, render_prompt
 from agentmem._protocols import ChatMessage, ChatModel
 from agentmem._thinking import PostThinker, Thought
 from agentmem._tracing import Tracer, traced
@@ -205,7 +205,8 @@ class Agent:
         if self.prompt_style == "compact":
             return _compact_prompt(message, recalled)
         lines = [
-            f"- [{hit.item.created_at:%Y-%m-%d}] ({hit.item.kind.value}) " + _quote(hit.item.text)
+            f"- [{hit.item.created_at:%Y-%m-%d}] ({hit.item.kind.value}) "
+            + quote_memory(hit.item.text)
             for hit in sorted(recalled, key=lambda h: h.item.created_at)
         ]
         system = render_prompt(
@@ -311,11 +312,6 @@ def _compact_prompt(message: str, recalled: list[Hit]) -> list[ChatMessage]:
 
 
 def _sentence(text: str) -> str:
-    flat = " ".join(text.split()).replace("</memories>", "")
-    return flat if flat.endswith((".", "!", "?")) else flat + "."
-
-
-def _quote(text: str) -> str:
-    """Memory text as inert data: one line, no way to close the memories block."""
+    """Memory text as one quoted sentence (see :func:`quote_memory`)."""
     flat = " ".join(text.split())
-    return '"' + flat.replace("</memories>", "</ memories>").replace('"', "'") + '"'
+    return quote_memory(flat if flat.endswith((".", "!", "?")) else flat + ".")

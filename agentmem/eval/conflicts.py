@@ -3,16 +3,20 @@
 - :func:`load_conflictqa` reads ConflictQA (Xie et al., JSON lines): each record has the
   model's own answer (``memory_answer``) and a passage that contradicts it
   (``counter_memory``, ``counter_answer``). :meth:`ConflictEvaluator.conflictqa` gives the
-  passage as a recalled memory and asks the question as a two-way choice.
+  passage as a recalled memory and asks the question as a two-way choice, in both option
+  orders (or once, in a balanced seeded order), so a habit of answering "A" shows up as
+  position bias instead of as following the memory.
 - :meth:`ConflictEvaluator.substitution` asks entity-substituted QA items
   (:mod:`agentmem.eval.substitution`) with the substituted passage as memory.
 - :func:`staleness` replays generated multi-session histories whose facts change
   (:func:`agentmem.simulate.generate_log`) under several retention policy sets and counts
   how often recall hands back an outdated value (Keep Me Updated!).
 
-Per item the answer follows the memory (``counter``), the prior (``prior``) or neither
-(``other``); with P_o the prior rate and P_s the counter rate, the memorization ratio of
-Longpre et al. is M_R = P_o / (P_o + P_s).
+Per item the answers follow the memory (``counter``), the prior (``prior``), neither
+(``other``) or, asked in both orders, disagree (``inconsistent``); with P_o the prior rate
+and P_s the counter rate, the memorization ratio of Longpre et al. is
+M_R = P_o / (P_o + P_s). Every rate has a seeded bootstrap 95% interval
+(:mod:`agentmem.eval.intervals`).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from agentmem._errors import UserError
 from agentmem._memory import Memory
 from agentmem._prompts import render_prompt
 from agentmem._protocols import ChatMessage, ChatModel, Embedder, RetentionPolicy
-from agentmem.eval.intervals import Rate
+from agentmem.eval.intervals import Rate, sign_test
 from agentmem.eval.loaders import DatasetError
 from agentmem.eval.metrics import mentions, normalize_answer
 from agentmem.eval.substitution import EntityQA
@@ -51,6 +55,7 @@ __all__ = [
     "item_outcome",
     "load_conflictqa",
     "memorization_ratio",
+    "sample",
     "staleness",
     "summarize_conflicts",
 ]
@@ -97,6 +102,11 @@ def load_conflictqa(
         except (json.JSONDecodeError, KeyError, TypeError, ValidationError) as exc:
             msg = f"{Path(path).name} line {number}: not a ConflictQA record ({exc})"
             raise DatasetError(msg) from exc
+    return sample(items, limit, seed=seed)
+
+
+def sample(items: list[ConflictItem], limit: int | None, *, seed: int = 0) -> list[ConflictItem]:
+    """``limit`` of ``items`` drawn with ``seed``, in their order (all of them for ``None``)."""
     if limit is not None and limit < len(items):
         keep = set(random.Random(seed).sample(range(len(items)), limit))
         items = [item for i, item in enumerate(items) if i in keep]
@@ -155,8 +165,9 @@ class ConflictSummary(BaseModel):
     and names the side its interval excludes 0 on (``none`` otherwise).
     ``first_option`` is the share of replies that picked the option shown first (averaged
     per item, over items that got a choice): 0.5 for a model that chooses by content when
-    both orders are asked; ``position_biased`` when its interval excludes 0.5.
-    ``same_letter``: the share of items given one letter in both orders.
+    both orders are asked. ``same_letter``: the share of items given one letter in both
+    orders. ``position_biased``: a two-sided sign test of A against B over those items
+    (asked once: over the letters given) has ``position_p_value`` below 0.05.
     """
 
     items: int
@@ -167,6 +178,7 @@ class ConflictSummary(BaseModel):
     memorization_ratio: float | None
     preference: Literal["memory", "prior", "none"]
     position_biased: bool
+    position_p_value: float = 1.0
     rates: dict[str, Rate]
 
 
@@ -201,7 +213,16 @@ def summarize_conflicts(results: Sequence[ConflictResult], *, seed: int | str) -
     preference: Literal["memory", "prior", "none"] = (
         "memory" if pref.low > 0 else "prior" if pref.high < 0 else "none"
     )
-    first = rates.get("first_option")
+    # the flag: a sign test on items that got the same letter in both orders (AA vs BB),
+    # or, asked once, on the letters given; with no position bias A and B are equally
+    # likely there. The bootstrap interval alone is too narrow at small n.
+    if both:
+        same = [rs[0].letter for rs in both if len({r.letter for r in rs}) == 1]
+        a, n = sum(letter == "A" for letter in same), sum(letter is not None for letter in same)
+    else:
+        letters = [str(r.letter) for r in results if r.letter is not None and r.order != "open"]
+        a, n = letters.count("A"), len(letters)
+    p_value = sign_test(a, n)
     return ConflictSummary(
         items=len(outcomes),
         counter_rate=rates["counter"].value,
@@ -210,7 +231,8 @@ def summarize_conflicts(results: Sequence[ConflictResult], *, seed: int | str) -
         other_rate=rates["other"].value,
         memorization_ratio=memorization_ratio(rates["prior"].value, rates["counter"].value),
         preference=preference,
-        position_biased=first is not None and first.excludes(0.5),
+        position_biased=n > 0 and p_value < 0.05,
+        position_p_value=float(f"{p_value:.3g}"),
         rates=rates,
     )
 
@@ -239,6 +261,7 @@ class ConflictReport(BaseModel):
 
     def to_markdown(self) -> str:
         """The report as Markdown tables: outcomes per item, then position bias."""
+        kinds = self._kinds()
         asked = {
             "both": "each item asked in both option orders; counter / prior only when both "
             "replies agree, inconsistent when they differ (a pick by position)",
@@ -254,13 +277,13 @@ class ConflictReport(BaseModel):
             "M_R = prior / (prior + counter). Brackets: seeded bootstrap 95% intervals over "
             "items.",
             "",
-            "| condition | items | counter | prior | inconsistent | other | M_R | preference |",
-            "|---|---|---|---|---|---|---|---|",
+            "| condition | items | " + " | ".join(kinds) + " | M_R | preference |",
+            "|---" * (len(kinds) + 4) + "|",
         ]
         for name, s in self.summary.items():
             mr = "-" if s.memorization_ratio is None else f"{s.memorization_ratio:.3f}"
             cells = [name, str(s.items)]
-            cells += [s.rates[k].cell() for k in ("counter", "prior", "inconsistent", "other")]
+            cells += [s.rates[k].cell() for k in kinds]
             cells += [mr, f"{s.preference} ({s.rates['preference'].cell()})"]
             lines.append("| " + " | ".join(cells) + " |")
         if any("first_option" in s.rates for s in self.summary.values()):
@@ -270,29 +293,33 @@ class ConflictReport(BaseModel):
                 "",
                 "first-option rate: share of replies that picked the option shown first "
                 "(0.5 when the choice follows content, since each answer is shown first "
-                "equally often); flagged when its interval excludes 0.5.",
+                "equally often). Position-biased: a two-sided sign test of A against B, over "
+                "the items given the same letter in both orders, has p < 0.05.",
                 "",
                 "| condition | items with a choice | first-option rate | same letter in both "
-                "orders | position-biased |",
-                "|---|---|---|---|---|",
+                "orders | sign test p | position-biased |",
+                "|---|---|---|---|---|---|",
             ]
             for name, s in self.summary.items():
                 first = s.rates.get("first_option")
                 same = s.rates.get("same_letter")
                 lines.append(
                     f"| {name} | {first.n if first else 0} | {first.cell() if first else '-'} | "
-                    f"{same.cell() if same else '-'} | "
+                    f"{same.cell() if same else '-'} | {s.position_p_value:.2g} | "
                     f"{'**yes**' if s.position_biased else 'no'} |"
                 )
         return "\n".join(lines) + "\n"
+
+    def _kinds(self) -> list[str]:
+        if self.orders == "both":
+            return ["counter", "prior", "inconsistent", "other"]
+        return ["counter", "prior", "other"]
 
     def plot(self, path: str | os.PathLike[str]) -> Path:
         """Per-item outcome rates per condition and the first-option rate, with 95% intervals."""
         from agentmem.eval.plots import draw_rates
 
-        kinds = ["counter", "prior", "inconsistent", "other"]
-        if self.orders != "both":
-            kinds.remove("inconsistent")
+        kinds = self._kinds()
         panels: dict[str, dict[str, dict[str, Rate]]] = {
             "item outcomes": {c: {k: s.rates[k] for k in kinds} for c, s in self.summary.items()}
         }
@@ -364,6 +391,7 @@ class ConflictEvaluator:
         seed: int = 0,
         conditions: Sequence[str] = ("memory", "no-memory"),
         orders: str = "both",
+        source: str = "conflictqa",
     ) -> ConflictReport:
         """Two-way choice between the prior and the counter answer.
 
@@ -406,7 +434,7 @@ class ConflictEvaluator:
                 )
             )
         return ConflictReport.build(
-            results=results, source="conflictqa", llm=_name(self.llm), seed=seed, orders=orders
+            results=results, source=source, llm=_name(self.llm), seed=seed, orders=orders
         )
 
     def substitution(

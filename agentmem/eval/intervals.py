@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
-__all__ = ["Rate", "bootstrap_interval"]
+__all__ = ["Rate", "bootstrap_interval", "sign_test"]
 
 RESAMPLES = 2000
 LEVEL = 0.95
@@ -94,3 +94,12 @@ class Rate(BaseModel):
         if self.n == 0:
             return (0.0, 0.0)
         return (max(0.0, self.value - self.low), max(0.0, self.high - self.value))
+
+
+def sign_test(successes: int, trials: int) -> float:
+    """Two-sided exact binomial p-value of ``successes`` in ``trials`` against p = 0.5."""
+    if trials <= 0:
+        return 1.0
+    low = min(successes, trials - successes)
+    tail = math.fsum(math.comb(trials, i) for i in range(low + 1)) / 2**trials
+    return float(min(1.0, 2 * tail))

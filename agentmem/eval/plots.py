@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from agentmem.eval.intervals import Rate
     from agentmem.eval.report import Report
 
-__all__ = ["draw_bars", "draw_curves", "draw_rates", "draw_report"]
+__all__ = ["draw_curves", "draw_rates", "draw_report"]
 
 RatePanels = dict[str, dict[str, dict[str, "Rate"]]]
 """panel title -> group on the x axis -> series (one colour each) -> rate."""
@@ -45,15 +45,16 @@ def draw_report(report: Report, path: Path) -> Path:
             name: {key: s.rates[key] for k in report.ks if (key := f"recall@{k}") in s.rates}
             for name, s in head.items()
         },
-        f"{top} per category": {
+    }
+    if len(report.categories) > 1:
+        panels[f"{top} per category"] = {
             c: {
                 name: report.summary[name][c].rates[top]
                 for name in report.systems
                 if c in report.summary[name] and top in report.summary[name][c].rates
             }
             for c in report.categories
-        },
-    }
+        }
     if report.has_answers:
         panels[f"answers (headline; {report.llm})"] = {
             name: {
@@ -63,11 +64,13 @@ def draw_report(report: Report, path: Path) -> Path:
             }
             for name, s in head.items()
         }
-    top_row = [p for p in panels if p != f"{top} per category"] + ["tokens"]
+    per_category = f"{top} per category"
+    top_row = [p for p in panels if p != per_category] + ["tokens"]
     widths = [_panel_width(panels[p]) if p in panels else 1.5 + 0.7 * len(head) for p in top_row]
-    fig = Figure(figsize=(max(12.0, sum(widths)), 9.0))
+    rows = 2 if per_category in panels else 1
+    fig = Figure(figsize=(max(12.0, sum(widths)), 4.5 * rows))
     fig.set_layout_engine("constrained")
-    layout: Any = [top_row, [f"{top} per category"] * len(top_row)]
+    layout: Any = [top_row, [per_category] * len(top_row)][:rows]
     named = fig.subplot_mosaic(layout, width_ratios=widths)
     for panel, groups in panels.items():
         _rate_panel(named[panel], panel, groups, None, "rate")
@@ -78,11 +81,12 @@ def draw_report(report: Report, path: Path) -> Path:
     full = max((s.full_context_tokens for s in head.values()), default=0.0)
     ax.axhline(full, color="black", linestyle="--", label=f"full context ({full:,.0f})")
     ax.set_yscale("log")
-    ax.set_ylim(top=full * 3 if full > 0 else None)
+    if full > 0 and min(tokens, default=0) > 0:
+        ax.set_ylim(min(tokens) / 2, full * 4)
     ax.set_xticks(list(range(len(head))), list(head))
     ax.tick_params(axis="x", labelrotation=30, labelsize="small")
     ax.set_title("prompt tokens per question (log)")
-    ax.legend(fontsize="small", loc="lower right")
+    ax.legend(fontsize="small", loc="upper left")
     fig.suptitle(report.title() + "\n(error bars: 95% bootstrap intervals)", fontsize="medium")
     fig.savefig(path, dpi=100, metadata={"Software": None})
     return path
@@ -207,23 +211,5 @@ def draw_curves(
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     fig.suptitle(title, fontsize="medium")
-    fig.savefig(path, dpi=100, metadata={"Software": None})
-    return path
-
-
-def draw_bars(panels: dict[str, dict[str, float]], path: Path, *, title: str) -> Path:
-    """One panel per title: a bar per label, values in [0, 1]."""
-    Figure = _figure()
-
-    fig = Figure(figsize=(5 * len(panels), 4.2), layout="constrained")
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, (panel, bars) in zip(axes, panels.items(), strict=True):
-        positions = list(range(len(bars)))
-        ax.bar(positions, list(bars.values()), color="tab:blue")
-        ax.set_xticks(positions, list(bars))
-        ax.set_ylim(0, 1.05)
-        ax.set_title(panel)
-        ax.tick_params(axis="x", labelrotation=30, labelsize="small")
-    fig.suptitle(title)
     fig.savefig(path, dpi=100, metadata={"Software": None})
     return path

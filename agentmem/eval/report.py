@@ -91,6 +91,11 @@ def summarize(results: list[QuestionResult], *, seed: int | str = 0) -> Summary:
     )
 
 
+def _category_key(category: str) -> str:
+    """A category's key in a summary; one named like a reserved key gets a suffix."""
+    return f"{category} (category)" if category in (ALL, HEADLINE) else category
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -136,7 +141,9 @@ class Report(BaseModel):
                     seed=f"{seed}/{system}/{HEADLINE}",
                 ),
             } | {
-                c: summarize([r for r in rows if r.category == c], seed=f"{seed}/{system}/{c}")
+                _category_key(c): summarize(
+                    [r for r in rows if r.category == c], seed=f"{seed}/{system}/{c}"
+                )
                 for c in categories
             }
         return cls.model_validate({"results": results, "summary": summary, **fields})
@@ -158,6 +165,42 @@ class Report(BaseModel):
         ks = ", ".join(str(k) for k in self.ks)
         return (
             f"{self.dataset}: seed {self.seed}; {self.k} turns in the prompt; recall@k for k = {ks}"
+        )
+
+    def paired_difference(
+        self, a: str, b: str, measure: str = "recall@10", *, category: str = HEADLINE
+    ) -> Rate:
+        """``a`` minus ``b`` on ``measure``, with a paired bootstrap 95% interval.
+
+        Over the questions both systems scored; resampling questions moves both systems
+        together, so the interval is narrower than either system's own. ``measure`` is
+        ``recall@<k>``, ``f1``, ``em``, ``judge`` or ``abstention``; ``category`` a
+        category name, ``"headline"`` or ``"all"``.
+        """
+
+        def scores(system: str) -> dict[tuple[str, str], float]:
+            out = {}
+            for r in self.results[system]:
+                if category == HEADLINE and r.category in self.excluded:
+                    continue
+                if category not in (ALL, HEADLINE) and r.category != category:
+                    continue
+                value = (
+                    (r.recall or {}).get(measure)
+                    if measure.startswith("recall@")
+                    else {"f1": r.f1, "em": r.em, "judge": r.judge, "abstention": r.abstained}.get(
+                        measure
+                    )
+                )
+                if value is not None:
+                    out[(r.conversation, r.question)] = value
+            return out
+
+        first, second = scores(a), scores(b)
+        both = [key for key in first if key in second]
+        return Rate.of(
+            [first[key] - second[key] for key in both],
+            seed=f"{self.seed}/{a}-{b}/{measure}/{category}",
         )
 
     def to_markdown(self) -> str:
@@ -193,7 +236,7 @@ class Report(BaseModel):
                 cells += [_cell(s, "f1"), _cell(s, "em"), _cell(s, "judge")]
             cells += [f"{s.prompt_tokens:.1f}", f"{share:.1%}"]
             lines.append("| " + " | ".join(cells) + " |")
-        full = max((self.summary[x][ALL].full_context_tokens for x in self.systems), default=0)
+        full = max((self.summary[x][HEADLINE].full_context_tokens for x in self.systems), default=0)
         lines += ["", f"Full context: {full:.1f} prompt tokens per question."]
         for category in excluded:
             lines += [

@@ -210,8 +210,25 @@ def test_cli_recall_on_generated_and_file(
     assert code == 0 and (out2 / "report.md").exists()
 
 
+def test_cli_scores_msc_persona_probes(tmp_path: Path) -> None:
+    msc = Path(__file__).parent / "fixtures" / "msc_dialogue_session3.jsonl"
+    argv = ["eval", "recall", "--data", str(msc), "--format", "msc", "--out", str(tmp_path)]
+    assert _cli([*argv, "--embedder", "hash", "--systems", "bm25,no-memory,full-context"]) == 0
+    report = Report.model_validate_json((tmp_path / "report.json").read_text())
+    head = report.summary["bm25"]["headline"]
+    assert head.questions == head.with_evidence == 5
+    assert report.summary["full-context"]["headline"].recall["recall@25"] == 1.0
+    assert report.summary["no-memory"]["headline"].recall["recall@25"] == 0.0
+    assert head.recall["recall@5"] > 0.5
+    assert set(report.categories) == {"persona from S1", "persona from S2"}
+
+
 def test_cli_rejects_msc_without_questions(tmp_path: Path) -> None:
-    msc = Path(__file__).parent / "fixtures" / "msc.jsonl"
+    msc = tmp_path / "m.jsonl"
+    msc.write_text(
+        '{"personas": [[], []], "dialog": [{"text": "hi"}], "metadata": {}, '
+        '"previous_dialogs": []}\n'
+    )
     with pytest.raises(UserError, match="asks no questions"):
         _cli(
             [

@@ -58,3 +58,39 @@ def test_rate_edge_cases() -> None:
     assert Rate.of([0.0, 1.0], seed=0).cell().startswith("0.500 [")
     with pytest.raises(ValueError, match="level"):
         bootstrap_interval([1.0], level=1.5)
+
+
+def test_sign_test_by_hand() -> None:
+    from agentmem.eval.intervals import sign_test
+
+    assert sign_test(2, 2) == 0.5  # two of two: 2 * 1/4
+    assert sign_test(20, 20) == pytest.approx(2 / 2**20)
+    assert sign_test(5, 10) == 1.0 and sign_test(0, 0) == 1.0
+    assert sign_test(1, 10) == pytest.approx(2 * 11 / 1024)
+
+
+def test_paired_difference_by_hand() -> None:
+    from agentmem.eval.report import QuestionResult, Report
+
+    def row(q: str, value: float, category: str = "single-hop") -> QuestionResult:
+        return QuestionResult(
+            conversation="c",
+            question=q,
+            category=category,
+            recall={"recall@10": value},
+            prompt_tokens=1,
+            full_context_tokens=1,
+        )
+
+    a = [row(f"q{i}", 1.0) for i in range(30)] + [row("adv", 0.0, "adversarial")]
+    b = [row(f"q{i}", float(i % 2)) for i in range(30)] + [row("adv", 1.0, "adversarial")]
+    report = Report.build(
+        results={"a": a, "b": b}, dataset="d", systems=["a", "b"], k=10, ks=[10], seed=0
+    )
+    diff = report.paired_difference("a", "b")
+    assert diff.n == 30 and diff.value == 0.5  # the adversarial question is left out
+    assert 0.3 < diff.low < 0.5 < diff.high <= 0.7
+    assert report.paired_difference("a", "b", category="all").n == 31
+    assert report.paired_difference("a", "b", category="adversarial").value == -1.0
+    same = report.paired_difference("a", "a")
+    assert (same.value, same.low, same.high) == (0.0, 0.0, 0.0)
