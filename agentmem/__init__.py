@@ -2,9 +2,14 @@
 
 Stores (vector, symbolic, thought), retention policies written in code, and evaluators,
 offline by default with real models that ship on PyPI.
+
+The agent loop (``Agent``, ``PostThinker``, fact extractors) loads on first use (PEP 562),
+so ``import agentmem`` costs about what importing numpy and pydantic does.
 """
 
-from agentmem._agent import Agent, Reply
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
+
 from agentmem._audit import AuditLog
 from agentmem._clock import Clock, ManualClock, SystemClock
 from agentmem._errors import (
@@ -18,7 +23,6 @@ from agentmem._errors import (
     StoreError,
     UserError,
 )
-from agentmem._facts import Fact, FactExtractor, LLMFactExtractor, PatternFactExtractor
 from agentmem._memory import Changes, Memory
 from agentmem._models import EventOp, Filters, Hit, Kind, MemoryEvent, MemoryItem, Scope
 from agentmem._protocols import (
@@ -32,10 +36,43 @@ from agentmem._protocols import (
     PolicyContext,
     RetentionPolicy,
 )
-from agentmem._thinking import PostThinker, Thought
 from agentmem._tracing import Tracer, TraceRecord
 
+if _TYPE_CHECKING:
+    from agentmem._agent import Agent, Reply
+    from agentmem._facts import Fact, FactExtractor, LLMFactExtractor, PatternFactExtractor
+    from agentmem._thinking import PostThinker, Thought
+
 __version__ = "0.1.0"
+
+# public name -> the module that defines it, imported on first use
+_LAZY = {
+    "Agent": "agentmem._agent",
+    "Reply": "agentmem._agent",
+    "Fact": "agentmem._facts",
+    "FactExtractor": "agentmem._facts",
+    "LLMFactExtractor": "agentmem._facts",
+    "PatternFactExtractor": "agentmem._facts",
+    "PostThinker": "agentmem._thinking",
+    "Thought": "agentmem._thinking",
+}
+
+
+def __getattr__(name: str) -> _Any:
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module {__name__!r} has no attribute {name!r}"
+        raise AttributeError(msg)
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "Action",

@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 class Fact(BaseModel):
     """A lasting fact: ``subject`` has ``attribute`` = ``value``, with a readable text."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     subject: str
     attribute: str

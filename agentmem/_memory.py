@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agentmem._audit import AuditLog
 from agentmem._clock import Clock, SystemClock, as_utc
@@ -53,6 +53,8 @@ _RECORD_KEYS = frozenset(
 
 class Changes(BaseModel):
     """What one write, recall or tick did to memory."""
+
+    model_config = ConfigDict(defer_build=True)
 
     written: list[MemoryItem] = Field(default_factory=list)
     updated: list[MemoryItem] = Field(default_factory=list)

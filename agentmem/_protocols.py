@@ -31,7 +31,7 @@ Role = Literal["system", "user", "assistant"]
 class ChatMessage(BaseModel):
     """One message of a chat: who said it and what."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     role: Role
     content: str
@@ -39,6 +39,8 @@ class ChatMessage(BaseModel):
 
 class ChatResult(BaseModel):
     """What a chat model answered, with the token counts it reports (or estimates)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     text: str
     prompt_tokens: int = 0
@@ -152,6 +154,8 @@ class Decision(BaseModel):
     - ``forget``: delete every item in ``item_ids`` for good; ``kept`` names the memory
       that stands in its place when the forgotten one duplicated it.
     """
+
+    model_config = ConfigDict(defer_build=True)
 
     action: Action
     item_ids: list[str]

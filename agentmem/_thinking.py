@@ -39,7 +39,7 @@ _RELATION = re.compile(r"^[a-z][a-z0-9_ ]{0,39}$")
 class Thought(BaseModel):
     """A short self-contained statement, optionally with a (subject, relation, object) triple."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     text: str
     subject: str | None = None
