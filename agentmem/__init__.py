@@ -11,6 +11,16 @@ from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
 from agentmem._audit import AuditLog
+from agentmem._capabilities import (
+    AuditedStore,
+    BatchGetStore,
+    ColumnarStore,
+    EmbeddingStore,
+    ErasingStore,
+    PurgingStore,
+    TouchingStore,
+    TransactionalStore,
+)
 from agentmem._clock import Clock, ManualClock, SystemClock
 from agentmem._errors import (
     AgentMemError,
@@ -79,14 +89,19 @@ __all__ = [
     "Agent",
     "AgentMemError",
     "AuditLog",
+    "AuditedStore",
+    "BatchGetStore",
     "Changes",
     "ChatMessage",
     "ChatModel",
     "ChatResult",
     "Clock",
     "ClosedError",
+    "ColumnarStore",
     "Decision",
     "Embedder",
+    "EmbeddingStore",
+    "ErasingStore",
     "EventOp",
     "Fact",
     "FactExtractor",
@@ -107,14 +122,17 @@ __all__ = [
     "PatternFactExtractor",
     "PolicyContext",
     "PostThinker",
+    "PurgingStore",
     "Reply",
     "RetentionPolicy",
     "Scope",
     "StoreError",
     "SystemClock",
     "Thought",
+    "TouchingStore",
     "TraceRecord",
     "Tracer",
+    "TransactionalStore",
     "UserError",
     "__version__",
 ]

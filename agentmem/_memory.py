@@ -14,6 +14,16 @@ from typing import Any, cast
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agentmem._audit import AuditLog
+from agentmem._capabilities import (
+    AuditedStore,
+    BatchGetStore,
+    ColumnarStore,
+    EmbeddingStore,
+    ErasingStore,
+    PurgingStore,
+    TouchingStore,
+    TransactionalStore,
+)
 from agentmem._clock import Clock, SystemClock, as_utc
 from agentmem._columns import item_columns, merge_columns
 from agentmem._compose import Policies
@@ -120,7 +130,7 @@ class _Context:
         """Raw columns of every store's items (see ``VectorStore.columns``), no items built."""
         parts = []
         for store in self._memory.stores:
-            read = getattr(store, "columns", None)
+            read = store.columns if isinstance(store, ColumnarStore) else None
             if read is not None:
                 parts.append(
                     read(scope=scope, filters=filters, include_closed=include_closed, extra=extra)
@@ -172,10 +182,13 @@ class Memory:
         self.stores: list[MemoryStore] = list(stores)
         self.tracer = tracer
         self.policies = policies  # a list in, a list out (composed by Policies)
-        self.embedder = embedder if embedder is not None else getattr(stores[0], "embedder", None)
+        if embedder is None and isinstance(stores[0], EmbeddingStore):
+            embedder = stores[0].embedder
+        self.embedder = embedder
         self.clock: Clock = clock if clock is not None else SystemClock()
         if audit is None:
-            sink = getattr(self.stores[0], "audit_sink", None)
+            first = self.stores[0]
+            sink = first.audit_sink if isinstance(first, AuditedStore) else None
             audit = sink() if sink is not None else AuditLog()
         self.audit = audit
         # The store whose database holds the audit log, if one does (events then commit
@@ -341,7 +354,7 @@ class Memory:
         # two stores' commits may leave an event without its change, never the reverse.
         home = self._audit_home
         for store in sorted(stores, key=lambda s: s is home):
-            begin = getattr(store, "transaction", None)
+            begin = store.transaction if isinstance(store, TransactionalStore) else None
             if begin is not None and id(store) not in seen:
                 seen.add(id(store))
                 stack.enter_context(begin())
@@ -628,7 +641,7 @@ class Memory:
     @staticmethod
     def _touch(store: MemoryStore, items: list[MemoryItem], now: datetime) -> dict[str, int]:
         """Count an access to each item: an atomic increment where the store offers one."""
-        touch = getattr(store, "touch", None)
+        touch = store.touch if isinstance(store, TouchingStore) else None
         if touch is not None:
             counts: dict[str, int] = touch([item.id for item in items], now)
             return counts
@@ -744,7 +757,7 @@ class Memory:
                     ids_here = [item.id for item in store.scan(scope=scope)]
                     with traced(self.tracer, "store", f"{store.name}.delete", count=len(ids_here)):
                         removed += store.delete(ids_here)
-                    erase_user = getattr(store, "erase_user", None)
+                    erase_user = store.erase_user if isinstance(store, ErasingStore) else None
                     if erase_user is not None:  # what the store keeps beside items (facts...)
                         erase_user(scope.user_id)
                 for log in self._audit_logs():
@@ -781,7 +794,7 @@ class Memory:
                 )
             self._log([event])
         for store in self.stores:
-            purge = getattr(store, "purge", None)
+            purge = store.purge if isinstance(store, PurgingStore) else None
             if purge is not None:
                 with traced(self.tracer, "store", f"{store.name}.purge"):
                     purge()
@@ -970,7 +983,7 @@ class Memory:
             wanted = [item_id for item_id in ids if item_id not in found]
             if not wanted:
                 break
-            get_many = getattr(store, "get_many", None)
+            get_many = store.get_many if isinstance(store, BatchGetStore) else None
             if get_many is not None:
                 here: dict[str, MemoryItem] = get_many(wanted)
             else:
