@@ -29,6 +29,7 @@ from agentmem._memory import Memory
 from agentmem._models import Filters, Hit, Kind, MemoryItem, Scope
 from agentmem._prompts import quote_memory, render_prompt
 from agentmem._protocols import ChatMessage, ChatModel, Embedder
+from agentmem.llms._langchain import message_text
 
 try:
     from langchain_core.callbacks import CallbackManagerForLLMRun, CallbackManagerForRetrieverRun
@@ -72,16 +73,6 @@ _ROLE_OF_TYPE: dict[str, Literal["system", "user", "assistant"]] = {
 
 
 # -- conversions ---------------------------------------------------------------------------
-def message_text(message: BaseMessage) -> str:
-    """The plain text of a LangChain message (text blocks joined for multi-part content)."""
-    if isinstance(message.content, str):
-        return message.content
-    text: Any = message.text
-    if isinstance(text, str):  # langchain-core 1.x: a property (a callable str, deprecated)
-        return str(text)
-    return str(text())  # langchain-core 0.3: a method
-
-
 def _to_message(item: MemoryItem) -> BaseMessage:
     role = str(item.metadata.get("role", "user"))
     if role == "assistant":
