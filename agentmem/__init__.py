@@ -50,7 +50,9 @@ from agentmem._tracing import Tracer, TraceRecord
 
 if _TYPE_CHECKING:
     from agentmem._agent import Agent, Reply
+    from agentmem._async_memory import AsyncMemory
     from agentmem._facts import Fact, FactExtractor, LLMFactExtractor, PatternFactExtractor
+    from agentmem._migrate import CopyReport, copy_memory
     from agentmem._thinking import PostThinker, Thought
 
 __version__ = "0.1.0"
@@ -58,6 +60,9 @@ __version__ = "0.1.0"
 # public name -> the module that defines it, imported on first use
 _LAZY = {
     "Agent": "agentmem._agent",
+    "AsyncMemory": "agentmem._async_memory",
+    "CopyReport": "agentmem._migrate",
+    "copy_memory": "agentmem._migrate",
     "Reply": "agentmem._agent",
     "Fact": "agentmem._facts",
     "FactExtractor": "agentmem._facts",
@@ -88,10 +93,12 @@ __all__ = [
     "Action",
     "Agent",
     "AgentMemError",
+    "AsyncMemory",
     "AuditLog",
     "AuditedStore",
     "BatchGetStore",
     "Changes",
+    "CopyReport",
     "ChatMessage",
     "ChatModel",
     "ChatResult",
@@ -134,5 +141,6 @@ __all__ = [
     "Tracer",
     "TransactionalStore",
     "UserError",
+    "copy_memory",
     "__version__",
 ]

@@ -237,6 +237,59 @@ class Memory:
         return cls._offline(folder, embedder, clock, policies, tracer)
 
     @classmethod
+    def from_url(
+        cls,
+        url: str | os.PathLike[str],
+        *,
+        embedder: Embedder | None = None,
+        clock: Clock | None = None,
+        policies: Sequence[RetentionPolicy] | None = None,
+        tracer: Tracer | None = None,
+        **store_options: Any,
+    ) -> Memory:
+        """Open the memory at ``url``: a PostgreSQL server, or the embedded default.
+
+        ``postgresql://user@host/db`` (or ``postgres://``) keeps memories, embeddings and
+        the audit log in that database (:class:`~agentmem.stores.PostgresStore`; pass its
+        options, e.g. ``schema=`` or ``tenant=``, as keywords); every process on every
+        machine that opens the same URL shares one memory. ``sqlite:///path`` (relative;
+        ``sqlite:////abs/path`` for an absolute one) or a plain folder path gives
+        :meth:`default`. The other keywords mean what they mean there.
+        """
+        text = os.fspath(url)
+        if text.startswith(("postgresql://", "postgres://")):
+            from agentmem.embedders import SentenceTransformerEmbedder
+            from agentmem.policies import UpdatePolicy
+            from agentmem.stores.postgres import PostgresStore
+
+            embedder = embedder if embedder is not None else SentenceTransformerEmbedder()
+            clock = clock if clock is not None else SystemClock()
+            store = PostgresStore(text, embedder, name="vector", clock=clock, **store_options)
+            return cls(
+                [store],
+                policies=[UpdatePolicy()] if policies is None else policies,
+                embedder=embedder,
+                clock=clock,
+                tracer=tracer,  # the audit log: the store's own (audit_sink), in its transactions
+            )
+        if store_options:
+            msg = f"options {sorted(store_options)} apply to PostgreSQL URLs only"
+            raise InvalidInputError(msg)
+        if text.startswith("sqlite://"):
+            # As SQLAlchemy reads it: sqlite:///relative/folder, sqlite:////absolute/folder.
+            if not text.startswith("sqlite:///") or text == "sqlite:///":
+                msg = f"a SQLite URL names a folder as sqlite:///path, got {text!r}"
+                raise InvalidInputError(msg)
+            text = text.removeprefix("sqlite:///")
+        elif "://" in text:
+            msg = (
+                f"unknown memory URL {text!r}: use postgresql://user@host/db, sqlite:///folder "
+                "or a folder path"
+            )
+            raise InvalidInputError(msg)
+        return cls.default(text, embedder=embedder, clock=clock, policies=policies, tracer=tracer)
+
+    @classmethod
     def in_memory(
         cls,
         *,

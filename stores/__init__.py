@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from agentmem.stores.facts import FactRecord, FactTable
     from agentmem.stores.hybrid import HybridStore
     from agentmem.stores.langchain_store import LangChainStore, ScopeFilter
+    from agentmem.stores.postgres import PostgresStore
     from agentmem.stores.symbolic import (
         AskResult,
         CitedRow,
@@ -47,6 +48,7 @@ _WHERE = {
     "IndexSettings": "_index",
     "LangChainStore": "langchain_store",
     "ParsedQuery": "_query",
+    "PostgresStore": "postgres",
     "RecordResult": "symbolic",
     "Reranker": "_rerank",
     "SandboxError": "_sql_sandbox",
@@ -75,6 +77,7 @@ __all__ = [
     "IndexSettings",
     "LangChainStore",
     "ParsedQuery",
+    "PostgresStore",
     "RecordResult",
     "Reranker",
     "SandboxError",

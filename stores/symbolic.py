@@ -50,6 +50,7 @@ from agentmem._errors import InvalidInputError, NotFoundError
 from agentmem._models import Filters, Hit, MemoryEvent, MemoryItem, Scope
 from agentmem._prompts import render_prompt
 from agentmem._protocols import ChatMessage, ChatModel
+from agentmem._structured import SqlStepReply, ask_lines
 from agentmem._tracing import Tracer, traced
 
 if TYPE_CHECKING:
@@ -401,7 +402,13 @@ class SymbolicStore(TableStore):
                 attempts = 0
                 while True:
                     with traced(self.tracer, "llm", "symbolic.step", step=index) as response:
-                        reply = llm.chat(messages, max_tokens=max_tokens).text
+                        reply = ask_lines(
+                            llm,
+                            messages,
+                            SqlStepReply,
+                            max_tokens=max_tokens,
+                            structured_max_tokens=2 * max_tokens,
+                        )
                         response["text"] = reply
                     messages.append(ChatMessage(role="assistant", content=reply))
                     final, sql, params = parse_reply(reply)
