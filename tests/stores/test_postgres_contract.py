@@ -5,7 +5,7 @@ from agentmem.stores.postgres import PostgresStore
 
 from agentmem.testing import HashEmbedder
 from tests.postgres_server import schema_for
-from tests.stores.contract import MemoryStoreContract, StoreFactory
+from agentmem.testing.stores import MemoryStoreContract, StoreFactory
 
 
 class TestPostgresStore(MemoryStoreContract):
