@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 HEAVY = (
     "faiss",
@@ -57,6 +60,8 @@ def test_a_missing_extra_names_its_pip_command() -> None:
     # as if langchain-core / matplotlib were not installed: the import is blocked
     code = """
 import sys
+
+import pytest
 sys.modules["langchain_core"] = None
 sys.modules["matplotlib"] = None
 import agentmem
@@ -77,3 +82,16 @@ for load in (lambda: agentmem.stores.LangChainStore,
         timeout=120,
     ).stdout.split()
     assert out == ['"agentmem[langchain]"', '"agentmem[langchain]"', '"agentmem[eval]"']
+
+
+def test_stores_and_policies_come_from_the_same_checkout_as_agentmem(tmp_path: Path) -> None:
+    import agentmem.policies
+    import agentmem.stores
+
+    from agentmem._layout import check_same_checkout
+
+    assert check_same_checkout(agentmem.stores.__file__, "stores")
+    assert check_same_checkout(agentmem.policies.__file__, "policies")
+    other = tmp_path / "other-checkout" / "stores" / "__init__.py"
+    with pytest.warns(ImportWarning, match="two checkouts are mixed"):
+        assert not check_same_checkout(str(other), "stores")
