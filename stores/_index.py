@@ -18,8 +18,7 @@ import json
 import logging
 import shutil
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 
 import faiss
 import numpy as np
-from agentmem.stores._block import ARRAYS, OPEN, Block, RowAttrs, exact_search
+from agentmem.stores._block import ARRAYS, OPEN, Block, RowAttrs, exact_search, faiss_threads
 from numpy.typing import NDArray
 
 from agentmem._models import Filters, Kind, MemoryItem
@@ -449,26 +448,6 @@ class DenseIndex:
                 # The filter keeps few rows: one exact pass over the block is cheaper.
                 return exact_search(block, q, k, keep, None)
             fetch *= 4
-
-
-@contextmanager
-def faiss_threads(threads: int | None) -> Iterator[None]:
-    """Let faiss use ``threads`` OpenMP threads inside the block, in the calling thread only.
-
-    OpenMP's thread count is a per-thread setting: it is set before the block and
-    restored after, so nothing changes for other threads or later code. ``None`` leaves
-    faiss's setting alone. One thread is fastest for single queries on small machines,
-    where idle OpenMP workers spin against the embedding model's threads.
-    """
-    if threads is None:
-        yield
-        return
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(threads)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(before)
 
 
 def item_attrs(item: MemoryItem) -> RowAttrs:
