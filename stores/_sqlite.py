@@ -805,6 +805,40 @@ class EmbeddedTableStore(TableStore):
 
     embedder: Embedder
     _dim: int
+    _seen: int  # the change-log position an in-memory index over the table reflects
+
+    def _follow_changes(
+        self,
+        remove: Callable[[list[int]], object],
+        add: Callable[[list[int], NDArray[np.float32]], object],
+        reload: Callable[[], object],
+    ) -> None:
+        """Apply to an in-memory index every change committed since ``_seen`` (any process's).
+
+        Changed rows are removed and those that still exist added back with their stored
+        embedding; ``reload`` rebuilds the index when the log was pruned past ``_seen``.
+        Skipped inside an open transaction: the index reflects committed rows only.
+        """
+        table = self._table
+        with table.lock:
+            if table.in_transaction or table.closed:
+                return
+            while True:
+                found = table.changes_since(self._seen)
+                if found is None:  # pruned past our position: start over
+                    self._seen = table.last_change()
+                    reload()
+                    continue
+                seq, vids = found
+                if not vids:
+                    return
+                unique = list(dict.fromkeys(vids))
+                remove(unique)
+                rows = table.embeddings_of(unique)
+                if rows:
+                    vectors = np.frombuffer(b"".join(blob for _, blob in rows), np.float32)
+                    add([vid for vid, _ in rows], vectors.reshape(len(rows), self._dim))
+                self._seen = seq
 
     def _check_embedder(self, what: str, remedy: str) -> None:
         stored_name = self._table.get_meta("embedder")

@@ -79,12 +79,30 @@ class ThoughtStore(EmbeddedTableStore):
         )
         self._dim = int(embedder.dim)
         self._check_embedder("thought store", "open it with the same embedder")
-        self._index = LSHIndex(self._dim, bits=bits, tables=tables, probes=probes, seed=seed)
-        for vids, blobs in self._table.embeddings():
-            vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1)
-            self._index.add(vids, vectors)
+        self._lsh = {"bits": bits, "tables": tables, "probes": probes, "seed": seed}
+        self._seen = self._table.last_change()  # before loading: later changes replay
+        self._index = self._load_index()
         self.last_scored = 0
         logger.debug("thought store %r: indexed %d thoughts", name, len(self._index))
+
+    def _load_index(self) -> LSHIndex:
+        index = LSHIndex(self._dim, **self._lsh)
+        for vids, blobs in self._table.embeddings():
+            vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1)
+            index.add(vids, vectors)
+        return index
+
+    def _catch_up(self) -> None:
+        """Apply every change committed since this index last looked (any process's)."""
+
+        def reload() -> None:
+            self._index = self._load_index()
+
+        self._follow_changes(
+            lambda vids: self._index.remove(vids),
+            lambda vids, vectors: self._index.add(vids, vectors),
+            reload,
+        )
 
     # -- lifecycle ---------------------------------------------------------------------
     def close(self) -> None:
@@ -136,6 +154,7 @@ class ThoughtStore(EmbeddedTableStore):
         many similarities the search computed.
         """
         check_k(k)
+        self._catch_up()
         allowed = set(self._table.vids(scope, filters, as_of=as_of, open_only=as_of is None))
         if not allowed:
             self.last_scored = 0
@@ -158,4 +177,5 @@ class ThoughtStore(EmbeddedTableStore):
     @property
     def index_size(self) -> int:
         """How many vectors the LSH index holds (equals ``count()`` when consistent)."""
+        self._catch_up()
         return len(self._index)

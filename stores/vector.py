@@ -211,29 +211,17 @@ class VectorStore(EmbeddedTableStore, ColumnReads):
 
     def _catch_up(self) -> None:
         """Apply every change committed since this index last looked (any process's)."""
-        table = self._table
-        with table.lock:
-            if table.in_transaction or table.closed:
-                return
-            while True:
-                found = table.changes_since(self._seen)
-                if found is None:  # pruned past our position: start over
-                    self._seen = table.last_change()
-                    self._index = self._rebuild()
-                    continue
-                seq, vids = found
-                if not vids:
-                    return
-                unique = list(dict.fromkeys(vids))
-                self._index.remove_ids(np.asarray(unique, dtype=np.int64))
-                rows = table.embeddings_of(unique)
-                if rows:
-                    vectors = np.frombuffer(b"".join(blob for _, blob in rows), np.float32)
-                    self._index.add_with_ids(
-                        vectors.reshape(len(rows), self._dim),
-                        np.asarray([vid for vid, _ in rows], dtype=np.int64),
-                    )
-                self._seen = seq
+
+        def reload() -> None:
+            self._index = self._rebuild()
+
+        self._follow_changes(
+            lambda vids: self._index.remove_ids(np.asarray(vids, dtype=np.int64)),
+            lambda vids, vectors: self._index.add_with_ids(
+                vectors, np.asarray(vids, dtype=np.int64)
+            ),
+            reload,
+        )
 
     @classmethod
     def reindex(cls, path: str | os.PathLike[str], embedder: Embedder) -> VectorStore:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from agentmem.testing import HashEmbedder
 from tests.deploy_workers import live_items, open_memory, read_journal
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,3 +123,27 @@ def test_the_many_workers_example_runs(tmp_path: Path) -> None:
     assert "user1's search finds only user1's memories: True" in out
     assert "erased 20 memories of user0" in out
     assert "files still holding user0's words: []" in out
+
+
+def test_vector_and_thought_stores_catch_up_on_other_processes_too(tmp_path: Path) -> None:
+    from agentmem.stores import ThoughtStore, VectorStore
+
+    from agentmem import MemoryItem, Scope
+    from tests.helpers import T0
+
+    embedder = HashEmbedder(64)
+    scope = Scope(user_id="u")
+    for kind in (VectorStore, ThoughtStore):
+        folder = tmp_path / kind.__name__
+        a, b = kind(folder, embedder), kind(folder, embedder)
+        item = MemoryItem(text="the lighthouse keeper", scope=scope, created_at=T0, recorded_at=T0)
+        a.add([item])
+        assert [h.item.id for h in b.search("the lighthouse keeper", scope=scope, k=1)] == [item.id]
+        assert b.index_size == b.count() == 1
+        a.update([item.model_copy(update={"text": "the harbour master"})])
+        assert b.search("the harbour master", scope=scope, k=1)[0].item.text == "the harbour master"
+        a.delete([item.id])
+        assert b.search("the harbour master", scope=scope, k=1) == []
+        assert b.index_size == b.count() == 0
+        a.close()
+        b.close()
