@@ -13,6 +13,9 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
+
+from agentmem._models import Filters, MemoryItem, Scope
 from agentmem.stores._block import RowAttrs
 from agentmem.stores._fts import STOP_WORDS, FtsIndex, bm25_search, match_expression
 from agentmem.stores._index import (
@@ -23,9 +26,6 @@ from agentmem.stores._index import (
     row_filter,
 )
 from agentmem.stores._sqlite import ItemTable, where_clause
-from numpy.typing import NDArray
-
-from agentmem._models import Filters, MemoryItem, Scope
 
 __all__ = ["SqliteRetriever", "load_dense"]
 

@@ -30,6 +30,14 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
+
+from agentmem._clock import Clock, SystemClock
+from agentmem._errors import InvalidInputError, NotFoundError
+from agentmem._models import Filters, Hit, MemoryItem, Scope
+from agentmem._prompts import render_prompt
+from agentmem._protocols import ChatMessage, ChatModel, Embedder
+from agentmem._time import to_micros
 from agentmem.stores._context import ContextOptions, contextual_texts
 from agentmem.stores._embedding_cache import CachedEmbeddings, EmbeddingCache
 from agentmem.stores._fts import FtsIndex
@@ -52,14 +60,6 @@ from agentmem.stores._sqlite import (
     check_k,
     open_folder,
 )
-from numpy.typing import NDArray
-
-from agentmem._clock import Clock, SystemClock
-from agentmem._errors import InvalidInputError, NotFoundError
-from agentmem._models import Filters, Hit, MemoryItem, Scope
-from agentmem._prompts import render_prompt
-from agentmem._protocols import ChatMessage, ChatModel, Embedder
-from agentmem._time import to_micros
 
 __all__ = ["ContextOptions", "HybridStore", "IndexSettings"]
 
