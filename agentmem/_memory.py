@@ -149,7 +149,7 @@ class Memory:
         """
         folder = Path(path).expanduser()
         folder.mkdir(parents=True, exist_ok=True)
-        return cls._offline(folder, embedder, clock, policies, tracer)
+        return _open.open_offline(cls, folder, embedder, clock, policies, tracer)
 
     @classmethod
     def from_url(
@@ -191,18 +191,7 @@ class Memory:
         tracer: Tracer | None = None,
     ) -> Memory:
         """Like :meth:`default`, but nothing touches the disk."""
-        return cls._offline(None, embedder, clock, policies, tracer)
-
-    @classmethod
-    def _offline(
-        cls,
-        folder: Path | None,
-        embedder: Embedder | None,
-        clock: Clock | None,
-        policies: Sequence[RetentionPolicy] | None,
-        tracer: Tracer | None,
-    ) -> Memory:
-        return _open.open_offline(cls, folder, embedder, clock, policies, tracer)
+        return _open.open_offline(cls, None, embedder, clock, policies, tracer)
 
     @property
     def context(self) -> PolicyContext:
