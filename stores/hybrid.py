@@ -351,6 +351,10 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
     def add_bulk(self, items: Iterable[MemoryItem], *, batch: int = 10_000) -> int:
         """Load many memories fast: one transaction, each HNSW graph built once at the end.
 
+        Store level: no audit events, no retention policies. To load memories a user will
+        ask about, use :meth:`agentmem.Memory.add_many` (audited, policies applied); this is
+        for building a store's files before a memory uses them (benchmarks, imports).
+
         Unlike :meth:`add`, the items may come from a generator (read ``batch`` at a
         time) and the dense index is not maintained per batch: a user's graph is built
         once over all their vectors after the last row, instead of growing one batch at a
