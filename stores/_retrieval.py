@@ -132,8 +132,16 @@ class SqliteRetriever:
         return [(int(r[0]), 0.0) for r in rows]
 
     def items(self, keys: Sequence[int]) -> dict[int, MemoryItem]:
-        """The items of these rows that still exist."""
-        return self._table.by_vids(keys)
+        """The items of these rows that still exist, and lie in the search's scope.
+
+        Defence in depth: whatever an index answered, a hit is returned only if SQLite
+        says it belongs to the searched user (and agent / session, if given).
+        """
+        found = self._table.by_vids(keys)
+        owned = {vid: item for vid, item in found.items() if self._scope.contains(item.scope)}
+        if len(owned) < len(found):
+            logger.warning("dropped %d hits outside the search's scope", len(found) - len(owned))
+        return owned
 
     def bodies(self, keys: Sequence[int]) -> dict[int, str]:
         """The indexed (lexical) text of these rows."""
