@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from agentmem import Agent, ChatMessage, Kind, ManualClock, UserError
-from agentmem._agent import third_person
+from agentmem._agent import _only_questions, second_person, third_person
 from agentmem.testing import FunctionLLM, ScriptedLLM
 from tests.helpers import T0, fresh_memory
 
@@ -13,8 +13,8 @@ from tests.helpers import T0, fresh_memory
 def test_turn_loop_recalls_writes_and_updates() -> None:
     clock = ManualClock(T0)
     memory = fresh_memory(clock=clock)
-    # each turn: the reply, then the LLM fact extractor's answer
-    llm = ScriptedLLM(["Nice!", "NONE", "Welcome to Porto!", "NONE", "You live in Porto.", "NONE"])
+    # each turn: the reply, then the LLM fact extractor's answer (none for a question)
+    llm = ScriptedLLM(["Nice!", "NONE", "Welcome to Porto!", "NONE", "You live in Porto."])
     agent = Agent(llm=llm, memory=memory, extractors=None)  # patterns + (scripted) LLM
 
     first = agent.chat("I just moved to Lisbon.", user_id="alice", session_id="s1")
@@ -33,7 +33,8 @@ def test_turn_loop_recalls_writes_and_updates() -> None:
     third = agent.chat("Where do I live now?", user_id="alice", session_id="s2")
     facts = [h.item.text for h in third.recalled if h.item.kind is Kind.FACT]
     assert facts == ["The user lives in Porto."]  # the stale fact is never recalled
-    system = llm.calls[-2][0].content
+    assert llm.remaining == 0  # a question costs no fact-extraction call
+    system = llm.calls[-1][0].content
     assert "The user lives in Porto." in system
     assert "The user lives in Lisbon." not in system
     assert third.prompt_tokens > 0 and third.completion_tokens > 0
@@ -85,14 +86,38 @@ def test_compact_prompt_for_tiny_models() -> None:
         kind=Kind.FACT,
         metadata={"subject": "user's dog", "attribute": "name", "value": "Max"},
     )
-    llm = ScriptedLLM(["Max.", "Cool."])
+    llm = ScriptedLLM(["Max.", "Cool.", "Max.", "Bom."])
     agent = Agent(llm=llm, memory=memory, extractors=[], prompt_style="compact")
     agent.chat("What is my dog called?", user_id="u")
-    assert llm.calls[0][1] == ChatMessage(
-        role="user", content="Memory: The user's dog is named Max. What is the user's dog called?"
+    system, question = llm.calls[0]
+    assert "Reply in English" in system.content
+    assert question == ChatMessage(
+        role="user", content="Context: Your dog is named Max.\n\nQuestion: What is my dog called?"
     )
     agent.chat("We went hiking today", user_id="u")
     assert llm.calls[1][1].content == "We went hiking today"
+    # In another language: a system prompt in that language, the fact without labels.
+    agent.chat("Como se chama o meu cão Max?", user_id="u")
+    system, question = llm.calls[2]
+    assert "português" in system.content
+    assert question.content == "Your dog is named Max.\n\nComo se chama o meu cão Max?"
+    agent.chat("Ok.", user_id="u")  # too short to tell: the user's last language holds
+    assert "português" in llm.calls[3][0].content
+
+
+def test_second_person_and_question_detection() -> None:
+    assert second_person("The user's dog is named Max.") == "Your dog is named Max."
+    assert second_person("The user lives in Porto.") == "You live in Porto."
+    assert second_person("The user is 34 years old.") == "You are 34 years old."
+    assert _only_questions("Where do I live? What is my job?")
+    assert not _only_questions("I moved. Where do I live now?")
+
+
+def test_on_text_streams_the_reply() -> None:
+    pieces: list[str] = []
+    agent = Agent(llm=ScriptedLLM(["Hello there."]), memory=fresh_memory(), extractors=[])
+    reply = agent.chat("hi", user_id="u", on_text=pieces.append)
+    assert "".join(pieces) == reply.text == "Hello there."
 
 
 def test_third_person() -> None:

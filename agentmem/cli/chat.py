@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 __all__ = ["register"]
@@ -33,11 +32,24 @@ def _run(args: argparse.Namespace) -> int:
     import uuid
 
     from agentmem import Agent, Memory
+    from agentmem.cli._confirm import memory_folder
+    from agentmem.cli._status import status
     from agentmem.llms import LocalLLM, OpenAICompatibleLLM
 
-    llm: Any = OpenAICompatibleLLM(args.base_url, args.model) if args.base_url else LocalLLM()
+    folder = memory_folder(args.db)
     session = args.session or uuid.uuid4().hex[:8]
-    with Memory.default(Path(args.db).expanduser()) as memory:
+    local = not args.base_url
+    with status(
+        "loading the offline models" + (" (the first run prepares them: ~20 s)" if local else ""),
+        done="ready",
+    ):
+        llm: Any = LocalLLM() if local else OpenAICompatibleLLM(args.base_url, args.model)
+        memory = Memory.default(folder)
+        load = getattr(llm, "load", None)
+        if callable(load):
+            load()
+        memory.search("hello", user_id=args.user, k=1)  # loads the embedding model now
+    with memory:
         agent = Agent(llm=llm, memory=memory)
         print(f"agentmem chat: {memory.count(user_id=args.user)} memories of {args.user}. " + _HELP)
         while True:
@@ -55,10 +67,24 @@ def _run(args: argparse.Namespace) -> int:
                     print(f"  [{item.kind.value}] {item.created_at:%Y-%m-%d} {item.text}")
                 continue
             if message == "/forget":
-                print(f"  forgot {memory.forget(user_id=args.user)} memories")
+                count = memory.count(user_id=args.user)
+                try:  # the chat reads its answers from stdin, so a piped "y" works too
+                    answer = input(f"  Forget all {count} memories of {args.user}? [y/N] ")
+                except EOFError:
+                    answer = ""
+                if answer.strip().lower() in {"y", "yes"}:
+                    print(f"  forgot {memory.forget(user_id=args.user)} memories")
+                else:
+                    print("  nothing forgotten")
                 continue
-            reply = agent.chat(message, user_id=args.user, session_id=session)
-            print(f"agent> {reply.text}")
+            print("agent> ", end="", flush=True)
+            reply = agent.chat(
+                message,
+                user_id=args.user,
+                session_id=session,
+                on_text=lambda piece: print(piece, end="", flush=True),
+            )
+            print()
             if args.show_memory:
                 for hit in reply.recalled:
                     print(f"  recalled {hit.score:.2f}: {hit.item.text}", file=sys.stderr)
