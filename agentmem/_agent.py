@@ -29,7 +29,7 @@ from agentmem._facts import Fact, FactExtractor, LLMFactExtractor, PatternFactEx
 from agentmem._language import LANGUAGE_NAMES, detect_language
 from agentmem._memory import Changes, Memory
 from agentmem._models import Hit, Kind, MemoryItem
-from agentmem._prompts import render_prompt
+from agentmem._prompts import quote_memory, render_prompt
 from agentmem._protocols import ChatMessage, ChatModel, ChatResult
 from agentmem._thinking import PostThinker, Thought
 from agentmem._tracing import Tracer, traced
@@ -243,7 +243,8 @@ class Agent:
         if self.prompt_style == "compact":
             return _compact_prompt(message, recalled, self._language(message, user_id))
         lines = [
-            f"- [{hit.item.created_at:%Y-%m-%d}] ({hit.item.kind.value}) " + _quote(hit.item.text)
+            f"- [{hit.item.created_at:%Y-%m-%d}] ({hit.item.kind.value}) "
+            + quote_memory(hit.item.text)
             for hit in sorted(recalled, key=lambda h: h.item.created_at)
         ]
         system = render_prompt(
@@ -352,7 +353,7 @@ def _compact_prompt(message: str, recalled: list[Hit], language: str) -> list[Ch
     chosen = _answering_memory(message, recalled)
     if chosen is None:
         return [system, ChatMessage(role="user", content=message)]
-    memory = second_person(_sentence(chosen.item.text))
+    memory = _sentence(second_person(chosen.item.text))
     template = "respond_compact" if language == "en" else "respond_compact_other"
     content = render_prompt(template, memories=memory, message=message).strip()
     return [system, ChatMessage(role="user", content=content)]
@@ -432,11 +433,6 @@ def _only_questions(message: str) -> bool:
 
 
 def _sentence(text: str) -> str:
-    flat = " ".join(text.split()).replace("</memories>", "")
-    return flat if flat.endswith((".", "!", "?")) else flat + "."
-
-
-def _quote(text: str) -> str:
-    """Memory text as inert data: one line, no way to close the memories block."""
+    """Memory text as one quoted sentence (see :func:`quote_memory`)."""
     flat = " ".join(text.split())
-    return '"' + flat.replace("</memories>", "</ memories>").replace('"', "'") + '"'
+    return quote_memory(flat if flat.endswith((".", "!", "?")) else flat + ".")

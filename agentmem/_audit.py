@@ -1,20 +1,34 @@
-"""The audit log: every change to memory, with its reason, in SQLite."""
+"""The audit log: every change to memory, with its reason, in SQLite.
+
+The log can have a file of its own, or live in a store's own database and share its
+connection (:meth:`AuditLog.sharing`): then an event recorded inside the store's
+transaction commits together with the change it describes, or not at all. Either way a
+change is never committed before its event: ``Memory`` records events inside the
+store's transaction, so with a separate file the event commits first.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
 import threading
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
+from agentmem._db import connect, retrying
 from agentmem._errors import ClosedError, StoreError
 from agentmem._models import EventOp, MemoryEvent
-from agentmem.stores._sqlite import from_micros, to_micros
 
 __all__ = ["AuditLog"]
+
+_T = TypeVar("_T")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+_ERASED = "erased on request"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -46,19 +60,55 @@ class AuditLog:
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         target = ":memory:" if path is None else str(Path(path).expanduser())
-        self._lock = threading.RLock()
+        self.owner: object | None = None  # the store whose database holds the log, if any
+        self._lock: threading.RLock = threading.RLock()
+        self._owned = True
         try:
-            self._conn: sqlite3.Connection | None = sqlite3.connect(
-                target, check_same_thread=False, isolation_level=None
-            )
-            if path is not None:
-                self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("PRAGMA foreign_keys=ON")
-            self._conn.executescript(_SCHEMA)
+            self._conn: sqlite3.Connection | None = connect(target)
+            with retrying(f"open the audit log at {target}"):
+                if path is not None:
+                    self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+                self._setup(self._conn)
         except sqlite3.DatabaseError as exc:
             msg = f"cannot open the audit log at {target}: {exc}"
             raise StoreError(msg) from exc
+
+    @classmethod
+    def sharing(
+        cls, connection: sqlite3.Connection, lock: threading.RLock, *, owner: object = None
+    ) -> AuditLog:
+        """A log kept in the database of ``connection`` (a store's), guarded by ``lock``.
+
+        Events recorded while the connection is inside a transaction are part of it: they
+        commit with the store's change or roll back with it. ``close`` leaves the
+        connection to its owner (``owner``: the store, so ``Memory`` knows the events
+        commit with that store's changes).
+        """
+        log = cls.__new__(cls)
+        log.owner = owner
+        log._lock = lock
+        log._owned = False
+        log._conn = connection
+        with lock, retrying("create the audit tables"):
+            if connection.in_transaction:
+                log._setup(connection)
+            else:
+                connection.execute("BEGIN IMMEDIATE")
+                try:
+                    log._setup(connection)
+                    connection.execute("COMMIT")
+                except BaseException:
+                    connection.execute("ROLLBACK")
+                    raise
+        return log
+
+    @staticmethod
+    def _setup(conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA foreign_keys=ON")
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -67,45 +117,62 @@ class AuditLog:
             raise ClosedError(msg)
         return self._conn
 
-    def record(self, events: Sequence[MemoryEvent]) -> list[MemoryEvent]:
-        """Append events in one transaction; return them with their ids set."""
+    def _write(self, what: str, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``work`` in the caller's open transaction, or in one of its own."""
         with self._lock:
             db = self._db
-            db.execute("BEGIN IMMEDIATE")
+            if db.in_transaction:
+                return work(db)
+            with retrying(what):
+                db.execute("BEGIN IMMEDIATE")
             try:
-                # Ids are given, not read back one insert at a time: a tick may log 70k.
-                (last,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()
-                ids = range(int(last) + 1, int(last) + 1 + len(events))
-                db.executemany(
-                    "INSERT INTO events (id, op, user_id, at, reason, policy, item_ids, before, "
-                    "after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            event_id,
-                            event.op.value,
-                            event.user_id,
-                            to_micros(event.at),
-                            event.reason,
-                            event.policy,
-                            json.dumps(event.item_ids),
-                            _dump(event.before),
-                            _dump(event.after),
-                        )
-                        for event_id, event in zip(ids, events, strict=True)
-                    ],
-                )
-                db.executemany(
-                    "INSERT INTO event_items (item_id, event_id) VALUES (?, ?)",
-                    [
-                        (item_id, event_id)
-                        for event_id, event in zip(ids, events, strict=True)
-                        for item_id in dict.fromkeys(event.item_ids)
-                    ],
-                )
-                db.execute("COMMIT")
+                out = work(db)
+                with retrying(what):
+                    db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
+            return out
+
+    def record(self, events: Sequence[MemoryEvent]) -> list[MemoryEvent]:
+        """Append events in one transaction (the caller's, if one is open); set their ids."""
+        if not events:
+            return []
+
+        def work(db: sqlite3.Connection) -> range:
+            # Ids are given, not read back one insert at a time: a tick may log 70k.
+            (last,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()
+            ids = range(int(last) + 1, int(last) + 1 + len(events))
+            db.executemany(
+                "INSERT INTO events (id, op, user_id, at, reason, policy, item_ids, before, "
+                "after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        event_id,
+                        event.op.value,
+                        event.user_id,
+                        _micros(event.at),
+                        event.reason,
+                        event.policy,
+                        json.dumps(event.item_ids),
+                        _dump(event.before),
+                        _dump(event.after),
+                    )
+                    for event_id, event in zip(ids, events, strict=True)
+                ],
+            )
+            db.executemany(
+                "INSERT INTO event_items (item_id, event_id) VALUES (?, ?)",
+                [
+                    (item_id, event_id)
+                    for event_id, event in zip(ids, events, strict=True)
+                    for item_id in dict.fromkeys(event.item_ids)
+                ],
+            )
+            return ids
+
+        ids = self._write("record audit events", work)
         return [
             event.model_copy(update={"id": event_id})
             for event_id, event in zip(ids, events, strict=True)
@@ -148,7 +215,7 @@ class AuditLog:
             params.append(user_id)
         if since is not None:
             parts.append("at >= ?")
-            params.append(to_micros(since))
+            params.append(_micros(since))
         if ops is not None:
             parts.append(f"op IN ({', '.join('?' * len(ops))})")
             params += [EventOp(op).value for op in ops]
@@ -164,24 +231,60 @@ class AuditLog:
 
     def forget_user(self, user_id: str) -> int:
         """Erase a user's events (for ``Memory.forget``: gone for good means the log too)."""
-        with self._lock:
-            db = self._db
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                cursor = db.execute("DELETE FROM events WHERE user_id = ?", (user_id,))
-                db.execute("DELETE FROM event_items WHERE event_id NOT IN (SELECT id FROM events)")
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        return cursor.rowcount
+
+        def work(db: sqlite3.Connection) -> int:
+            cursor = db.execute("DELETE FROM events WHERE user_id = ?", (user_id,))
+            db.execute("DELETE FROM event_items WHERE event_id NOT IN (SELECT id FROM events)")
+            return cursor.rowcount
+
+        return self._write("erase a user's audit events", work)
+
+    def erase_items(self, item_ids: Sequence[str]) -> int:
+        """Keep only ids, ops and a hash in the events that touched these memories.
+
+        For an erasure asked for by a user: each such event's before/after values and
+        reason are replaced by a SHA-256 of what they held, so the log still shows what
+        happened, when and to which ids, but no text. Returns how many events changed.
+        """
+        if not item_ids:
+            return 0
+
+        def work(db: sqlite3.Connection) -> int:
+            changed = 0
+            for start in range(0, len(item_ids), 500):
+                chunk = list(item_ids[start : start + 500])
+                rows = db.execute(
+                    "SELECT DISTINCT e.id, e.reason, e.before, e.after FROM event_items AS i "
+                    "JOIN events AS e ON e.id = i.event_id "
+                    f"WHERE i.item_id IN ({', '.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+                for event_id, reason, before, after in rows:
+                    if reason == _ERASED and before is None:
+                        continue
+                    digest = hashlib.sha256(
+                        json.dumps([reason, before, after]).encode("utf-8", "surrogatepass")
+                    ).hexdigest()
+                    db.execute(
+                        "UPDATE events SET reason = ?, before = NULL, after = ? WHERE id = ?",
+                        (_ERASED, json.dumps({"sha256": digest}), event_id),
+                    )
+                    changed += 1
+            return changed
+
+        return self._write("erase audit text", work)
 
     def close(self) -> None:
-        """Close the log (idempotent)."""
+        """Close the log (idempotent); a shared connection is left to its owner."""
         with self._lock:
             if self._conn is not None:
-                self._conn.close()
+                if self._owned:
+                    self._conn.close()
                 self._conn = None
+
+
+def _micros(when: datetime) -> int:
+    return (when - _EPOCH) // _MICRO
 
 
 def _dump(value: dict[str, object] | None) -> str | None:
@@ -194,7 +297,7 @@ def _event(row: tuple[object, ...]) -> MemoryEvent:
         id=int(str(id_)),
         op=EventOp(str(op)),
         user_id=str(user_id),
-        at=from_micros(int(str(at))),
+        at=_EPOCH + int(str(at)) * _MICRO,
         reason=str(reason),
         policy=None if policy is None else str(policy),
         item_ids=json.loads(str(item_ids)),

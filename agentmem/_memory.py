@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, Field, ValidationError
 
 from agentmem._audit import AuditLog
 from agentmem._clock import Clock, SystemClock, as_utc
 from agentmem._columns import item_columns, merge_columns
-from agentmem._errors import ClosedError, InvalidInputError, NotFoundError, UserError
+from agentmem._errors import (
+    AgentMemError,
+    ClosedError,
+    InvalidInputError,
+    NotFoundError,
+    UserError,
+)
 from agentmem._models import EventOp, Filters, Hit, Kind, MemoryEvent, MemoryItem, Scope
 from agentmem._protocols import (
     Action,
@@ -25,7 +33,12 @@ from agentmem._protocols import (
     RetentionPolicy,
 )
 from agentmem._tracing import Tracer, traced
-from agentmem._validation import DEFAULT_MAX_TEXT_BYTES, check_text
+from agentmem._validation import (
+    DEFAULT_MAX_TEXT_BYTES,
+    check_metadata,
+    check_text,
+    check_time,
+)
 
 __all__ = ["Changes", "Memory"]
 
@@ -110,7 +123,8 @@ class Memory:
         policies: retention policies, applied in order after every write, recall and tick.
         embedder: the embedder policies use (defaults to the first store's, if any).
         clock: where "now" comes from (defaults to the system clock).
-        audit: the audit log (defaults to an in-memory one).
+        audit: the audit log (defaults to one kept in the first store's own database, if
+            it offers one, so each change and its event commit together; else in memory).
         tracer: called with a :class:`TraceRecord` for every store operation and policy run.
         max_text_bytes: the largest text accepted, in UTF-8 bytes.
     """
@@ -137,7 +151,14 @@ class Memory:
         self.policies: list[RetentionPolicy] = list(policies)
         self.embedder = embedder if embedder is not None else getattr(stores[0], "embedder", None)
         self.clock: Clock = clock if clock is not None else SystemClock()
-        self.audit = audit if audit is not None else AuditLog()
+        if audit is None:
+            sink = getattr(self.stores[0], "audit_sink", None)
+            audit = sink() if sink is not None else AuditLog()
+        self.audit = audit
+        # The store whose database holds the audit log, if one does (events then commit
+        # with that store's changes).
+        owner = getattr(audit, "owner", None)
+        self._audit_home = next((st for st in self.stores if st is owner), None)
         self.tracer = tracer
         self.max_text_bytes = max_text_bytes
         self._closed = False
@@ -192,12 +213,16 @@ class Memory:
 
         embedder = embedder if embedder is not None else SentenceTransformerEmbedder()
         clock = clock if clock is not None else SystemClock()  # one clock for store and memory
+        store = HybridStore(folder, embedder, name="vector", clock=clock)
+        audit = store.audit_sink()  # the events live in the store's database, atomically
+        if folder is not None:
+            _import_old_audit(folder / "audit.sqlite", audit)
         return cls(
-            [HybridStore(folder, embedder, name="vector", clock=clock)],
+            [store],
             policies=[UpdatePolicy()] if policies is None else policies,
             embedder=embedder,
             clock=clock,
-            audit=None if folder is None else AuditLog(folder / "audit.sqlite"),
+            audit=audit,
             tracer=tracer,
         )
 
@@ -265,6 +290,26 @@ class Memory:
     def _log(self, events: list[MemoryEvent]) -> list[MemoryEvent]:
         return self.audit.record(events) if events else []
 
+    def _atomic(self, *stores: MemoryStore) -> contextlib.ExitStack:
+        """One transaction per store (those that offer one) around a change and its events.
+
+        Events are recorded inside, so they commit with the change when the audit log
+        lives in the store's database, and before it otherwise: never a change without
+        its event. Items read inside see the latest committed rows, so a
+        read-modify-write inside cannot lose another writer's update.
+        """
+        stack = contextlib.ExitStack()
+        seen: set[int] = set()
+        # The audit's own store is entered last so that it commits first: a crash between
+        # two stores' commits may leave an event without its change, never the reverse.
+        home = self._audit_home
+        for store in sorted(stores, key=lambda s: s is home):
+            begin = getattr(store, "transaction", None)
+            if begin is not None and id(store) not in seen:
+                seen.add(id(store))
+                stack.enter_context(begin())
+        return stack
+
     # -- writing -----------------------------------------------------------------------
     def make_item(
         self,
@@ -290,12 +335,11 @@ class Memory:
                 created_at=now if created_at is None else as_utc(created_at),
                 recorded_at=now,
                 importance=0.5 if importance is None else importance,
-                metadata=dict(metadata or {}),
+                metadata=cast(Any, {} if metadata is None else metadata),  # checked there
                 source_ids=list(source_ids),
             )
-        except (ValidationError, ValueError) as exc:
-            msg = f"invalid memory: {exc}"
-            raise InvalidInputError(msg) from exc
+        except ValidationError as exc:
+            raise InvalidInputError(_explain("invalid memory", exc)) from exc
 
     def add(
         self,
@@ -342,8 +386,6 @@ class Memory:
         for item in items:
             check_text(item.text, max_bytes=self.max_text_bytes)
         target = self._store(store)
-        with traced(self.tracer, "store", f"{target.name}.add", count=len(items)):
-            target.add(list(items))
         now = self.clock.now()
         events = [
             MemoryEvent(
@@ -356,12 +398,29 @@ class Memory:
             )
             for item in items
         ]
-        changes = Changes(written=list(items), events=self._log(events))
-        for policy in self.policies:
-            with traced(self.tracer, "policy", f"{policy.name}.on_write", count=len(items)):
-                decisions = policy.on_write(list(items), self._context)
-            changes.extend(self.apply(decisions))
+        with self._atomic(target):
+            with traced(self.tracer, "store", f"{target.name}.add", count=len(items)):
+                target.add(list(items))
+            changes = Changes(written=list(items), events=self._log(events))
+        try:
+            for policy in self.policies:
+                with traced(self.tracer, "policy", f"{policy.name}.on_write", count=len(items)):
+                    decisions = policy.on_write(list(items), self._context)
+                changes.extend(self.apply(decisions))
+        except BaseException:
+            self._roll_back(changes)
+            raise
         return changes
+
+    def _roll_back(self, changes: Changes) -> None:
+        """Undo a write whose policies failed: its events reversed, newest first."""
+        for event in reversed(changes.events):
+            if event.id is None or event.op is EventOp.ACCESS:
+                continue
+            try:
+                self.undo(event.id)
+            except AgentMemError as exc:  # already gone, or not undoable: keep going
+                logger.warning("rolling back event %s of a failed write: %s", event.id, exc)
 
     # -- reading -----------------------------------------------------------------------
     def get(self, item_id: str) -> MemoryItem:
@@ -397,7 +456,7 @@ class Memory:
             raise InvalidInputError(msg)
         scope = self._scope(user_id, agent_id, session_id)
         parsed = self._filters(filters)
-        moment = None if as_of is None else as_utc(as_of)
+        moment = None if as_of is None else as_utc(check_time(as_of, "as_of"))
         per_store: list[list[Hit]] = []
         for store in self.stores:
             with traced(self.tracer, "store", f"{store.name}.search", query=query, k=k) as out:
@@ -411,29 +470,45 @@ class Memory:
 
     def _accessed(self, hits: list[Hit]) -> None:
         now = self.clock.now()
-        by_store: dict[str, list[MemoryItem]] = {}
+        by_store: dict[str, list[Hit]] = {}
         for hit in hits:
-            item = hit.item.model_copy(
-                update={"access_count": hit.item.access_count + 1, "last_accessed_at": now}
-            )
-            hit.item = item
-            by_store.setdefault(hit.store, []).append(item)
-        for name, items in by_store.items():
-            self._store(name).update(items)
-        self._log(
-            [
-                MemoryEvent(
-                    op=EventOp.ACCESS,
-                    item_ids=[hit.item.id for hit in hits],
-                    user_id=hits[0].item.scope.user_id,
-                    at=now,
-                    reason="recalled by search",
-                )
-            ]
+            by_store.setdefault(hit.store, []).append(hit)
+        event = MemoryEvent(
+            op=EventOp.ACCESS,
+            item_ids=[hit.item.id for hit in hits],
+            user_id=hits[0].item.scope.user_id,
+            at=now,
+            reason="recalled by search",
         )
+        stores = [self._store(name) for name in by_store]
+        with self._atomic(*stores):
+            for store, found in zip(stores, by_store.values(), strict=True):
+                counts = self._touch(store, [hit.item for hit in found], now)
+                for hit in found:
+                    if hit.item.id in counts:
+                        hit.item = hit.item.model_copy(
+                            update={"access_count": counts[hit.item.id], "last_accessed_at": now}
+                        )
+            self._log([event])
         accessed = [hit.item for hit in hits]
         for policy in self.policies:
             self.apply(policy.on_access(accessed, self._context))
+
+    @staticmethod
+    def _touch(store: MemoryStore, items: list[MemoryItem], now: datetime) -> dict[str, int]:
+        """Count an access to each item: an atomic increment where the store offers one."""
+        touch = getattr(store, "touch", None)
+        if touch is not None:
+            counts: dict[str, int] = touch([item.id for item in items], now)
+            return counts
+        fresh = [store.get(item.id) for item in items]  # inside the store's transaction
+        updated = [
+            item.model_copy(update={"access_count": item.access_count + 1, "last_accessed_at": now})
+            for item in fresh
+            if item is not None
+        ]
+        store.update(updated)
+        return {item.id: item.access_count for item in updated}
 
     def items(
         self,
@@ -491,11 +566,11 @@ class Memory:
         if text is not None:
             changes["text"] = check_text(text, max_bytes=self.max_text_bytes)
         if metadata is not None:
-            changes["metadata"] = dict(metadata)
+            changes["metadata"] = check_metadata(metadata)
         if importance is not None:
             changes["importance"] = importance
         if valid_to is not None:
-            changes["valid_to"] = as_utc(valid_to)
+            changes["valid_to"] = as_utc(check_time(valid_to, "valid_to"))
         if not changes:
             msg = "update() needs at least one of text, metadata, importance, valid_to"
             raise InvalidInputError(msg)
@@ -517,42 +592,78 @@ class Memory:
         ids: Sequence[str] | None = None,
         reason: str = "forgotten on request",
     ) -> int:
-        """Delete memories for good: the given ids of this user, or all of the user's.
+        """Erase memories for good: the given ids of this user, or all of the user's.
 
-        Forgetting a whole user also erases that user's audit trail, leaving one event
-        that records how many memories were removed. Returns how many were deleted.
+        This is the forgetting a user asks for, and it cannot be undone: the memories
+        leave every store, and once the memory is closed no byte of their text is left in
+        any of its files (full-text segments merged, freed pages zeroed, saved indexes
+        rewritten). The audit log keeps only ids, the op and a hash: the earlier events
+        of an erased memory lose their text. Forgetting a whole user also removes that
+        user's audit trail, leaving one event that records how many memories were erased.
+        (Retention policies forget differently: they archive, and ``undo`` can restore.)
+        Returns how many memories were erased.
         """
         self._check_open()
         scope = self._scope(user_id, None, None)
-        if ids is not None:
-            owned = []
-            for item_id in ids:
-                found = self._locate(item_id)
-                if found is not None and found[1].scope.user_id == scope.user_id:
-                    owned.append(item_id)
-            result = self.apply(
-                [Decision(action=Action.FORGET, item_ids=owned, reason=reason, policy="user")]
-            )
-            return len(result.forgotten)
+        now = self.clock.now()
         removed = 0
-        for store in self.stores:
-            ids_here = [item.id for item in store.scan(scope=scope)]
-            with traced(self.tracer, "store", f"{store.name}.delete", count=len(ids_here)):
-                removed += store.delete(ids_here)
-        self.audit.forget_user(scope.user_id)
-        self._log(
-            [
-                MemoryEvent(
+        with self._atomic(*self.stores):
+            if ids is None:
+                for store in self.stores:
+                    ids_here = [item.id for item in store.scan(scope=scope)]
+                    with traced(self.tracer, "store", f"{store.name}.delete", count=len(ids_here)):
+                        removed += store.delete(ids_here)
+                    erase_user = getattr(store, "erase_user", None)
+                    if erase_user is not None:  # what the store keeps beside items (facts...)
+                        erase_user(scope.user_id)
+                for log in self._audit_logs():
+                    log.forget_user(scope.user_id)
+                event = MemoryEvent(
                     op=EventOp.FORGET,
                     item_ids=[],
                     user_id=scope.user_id,
-                    at=self.clock.now(),
+                    at=now,
                     reason=f"{reason}: all {removed} memories of the user",
                     policy="user",
                 )
-            ]
-        )
+            else:
+                found = self._locate_many(list(dict.fromkeys(ids)))
+                owned = {
+                    i: hit for i, hit in found.items() if hit[1].scope.user_id == scope.user_id
+                }
+                by_store: dict[str, tuple[MemoryStore, list[str]]] = {}
+                for item_id, (store, _) in owned.items():
+                    by_store.setdefault(store.name, (store, []))[1].append(item_id)
+                for store, ids_here in by_store.values():
+                    with traced(self.tracer, "store", f"{store.name}.delete", count=len(ids_here)):
+                        removed += store.delete(ids_here)
+                for log in self._audit_logs():
+                    log.erase_items(list(owned))
+                event = MemoryEvent(
+                    op=EventOp.FORGET,
+                    item_ids=list(owned),
+                    user_id=scope.user_id,
+                    at=now,
+                    reason=reason,
+                    policy="user",
+                    after={"sha256": {i: _digest(item.text) for i, (_, item) in owned.items()}},
+                )
+            self._log([event])
+        for store in self.stores:
+            purge = getattr(store, "purge", None)
+            if purge is not None:
+                with traced(self.tracer, "store", f"{store.name}.purge"):
+                    purge()
         return removed
+
+    def _audit_logs(self) -> list[AuditLog]:
+        """This memory's audit log and any other a store writes its own events to."""
+        logs = [self.audit]
+        for store in self.stores:
+            own = getattr(store, "audit", None)
+            if own is not None and all(own is not log for log in logs):
+                logs.append(own)
+        return logs
 
     def tick(self) -> Changes:
         """Let time-based policies (decay, TTL, capacity) act at the clock's current time."""
@@ -598,6 +709,12 @@ class Memory:
                 action=Action.FORGET, item_ids=event.item_ids, reason=reason, policy="undo"
             )
             return self.apply([decision])
+        if event.op is EventOp.FORGET and event.policy == "user":
+            msg = (
+                f"event {event_id} erased memories on request; an erasure cannot be undone "
+                "(nothing of them was kept)"
+            )
+            raise UserError(msg)
         if event.op is EventOp.FORGET and event.before is not None and event.item_ids:
             return self._restore(MemoryItem.model_validate(event.before), reason)
         if event.op in (EventOp.UPDATE, EventOp.DECAY) and event.before is not None:
@@ -638,7 +755,6 @@ class Memory:
             msg = f"memory {item.id} exists again; there is nothing to restore"
             raise UserError(msg)
         store = self.stores[0]
-        store.add([item])
         event = MemoryEvent(
             op=EventOp.ADD,
             item_ids=[item.id],
@@ -648,16 +764,24 @@ class Memory:
             policy="undo",
             after=_snapshot(item),
         )
-        return Changes(written=[item], events=self._log([event]))
+        with self._atomic(store):
+            store.add([item])
+            return Changes(written=[item], events=self._log([event]))
 
     def apply(self, decisions: Sequence[Decision]) -> Changes:
         """Carry out policy decisions and log each with its reason.
 
         Consecutive updates are written to each store in one batch, and so are consecutive
         forgets, so a policy that closes or forgets thousands of memories at once costs one
-        transaction, not thousands.
+        transaction, not thousands. Every store's changes and their audit events commit
+        together, and each item is read inside that transaction, so a decision changes
+        only the fields it names on the latest stored values (no lost updates).
         """
         self._check_open()
+        with self._atomic(*self.stores):
+            return self._apply(decisions)
+
+    def _apply(self, decisions: Sequence[Decision]) -> Changes:
         changes = Changes()
         now = self.clock.now()
         events: list[MemoryEvent] = []
@@ -800,6 +924,18 @@ class _Doomed:
         self.ids.clear()
 
 
+def _explain(what: str, exc: ValidationError) -> str:
+    """The first problem pydantic found, as one readable line."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first.get("loc", ()))
+    text = str(first.get("msg", exc)).removeprefix("Value error, ")
+    return f"{what}: {where}: {text}" if where else f"{what}: {text}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
@@ -842,3 +978,25 @@ def _fuse(per_store: list[list[Hit]], k: int) -> list[Hit]:
             best.setdefault(hit.item.id, hit)
     ranked = sorted(scores, key=lambda item_id: -scores[item_id])[:k]
     return [best[i].model_copy(update={"score": scores[i]}) for i in ranked]
+
+
+def _import_old_audit(path: Path, audit: AuditLog) -> None:
+    """Move the events of a folder's old separate audit file into the store's database.
+
+    Earlier versions kept the log in ``audit.sqlite`` beside the store; the events are
+    copied once (ids kept) and the old file and its WAL removed.
+    """
+    if not path.exists():
+        return
+    old = AuditLog(path)
+    try:
+        events = old.events()
+    finally:
+        old.close()
+    if audit.events(limit=1):
+        logger.warning("%s is left alone: the store's own audit log already has events", path)
+        return
+    audit.record(events)
+    logger.info("moved %d audit events from %s into the store's database", len(events), path)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)

@@ -7,9 +7,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from agentmem._clock import as_utc
+from agentmem._validation import check_metadata, check_time, normalize_id
 
 __all__ = ["EventOp", "Filters", "Hit", "Kind", "MemoryEvent", "MemoryItem", "Scope", "new_id"]
 
@@ -46,6 +54,7 @@ def _check_id(value: str | None, name: str) -> str | None:
     if not isinstance(value, str) or not value.strip():
         msg = f"{name} must be a non-empty string, got {value!r}"
         raise ValueError(msg)
+    value = normalize_id(value)
     if len(value) > 256:
         msg = f"{name} is {len(value)} characters long; the limit is 256"
         raise ValueError(msg)
@@ -56,7 +65,8 @@ class Scope(BaseModel):
     """Whose memory this is: a user, optionally narrowed to an agent and a session.
 
     A search always names a user and never sees another user's memories; ``agent_id`` and
-    ``session_id``, when given, narrow it further.
+    ``session_id``, when given, narrow it further. Ids are kept in Unicode NFC, so two
+    spellings of the same name (composed or decomposed accents) are one id.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -113,8 +123,13 @@ class MemoryItem(BaseModel):
 
     @field_validator("created_at", "recorded_at", "valid_from", "valid_to", "last_accessed_at")
     @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else as_utc(value)
+    def _utc(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        return None if value is None else as_utc(check_time(value, str(info.field_name)))
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _json(cls, value: object) -> dict[str, Any]:
+        return check_metadata(value)
 
     @model_validator(mode="after")
     def _validity(self) -> MemoryItem:
@@ -147,8 +162,13 @@ class Filters(BaseModel):
 
     @field_validator("created_after", "created_before")
     @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
-        return None if value is None else as_utc(value)
+    def _utc(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        return None if value is None else as_utc(check_time(value, str(info.field_name)))
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _json(cls, value: object) -> dict[str, Any]:
+        return check_metadata(value)
 
     def matches(self, item: MemoryItem) -> bool:
         """Whether ``item`` passes every condition."""

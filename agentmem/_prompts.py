@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
+import json
 from importlib import resources
 from string import Template
 
 from agentmem._errors import UserError
 
-__all__ = ["load_prompt", "render_prompt"]
+__all__ = ["load_prompt", "quote_memory", "render_prompt"]
 
 
 @functools.lru_cache(maxsize=32)
@@ -29,3 +30,15 @@ def render_prompt(name: str, **values: object) -> str:
     except KeyError as exc:
         msg = f"prompt {name!r} needs the value {exc.args[0]!r}"
         raise UserError(msg) from exc
+
+
+def quote_memory(text: str) -> str:
+    """A memory's text as inert data for a prompt: one line, quoted, escaped, tag-safe.
+
+    The text becomes a JSON string (quotes, backslashes and control characters escaped)
+    on one line, and ``<`` / ``>`` become ``‹`` / ``›``, so no memory can close or open a
+    block such as ``<memories>`` in any letter case, or pose as a new prompt line. Every
+    prompt style quotes memories through here.
+    """
+    flat = " ".join(text.split())
+    return json.dumps(flat, ensure_ascii=False).replace("<", "\u2039").replace(">", "\u203a")

@@ -22,7 +22,7 @@ records = [generate.conversation(seed, sessions=30) for seed in (1, 2, 3)]
 dataset = load_locomo(generate.write_locomo(out / "generated.json", records))
 evaluator = Evaluator(embedder=embedder, k=10, out_dir=out)
 report = evaluator.run(
-    ["full-context", "no-memory", "recent-window", "vector", "bm25"], dataset, seed=0
+    ["full-context", "no-memory", "recent-window", "vector", "bm25", "hybrid"], dataset, seed=0
 )
 paths = report.save(out)
 print(report.to_markdown())

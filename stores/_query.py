@@ -10,9 +10,12 @@ injected clock's time, or an explicit reference time), never to the wall clock.
 from __future__ import annotations
 
 import calendar
+import contextlib
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+
+from agentmem._validation import MAX_TIME, MIN_TIME
 
 __all__ = ["ParsedQuery", "TimeWindow", "parse_query"]
 
@@ -131,6 +134,21 @@ def _last_unit(match: re.Match[str], now: datetime) -> TimeWindow:
     )
 
 
+def _one_day(day: datetime, phrase: str) -> TimeWindow:
+    return TimeWindow(day, day + timedelta(days=1), phrase)
+
+
+def _out_of_range() -> contextlib.suppress:
+    """Skip a phrase whose date cannot be built (year 0, 10000, ...)."""
+    return contextlib.suppress(OverflowError, ValueError)
+
+
+def _keep(windows: list[TimeWindow], window: TimeWindow) -> None:
+    """Add ``window`` if it lies within the supported dates (``agentmem._validation``)."""
+    if MIN_TIME <= window.start and window.end <= MAX_TIME:
+        windows.append(window)
+
+
 def parse_query(text: str, now: datetime) -> ParsedQuery:
     """Find the time windows and names ``text`` mentions, relative to ``now`` (aware UTC).
 
@@ -150,28 +168,33 @@ def parse_query(text: str, now: datetime) -> ParsedQuery:
         return True
 
     today = _day_start(now)
+    # A phrase naming a time no memory can have ("999999 days ago", "9999-12-31") makes
+    # date arithmetic overflow: such a phrase is read as words, not as a time window.
     for m in _ISO.finditer(text):
         if free(m):
-            day = datetime(int(m.group(1)), int(m.group(2)), int(m.group(3)), tzinfo=UTC)
-            windows.append(TimeWindow(day, day + timedelta(days=1), m.group(0)))
+            with _out_of_range():
+                day = datetime(int(m.group(1)), int(m.group(2)), int(m.group(3)), tzinfo=UTC)
+                _keep(windows, _one_day(day, m.group(0)))
     for pattern, order in ((_DAY_MONTH_YEAR, (1, 2, 3)), (_MONTH_DAY_YEAR, (2, 1, 3))):
         for m in pattern.finditer(text):
             if free(m):
                 day_s, month_s, year_s = (m.group(i) for i in order)
-                try:
+                with _out_of_range():
                     day = datetime(int(year_s), _MONTHS[month_s.lower()], int(day_s), tzinfo=UTC)
-                except ValueError:
-                    continue
-                windows.append(TimeWindow(day, day + timedelta(days=1), m.group(0)))
+                    _keep(windows, _one_day(day, m.group(0)))
     for m in _MONTH_YEAR.finditer(text):
         if free(m):
-            windows.append(_month(int(m.group(2)), _MONTHS[m.group(1).lower()], m.group(0)))
+            with _out_of_range():
+                month_window = _month(int(m.group(2)), _MONTHS[m.group(1).lower()], m.group(0))
+                _keep(windows, month_window)
     for m in _AGO.finditer(text):
         if free(m):
-            windows.append(_relative(m, now))
+            with _out_of_range():
+                _keep(windows, _relative(m, now))
     for m in _LAST_UNIT.finditer(text):
         if free(m):
-            windows.append(_last_unit(m, now))
+            with _out_of_range():
+                _keep(windows, _last_unit(m, now))
     for m in _LAST_MONTH_NAME.finditer(text):
         if free(m):
             month = _MONTHS[m.group(2).lower()]
@@ -180,21 +203,19 @@ def parse_query(text: str, now: datetime) -> ParsedQuery:
                 m.group(1).lower() != "last" and month == today.month
             ):
                 year = today.year
-            windows.append(_month(year, month, m.group(0)))
+            with _out_of_range():
+                _keep(windows, _month(year, month, m.group(0)))
     for m in _YEAR.finditer(text):
         if free(m):
             year = int(m.group(1))
-            windows.append(
-                TimeWindow(
-                    datetime(year, 1, 1, tzinfo=UTC),
-                    datetime(year + 1, 1, 1, tzinfo=UTC),
-                    m.group(0),
-                )
-            )
+            with _out_of_range():
+                start = datetime(year, 1, 1, tzinfo=UTC)
+                _keep(windows, TimeWindow(start, datetime(year + 1, 1, 1, tzinfo=UTC), m.group(0)))
     for m in _DAYWORD.finditer(text):
         if free(m):
-            day = today - timedelta(days=_DAYWORDS[m.group(1).lower()])
-            windows.append(TimeWindow(day, day + timedelta(days=1), m.group(0)))
+            with _out_of_range():
+                day = today - timedelta(days=_DAYWORDS[m.group(1).lower()])
+                _keep(windows, _one_day(day, m.group(0)))
     names: list[str] = []
     for m in _NAME.finditer(text):
         word = m.group(0)

@@ -10,9 +10,16 @@ statement the model writes passes, in order:
    own tables and nothing else: no ATTACH / DETACH, no PRAGMA outside a read-only list,
    no ``load_extension``, no ``sqlite_master``, triggers, views, virtual tables or temp
    objects (CREATE TABLE only in schema mode);
-3. SQLite limits (no attached databases, bounded string and SQL lengths) and a progress
-   handler that aborts a statement after a time budget (runaway recursive CTEs);
-4. row and byte limits on what is returned to the model.
+3. SQLite limits (no attached databases; bounded string, row, SQL, column, LIKE-pattern
+   and expression sizes), ``printf``/``format`` replaced by a version that refuses a
+   width or precision past the string limit (SQLite's own loops over it without ever
+   checking the time), a cap on the sandbox database's pages, and a progress handler
+   that aborts a statement after a time budget (runaway recursive CTEs) or once it has
+   written more rows than a step may;
+4. row and byte limits on what is returned to the model, counted while rows stream in,
+   so a wide result is cut off before it is held in memory;
+5. caps on the rows one step and one chain may write, checked before anything is
+   written back to the real database (see ``._symbolic_chain``).
 
 For a read, :meth:`SqlSandbox.provenance` finds the rows the result depends on: each
 row of the tables the statement read is removed in turn (in a savepoint, rolled back)
@@ -77,6 +84,12 @@ class SandboxLimits(BaseModel):
         max_sql_bytes: the longest statement accepted.
         max_cite_rows: the most rows ``provenance`` examines (larger reads cite tables
             without rows).
+        max_result_bytes: the most bytes of result rows fetched from SQLite (counted row
+            by row while they stream; the rest is cut off).
+        max_columns: the most columns a table, index or result may have.
+        max_write_rows: the most rows one statement may insert, update or delete.
+        max_chain_write_rows: the most rows all the steps of one chain may write.
+        max_db_bytes: how much one statement may grow the sandbox database.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -87,6 +100,11 @@ class SandboxLimits(BaseModel):
     max_value_bytes: int = Field(default=1_000_000, gt=0)
     max_sql_bytes: int = Field(default=20_000, gt=0)
     max_cite_rows: int = Field(default=2000, ge=0)
+    max_result_bytes: int = Field(default=2_000_000, gt=0)
+    max_columns: int = Field(default=100, gt=0)
+    max_write_rows: int = Field(default=1000, gt=0)
+    max_chain_write_rows: int = Field(default=5000, gt=0)
+    max_db_bytes: int = Field(default=64_000_000, gt=0)
 
 
 class StepResult(BaseModel):
@@ -232,6 +250,14 @@ class SqlSandbox:
         conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, self.limits.max_value_bytes)
         conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, self.limits.max_sql_bytes)
         conn.setlimit(sqlite3.SQLITE_LIMIT_TRIGGER_DEPTH, 0)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_COLUMN, self.limits.max_columns)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH, 1000)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_EXPR_DEPTH, 200)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_COMPOUND_SELECT, 50)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_FUNCTION_ARG, 64)
+        self._printf = _BoundedPrintf(self.limits.max_value_bytes)
+        for name in ("printf", "format"):
+            conn.create_function(name, -1, self._printf, deterministic=True)
         for name, columns in [*self.tables.items(), *self.read_only.items()]:
             spec = ", ".join(f'"{c}" {t}' for c, t in columns)
             conn.execute(f'CREATE TABLE "{name}" ({spec})')
@@ -242,12 +268,15 @@ class SqlSandbox:
         self._read: set[str] = set()
         self._last: tuple[str, Sequence[Any] | Mapping[str, Any]] = ("", ())
         self._deadline = 0.0
+        self._changes_at_start = 0
+        self._cut = False
         conn.set_authorizer(self._authorize)
         conn.set_progress_handler(self._progress, 2000)
 
     def close(self) -> None:
         """Drop the sandbox database."""
         self._conn.close()
+        self._printf.close()
 
     # -- loading -------------------------------------------------------------------------
     def load(self, table: str, rows: Sequence[tuple[int, Sequence[Any]]]) -> None:
@@ -309,7 +338,7 @@ class SqlSandbox:
             columns, rows, changes = self._run(statement, bound)
         except sqlite3.Error as exc:
             raise SandboxError(self._explain(exc), statement) from exc
-        truncated = len(rows) > self.limits.max_rows
+        truncated = len(rows) > self.limits.max_rows or self._cut
         return StepResult(
             sql=statement,
             params=list(bound.values()) if isinstance(bound, Mapping) else list(bound),
@@ -324,16 +353,38 @@ class SqlSandbox:
     def _run(
         self, statement: str, bound: Sequence[Any] | Mapping[str, Any]
     ) -> tuple[list[str], list[tuple[Any, ...]], int]:
+        conn = self._conn
+        (pages,) = conn.execute("PRAGMA page_count").fetchone()
+        (page_size,) = conn.execute("PRAGMA page_size").fetchone()
+        grow = max(1, self.limits.max_db_bytes // int(page_size))
+        conn.execute(f"PRAGMA max_page_count = {int(pages) + grow}")
         self._untrusted, self._denied = True, None
+        self._printf.refused = None
+        self._changes_at_start = conn.total_changes
         self._deadline = time.monotonic() + self.limits.time_limit
         try:
-            cursor = self._conn.execute(statement, bound)
+            cursor = conn.execute(statement, bound)
             columns = [d[0] for d in cursor.description or ()]
-            rows = cursor.fetchmany(self.limits.max_rows + 1) if columns else []
+            rows: list[tuple[Any, ...]] = []
+            size = 0
+            self._cut = False
+            while columns and len(rows) <= self.limits.max_rows:
+                row = cursor.fetchone()
+                if row is None:
+                    break
+                size += sum(_size(value) for value in row)
+                if size > self.limits.max_result_bytes:
+                    self._cut = True  # the rest is never fetched
+                    break
+                rows.append(row)
             changes = max(cursor.rowcount, 0)
             cursor.close()
         finally:
             self._untrusted = False
+        if changes > self.limits.max_write_rows:
+            self._denied = f"a step may change at most {self.limits.max_write_rows} rows"
+            msg = "too many rows written"
+            raise sqlite3.OperationalError(msg)
         return columns, rows, changes
 
     def provenance(self, result: StepResult) -> dict[str, list[int]] | None:
@@ -390,12 +441,22 @@ class SqlSandbox:
                 f"aborted: the statement ran longer than {self.limits.time_limit:g} s "
                 "(a runaway recursive query?)"
             )
-        if "too big" in text or "too long" in text:
+        if self._printf.refused is not None:
+            return f"refused: {self._printf.refused}"
+        if any(w in text for w in ("too big", "too long", "too many columns", "disk is full")):
             return f"refused: the result is too big ({text})"
         return f"SQL error: {text}"
 
     def _progress(self) -> int:
-        return 1 if self._untrusted and time.monotonic() > self._deadline else 0
+        if not self._untrusted:
+            return 0
+        if self._conn.total_changes - self._changes_at_start > self.limits.max_write_rows:
+            self._denied = (
+                f"a step may change at most {self.limits.max_write_rows} rows "
+                "(write fewer rows per statement)"
+            )
+            return 1
+        return 1 if time.monotonic() > self._deadline else 0
 
     def _deny(self, why: str) -> int:
         if self._denied is None:
@@ -471,3 +532,62 @@ def _check_params(
             msg = f"parameter {json.dumps(value, default=str)} is not a number, string or null"
             raise SandboxError(msg, statement)
     return params
+
+
+def _size(value: object) -> int:
+    if isinstance(value, str | bytes):
+        return len(value) + 8
+    return 8
+
+
+_SPEC = re.compile(r"%[-+ 0#,!]*(\*|\d+)?(?:\.(\*|\d+))?(?:ll|l)?([a-zA-Z%])")
+
+
+class _BoundedPrintf:
+    """SQLite's ``printf``, refusing any width or precision past ``limit``.
+
+    SQLite's ``printf('%.*c', 1000000000, 'x')`` loops a billion times inside one
+    function call, where neither the length limit nor the progress handler stops it.
+    This checks every width and precision (given inline or through ``*``) first, then
+    lets SQLite format the checked call on a private connection.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.refused: str | None = None
+        self._conn = sqlite3.connect(":memory:", check_same_thread=False)
+        self._conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, limit)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __call__(self, *args: Any) -> Any:
+        self.refused = None
+        if not args or not isinstance(args[0], str):
+            return self._format(args)
+        rest = list(args[1:])
+        for match in _SPEC.finditer(args[0]):
+            for part in (match.group(1), match.group(2)):
+                if part is None:
+                    continue
+                if part == "*":
+                    value = rest.pop(0) if rest else 0
+                    try:
+                        number = abs(int(value))
+                    except (TypeError, ValueError):
+                        number = 0
+                else:
+                    number = int(part)
+                if number > self.limit:
+                    self.refused = (
+                        f"printf width or precision {number:,} is past the limit of "
+                        f"{self.limit:,} characters"
+                    )
+                    raise ValueError(self.refused)
+            if match.group(3) != "%" and rest:
+                rest.pop(0)
+        return self._format(args)
+
+    def _format(self, args: tuple[Any, ...]) -> Any:
+        marks = ", ".join("?" * len(args))
+        return self._conn.execute(f"SELECT printf({marks})", args).fetchone()[0]

@@ -12,6 +12,7 @@ import operator
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from agentmem._audit import AuditLog
+from agentmem._db import BUSY_TIMEOUT, connect, retrying
 from agentmem._errors import ClosedError, InvalidInputError, NotFoundError, StoreError, UserError
 from agentmem._models import Filters, Hit, Kind, MemoryItem, Scope
 from agentmem._protocols import Embedder
@@ -59,7 +62,7 @@ _EXTRA_COLUMNS = frozenset({"text", "metadata", "valid_to", "embedding"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
-    vid INTEGER PRIMARY KEY,
+    vid INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
     user_id TEXT NOT NULL,
     agent_id TEXT,
@@ -83,6 +86,49 @@ CREATE INDEX IF NOT EXISTS items_created ON items (user_id, created_at);
 CREATE INDEX IF NOT EXISTS items_order ON items (created_at, vid);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+# Every committed change to what an index holds (a row, its owner, kind, times or
+# embedding), in commit order: each process's in-memory index catches up on it before it
+# searches. Only row ids are kept (no text). Access counts are not indexed, not logged.
+_CHANGES = """
+CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, vid INTEGER NOT NULL);
+CREATE TRIGGER IF NOT EXISTS items_added AFTER INSERT ON items
+BEGIN INSERT INTO changes (vid) VALUES (new.vid); END;
+CREATE TRIGGER IF NOT EXISTS items_removed AFTER DELETE ON items
+BEGIN INSERT INTO changes (vid) VALUES (old.vid); END;
+CREATE TRIGGER IF NOT EXISTS items_changed AFTER UPDATE OF
+    user_id, kind, created_at, valid_from, valid_to, embedding ON items
+BEGIN INSERT INTO changes (vid) VALUES (new.vid); END;
+"""
+
+
+def _never_reuse_ids(conn: sqlite3.Connection) -> None:
+    """Give a table made before ids were AUTOINCREMENT the never-reused row ids.
+
+    A reused row id would let a process whose index still maps that id to a forgotten
+    memory return another memory in its place. The table is copied once, ids kept, and
+    the write counter bumped so any index saved before is rebuilt.
+    """
+    row = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'items'").fetchone()
+    if row is None or "AUTOINCREMENT" in str(row[0]).upper():
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        again = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'items'").fetchone()
+        if "AUTOINCREMENT" not in str(again[0]).upper():
+            conn.execute("ALTER TABLE items RENAME TO items_before_autoincrement")
+            for index in ("items_scope", "items_created", "items_order", "items_session"):
+                conn.execute(f"DROP INDEX IF EXISTS {index}")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip() and "EXISTS meta " not in statement:
+                    conn.execute(statement)
+            conn.execute("INSERT INTO items SELECT * FROM items_before_autoincrement")
+            conn.execute("DROP TABLE items_before_autoincrement")
+            conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version'")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def to_micros(when: datetime) -> int:
@@ -229,22 +275,27 @@ class ItemTable:
             power loss; ``NORMAL`` survives a crashed or killed process and is faster.
     """
 
-    def __init__(self, path: Path | None, *, synchronous: str = "FULL") -> None:
+    def __init__(
+        self, path: Path | None, *, synchronous: str = "FULL", busy_timeout: float = BUSY_TIMEOUT
+    ) -> None:
         if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
             msg = f"synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}"
             raise InvalidInputError(msg)
         self.path = path
         self.lock = threading.RLock()
+        self._depth = 0
+        self.busy_timeout = busy_timeout
         target = ":memory:" if path is None else str(path)
         try:
-            self._conn: sqlite3.Connection | None = sqlite3.connect(
-                target, check_same_thread=False, isolation_level=None
-            )
+            self._conn: sqlite3.Connection | None = connect(target, busy_timeout=busy_timeout)
             conn = self._conn
-            if path is not None:
-                conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
-            conn.executescript(_SCHEMA)
+            with retrying(f"open the memory database at {target}", busy_timeout):
+                if path is not None:
+                    conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
+                conn.executescript(_SCHEMA)
+                _never_reuse_ids(conn)
+                conn.executescript(_CHANGES)
         except sqlite3.DatabaseError as exc:
             msg = f"cannot open the memory database at {target}: {exc}"
             raise StoreError(msg) from exc
@@ -275,8 +326,78 @@ class ItemTable:
 
     # -- transactions -----------------------------------------------------------------
     def transaction(self) -> _Transaction:
-        """A ``with`` block that commits on success and rolls back on any error."""
+        """A ``with`` block that commits on success and rolls back on any error.
+
+        Re-entrant: a transaction opened inside another (same thread) is a savepoint of
+        the outer one, so a caller can group a store's own writes with its audit events
+        and commit them at once. The outermost block takes SQLite's write lock at once
+        (``BEGIN IMMEDIATE``), waiting up to ``busy_timeout`` for another process.
+        """
         return _Transaction(self)
+
+    # -- the change log ---------------------------------------------------------------------
+    def last_change(self) -> int:
+        """The sequence number of the latest committed (or own pending) change."""
+        row = self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()
+        return int(row[0])
+
+    def changes_since(self, seq: int, limit: int = 20_000) -> tuple[int, list[int]] | None:
+        """``(last seq, changed row ids)`` after ``seq``, oldest first, at most ``limit``.
+
+        ``None`` when changes after ``seq`` were pruned: the caller must reload in full.
+        """
+        floor = int(self.get_meta("changes_floor") or 0)
+        if seq < floor:
+            return None
+        rows = self.conn.execute(
+            "SELECT seq, vid FROM changes WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
+        ).fetchall()
+        if not rows:
+            return seq, []
+        return int(rows[-1][0]), [int(r[1]) for r in rows]
+
+    def prune_changes(self, keep: int = 100_000) -> None:
+        """Drop all but the latest ``keep`` changes (a process further behind reloads)."""
+        with self.transaction() as conn:
+            last = self.last_change()
+            if last - int(self.get_meta("changes_floor") or 0) <= 2 * keep:
+                return
+            conn.execute("DELETE FROM changes WHERE seq <= ?", (last - keep,))
+            self.set_meta("changes_floor", str(last - keep))
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether this thread holds an open transaction on the table."""
+        return self._depth > 0
+
+    def purge(self) -> None:
+        """Merge every full-text index's segments and checkpoint the WAL (see TableStore)."""
+        with self.transaction() as conn:
+            names = [
+                str(row[0])
+                for row in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' "
+                    "AND sql LIKE 'CREATE VIRTUAL TABLE%USING fts5%'"
+                )
+            ]
+            for name in names:
+                conn.execute(f'INSERT INTO "{name}" ("{name}") VALUES (\'optimize\')')
+        with self.lock, retrying("checkpoint the database", self.busy_timeout):
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+    def touch(self, ids: Sequence[str], when: datetime) -> dict[str, int]:
+        """Count one access to each item at ``when``, atomically; return the new counts."""
+        out: dict[str, int] = {}
+        with self.transaction() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start : start + 500])
+                rows = conn.execute(
+                    "UPDATE items SET access_count = access_count + 1, last_accessed_at = ? "
+                    f"WHERE id IN ({', '.join('?' * len(chunk))}) RETURNING id, access_count",
+                    (to_micros(when), *chunk),
+                ).fetchall()
+                out.update((str(r[0]), int(r[1])) for r in rows)
+        return out
 
     # -- meta ---------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
@@ -495,26 +616,46 @@ class ItemTable:
 class _Transaction:
     def __init__(self, table: ItemTable) -> None:
         self._table = table
+        self._savepoint: str | None = None
 
     def __enter__(self) -> sqlite3.Connection:
-        self._table.lock.acquire()
+        table = self._table
+        table.lock.acquire()
         try:
-            conn = self._table.conn
-            conn.execute("BEGIN IMMEDIATE")
+            conn = table.conn
+            if table._depth > 0:
+                self._savepoint = f"sp{table._depth}"
+                conn.execute(f"SAVEPOINT {self._savepoint}")
+            else:
+                with retrying("start a write", table.busy_timeout):
+                    conn.execute("BEGIN IMMEDIATE")
+            table._depth += 1
         except BaseException:
-            self._table.lock.release()
+            table.lock.release()
             raise
         return conn
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        table = self._table
         try:
-            conn = self._table.conn
-            if exc_type is None:
-                conn.execute("COMMIT")
-            else:
+            table._depth -= 1
+            conn = table.conn
+            if self._savepoint is not None:
+                if exc_type is not None:
+                    conn.execute(f"ROLLBACK TO {self._savepoint}")
+                conn.execute(f"RELEASE {self._savepoint}")
+            elif exc_type is None:
+                try:
+                    with retrying("commit", table.busy_timeout):
+                        conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            elif conn.in_transaction:
                 conn.execute("ROLLBACK")
         finally:
-            self._table.lock.release()
+            table.lock.release()
 
 
 def check_k(k: int) -> None:
@@ -551,6 +692,31 @@ class TableStore:
     def count(self, *, scope: Scope | None = None) -> int:
         """Count stored items (in ``scope`` if given)."""
         return self._table.count(scope)
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        """A block whose writes (the store's and its audit log's) commit together or not at all.
+
+        Re-entrant; ``Memory`` opens one around each change and its audit events.
+        """
+        return self._table.transaction()
+
+    def audit_sink(self) -> AuditLog:
+        """An audit log kept in this store's own database, written in its transactions."""
+        return AuditLog.sharing(self._table.conn, self._table.lock, owner=self)
+
+    def touch(self, ids: Sequence[str], when: datetime) -> dict[str, int]:
+        """Count one access to each item, atomically (no lost increments); new counts by id."""
+        return self._table.touch(ids, when)
+
+    def purge(self) -> None:
+        """Leave no trace of deleted rows: full-text segments merged, the WAL folded in.
+
+        Called after an erasure. FTS5 keeps a deleted row's tokens in old segments until
+        they are merged; ``optimize`` merges them all (freed pages are zeroed, as every
+        connection runs with ``secure_delete``), and a checkpoint moves the WAL's pages
+        into the database so the next close can remove the WAL.
+        """
+        self._table.purge()
 
     def _hits(self, ranked: Sequence[tuple[int, float]], signal: str) -> list[Hit]:
         """Hits for ``(vid, score)`` pairs, best first, skipping rows deleted meanwhile."""

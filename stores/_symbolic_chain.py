@@ -65,6 +65,7 @@ class Session:
         self.snapshots: dict[str, dict[int, tuple[Any, ...]]] = {}
         self.cites: dict[str, list[int]] | None = {}
         self._version: str | None = None
+        self.written_rows = 0  # by every step of this session (a chain), capped
         with store._table.lock:
             self._refresh()
 
@@ -123,6 +124,7 @@ class Session:
                     result = self.sandbox.execute(sql, params)
                     events: list[MemoryEvent] = []
                     if result.wrote:
+                        self._check_chain(result)
                         events = write_back(
                             store._table,
                             conn,
@@ -133,6 +135,9 @@ class Session:
                             self.snapshots,
                             result.sql,
                         )
+                        # Inside the write's transaction: the rows and their events
+                        # commit together (or the events first, with a separate log).
+                        events = store.audit.record(events) if events else []
                     else:
                         self.cites = self.sandbox.provenance(result)
                     self.sandbox.commit()
@@ -142,9 +147,18 @@ class Session:
                     raise
                 self._version = store._table.get_meta("version") or "0"
             response["rows"] = len(result.rows)
-        if store.audit is not None and events:
-            events = store.audit.record(events)
+        self.written_rows += result.changes if result.wrote else 0
         return result, events
+
+    def _check_chain(self, result: StepResult) -> None:
+        """Refuse a step that would take the chain past its cap on written rows."""
+        cap = self._store.limits.max_chain_write_rows
+        if self.written_rows + result.changes > cap:
+            msg = (
+                f"refused: this chain may write at most {cap} rows in all "
+                f"({self.written_rows} written, this step {result.changes})"
+            )
+            raise SandboxError(msg, result.sql)
 
     def _create(
         self,

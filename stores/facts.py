@@ -19,7 +19,9 @@ from agentmem.stores._sqlite import from_micros, to_micros
 from pydantic import BaseModel
 
 from agentmem._clock import Clock, SystemClock, as_utc
+from agentmem._db import connect
 from agentmem._errors import ClosedError, InvalidInputError
+from agentmem._validation import normalize_id
 
 __all__ = ["FactRecord", "FactTable", "FactValue"]
 
@@ -78,12 +80,12 @@ class FactTable:
         if not user_id or not isinstance(user_id, str):
             msg = "user_id must be a non-empty string"
             raise InvalidInputError(msg)
-        self.user_id = user_id
+        self.user_id = normalize_id(user_id)  # one tenant whatever the Unicode form
         self.clock: Clock = clock or SystemClock()
         self._owned = connection is None
         if connection is None:
             target = ":memory:" if path is None else str(Path(path).expanduser())
-            connection = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
+            connection = connect(target)  # busy timeout, secure_delete
         self._conn: sqlite3.Connection | None = connection
         self._lock = lock or threading.RLock()
         with self._lock:

@@ -101,8 +101,10 @@ class SymbolicStore(TableStore):
             in-memory store.
         name: the store's name in hits and traces.
         clock: where "now" comes from (row items' times, prompts, facts).
-        audit: an audit log that every write through SQL is recorded in (events are
-            also returned by ``ask``, ``record`` and ``execute_logged``).
+        audit: an audit log that every write through SQL is recorded in, inside the
+            write's transaction (default: one kept in the store's own database, so a
+            write and its events commit together). Events are also returned by ``ask``,
+            ``record`` and ``execute_logged``.
         limits: bounds on each statement (time, rows and bytes shown to the model).
         max_steps: the most SQL steps ``ask`` / ``record`` take.
         retries: how many times the model may correct a refused or failing statement.
@@ -125,7 +127,6 @@ class SymbolicStore(TableStore):
     ) -> None:
         self.name = name
         self.clock: Clock = clock or SystemClock()
-        self.audit = audit
         self.limits = limits or SandboxLimits()
         self.max_steps = max_steps
         self.retries = retries
@@ -136,6 +137,7 @@ class SymbolicStore(TableStore):
         self._table = ItemTable(None if folder is None else folder / _DB, synchronous=synchronous)
         with self._table.lock:
             self._table.conn.executescript(_FTS)
+        self.audit: AuditLog = audit if audit is not None else self.audit_sink()
 
     # -- lifecycle -----------------------------------------------------------------------
     def close(self) -> None:
@@ -539,6 +541,28 @@ class SymbolicStore(TableStore):
                 mirror_update(self._table, conn, tables, old, item)
                 self._table.replace(item, None, keep_embedding=True)
             self._table.bump_version()
+
+    def erase_user(self, user_id: str) -> int:
+        """Delete every record row and fact of a user (``Memory.forget(user_id=...)``).
+
+        Items are deleted by ``delete``; this removes what is not an item. Returns how
+        many rows went.
+        """
+        user = _user(user_id)
+        removed = 0
+        with self._table.transaction() as conn:
+            for table in self.tables():
+                cursor = conn.execute(f'DELETE FROM "rec_{table}" WHERE _user_id = ?', (user,))
+                removed += max(cursor.rowcount, 0)
+            has_facts = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'facts'"
+            ).fetchone()
+            if has_facts:
+                cursor = conn.execute("DELETE FROM facts WHERE user_id = ?", (user,))
+                removed += max(cursor.rowcount, 0)
+            if removed:
+                self._table.bump_version()
+        return removed
 
     def delete(self, ids: Sequence[str]) -> int:
         """Delete items for good; return how many existed.

@@ -16,7 +16,17 @@ from agentmem._errors import AgentMemError, UserError
 
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
-COMMAND_MODULES = ["demo", "chat", "memories", "policies", "thoughts", "symbolic", "eval"]
+COMMAND_MODULES = [
+    "demo",
+    "chat",
+    "memories",
+    "policies",
+    "thoughts",
+    "symbolic",
+    "eval",
+    "serve",
+    "mcp",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

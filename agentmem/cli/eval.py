@@ -34,25 +34,32 @@ def _add_recall(actions: Any) -> None:
     source.add_argument(
         "--generate", type=int, metavar="SEED", help="evaluate on a generated conversation"
     )
-    p.add_argument("--format", choices=["locomo", "longmemeval", "msc"], default="locomo")
+    p.add_argument(
+        "--format", choices=["locomo", "longmemeval", "msc", "jsonl", "csv"], default="locomo"
+    )
+    p.add_argument(
+        "--columns",
+        help="jsonl/csv: FIELD=COLUMN pairs, e.g. question=q,answer=a,context=passage "
+        "(fields: question, answer, context, evidence, date, category, id, conversation)",
+    )
     p.add_argument("--sessions", type=int, default=30, help="sessions per generated conversation")
     p.add_argument(
         "--systems",
-        default="full-context,no-memory,recent-window,vector,bm25",
+        default="full-context,no-memory,recent-window,vector,bm25,hybrid",
         help="comma-separated system specs, e.g. vector,recent-window:n=40 "
         "(';' separates specs that themselves hold commas)",
     )
     p.add_argument("--out", required=True, help="folder for report.{json,md,png} and the cache")
     p.add_argument("--k", type=int, default=10, help="recalled turns put in the prompt")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ks", default="1,5,10,25", help="cut-offs evidence recall@k is reported at")
+    p.add_argument(
+        "--seed",
+        type=int,
+        help="seed of question sampling and intervals (default: the --generate seed, else 0)",
+    )
     p.add_argument("--max-questions", type=int, help="questions per conversation (sampled)")
     p.add_argument("--limit", type=int, help="only the first N conversations")
-    p.add_argument(
-        "--llm",
-        choices=["none", "local"],
-        default="none",
-        help="answer the questions with the offline local model (slow) or not at all",
-    )
+    _add_model_options(p, judge=True)
     p.add_argument(
         "--embedder",
         choices=["default", "hash"],
@@ -60,6 +67,70 @@ def _add_recall(actions: Any) -> None:
         help="the bundled sentence-transformers model, or a hashing embedder (no model)",
     )
     p.set_defaults(func=_recall)
+
+
+def _add_model_options(p: Any, *, judge: bool, default: str = "none") -> None:
+    """``--llm``, ``--base-url``, ``--model``, ``--api-key-env`` (and the judge's)."""
+    p.add_argument(
+        "--llm",
+        choices=["none", "local", "openai"],
+        default=default,
+        help="the reader: none (retrieval only), the offline local model (slow), or an "
+        "OpenAI-compatible server (--base-url, --model)",
+    )
+    p.add_argument(
+        "--base-url",
+        help="--llm openai: the server, e.g. http://localhost:8080/v1 (llama.cpp), "
+        "http://localhost:8000/v1 (vLLM), http://localhost:11434/v1 (Ollama)",
+    )
+    p.add_argument("--model", help="--llm openai: the model name the server expects")
+    p.add_argument(
+        "--api-key-env",
+        default="OPENAI_API_KEY",
+        help="the environment variable holding the API key (none needed for local servers)",
+    )
+    if judge:
+        p.add_argument(
+            "--judge",
+            choices=["none", "local", "openai"],
+            default="none",
+            help="grade answers with an LLM judge ('J' beside F1/EM): the offline model or "
+            "an OpenAI-compatible server (--judge-base-url / --judge-model, default: the "
+            "reader's)",
+        )
+        p.add_argument("--judge-base-url", help="the judge's server (default: --base-url)")
+        p.add_argument("--judge-model", help="the judge's model name (default: --model)")
+
+
+def _chat_model(kind: str, base_url: str | None, model: str | None, key_env: str) -> Any:
+    """The chat model an option names: None, the local model or an OpenAI-compatible one."""
+    if kind == "none":
+        return None
+    if kind == "local":
+        from agentmem.llms import LocalLLM
+
+        return LocalLLM()
+    if not base_url or not model:
+        msg = "an OpenAI-compatible model needs --base-url URL and --model NAME"
+        raise UserError(msg)
+    import os
+
+    from agentmem.llms import OpenAICompatibleLLM
+
+    return OpenAICompatibleLLM(base_url, model, api_key=os.environ.get(key_env) or "")
+
+
+def _reader(args: argparse.Namespace) -> Any:
+    return _chat_model(args.llm, args.base_url, args.model, args.api_key_env)
+
+
+def _judge(args: argparse.Namespace) -> Any:
+    return _chat_model(
+        args.judge,
+        args.judge_base_url or args.base_url,
+        args.judge_model or args.model,
+        args.api_key_env,
+    )
 
 
 def _ints(text: str) -> list[int]:
@@ -74,12 +145,7 @@ def _common(p: Any, systems: str) -> None:
     p.add_argument("--systems", default=systems, help="comma-separated system specs")
     p.add_argument("--out", required=True, help="folder for the report (json, md, png)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--llm",
-        choices=["none", "local"],
-        default="none",
-        help="answer with the offline local model (slow) or score memory only",
-    )
+    _add_model_options(p, judge=False)
     p.add_argument(
         "--embedder",
         choices=["default", "hash"],
@@ -96,14 +162,6 @@ def _embedder(name: str) -> Any:
     from agentmem.embedders import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder()
-
-
-def _local_llm(name: str) -> Any:
-    if name == "none":
-        return None
-    from agentmem.llms import LocalLLM
-
-    return LocalLLM()
 
 
 def _add_interference(actions: Any) -> None:
@@ -167,9 +225,7 @@ def _interference(args: argparse.Namespace) -> int:
         max_tokens=args.max_tokens,
         max_prompt_tokens=args.max_prompt_tokens,
     )
-    report = evaluator.run(
-        _systems(args.systems), episodes, llm=_local_llm(args.llm), seed=args.seed
-    )
+    report = evaluator.run(_systems(args.systems), episodes, llm=_reader(args), seed=args.seed)
     paths = report.save(Path(args.out).expanduser())
     print(report.to_markdown())
     print("wrote " + ", ".join(str(p) for p in paths.values()))
@@ -181,7 +237,15 @@ def _add_conflicts(actions: Any) -> None:
         "conflicts", help="knowledge conflicts: memory vs prior, substitution, staleness"
     )
     p.add_argument(
-        "--source", choices=["conflictqa", "substitution", "staleness"], default="conflictqa"
+        "--source",
+        choices=["conflictqa", "table", "substitution", "staleness"],
+        default="conflictqa",
+        help="table: your own JSON lines / CSV rows (--data, --columns)",
+    )
+    p.add_argument(
+        "--columns",
+        help="table: FIELD=COLUMN pairs for question, answer (the prior), counter_answer, "
+        "context (the memory), id",
     )
     p.add_argument("--out", required=True, help="folder for the report (json, md, png)")
     p.add_argument("--seed", type=int, default=0)
@@ -192,12 +256,23 @@ def _add_conflicts(actions: Any) -> None:
     )
     p.add_argument("--limit", type=int, default=20, help="conflictqa: records sampled")
     p.add_argument(
-        "--llm",
-        choices=["local", "scripted-prior"],
-        default="local",
-        help="the offline local model, or a stand-in that always answers A / the original "
-        "entity (a dry run)",
+        "--orders",
+        choices=["both", "balanced"],
+        default="both",
+        help="conflictqa: ask each item with each answer first (both), or once with the "
+        "memory's answer first for a seeded half of the items (balanced)",
     )
+    p.add_argument(
+        "--llm",
+        choices=["local", "openai", "scripted-prior"],
+        default="local",
+        help="the offline local model, an OpenAI-compatible server (--base-url, --model), "
+        "or a stand-in that always answers A, the first option (a dry run; it must come "
+        "out at no preference, flagged position-biased)",
+    )
+    p.add_argument("--base-url", help="--llm openai: the server's URL")
+    p.add_argument("--model", help="--llm openai: the model name")
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY")
     p.add_argument(
         "--policies",
         default="none;update;update+decay:threshold=0.3",
@@ -230,17 +305,27 @@ def _conflicts(args: argparse.Namespace) -> int:
         )
     else:
         llm: Any
-        if args.llm == "local":
-            llm = _local_llm("local")
+        if args.llm in ("local", "openai"):
+            llm = _reader(args)
         else:
             from agentmem.testing import ScriptedLLM
 
             llm = ScriptedLLM([], default="A")
         evaluator = c.ConflictEvaluator(llm, max_tokens=args.max_tokens)
-        if args.source == "conflictqa":
-            path = args.data or next(iter(sorted(shared_path("conflictqa").glob("*.json"))))
-            items = c.load_conflictqa(path, limit=args.limit, seed=args.seed)
-            report = evaluator.conflictqa(items, seed=args.seed)
+        if args.source in ("conflictqa", "table"):
+            if args.source == "table":
+                from agentmem.eval.tabular import load_conflict_table, parse_columns
+
+                if not args.data:
+                    msg = "--source table needs --data FILE (JSON lines or CSV) and --columns"
+                    raise UserError(msg)
+                items = load_conflict_table(args.data, parse_columns(args.columns))
+                items = c.sample(items, args.limit, seed=args.seed)
+            else:
+                path = args.data or next(iter(sorted(shared_path("conflictqa").glob("*.json"))))
+                items = c.load_conflictqa(path, limit=args.limit, seed=args.seed)
+            source = f"table:{Path(args.data).name}" if args.source == "table" else "conflictqa"
+            report = evaluator.conflictqa(items, seed=args.seed, orders=args.orders, source=source)
         else:
             originals = sub.load_entity_qa(args.data)
             swapped = sub.substitute_all(originals, sub.load_entities(), seed=args.seed)
@@ -282,11 +367,16 @@ def _recall(args: argparse.Namespace) -> int:
         )
         dataset = load(path, "locomo")
     else:
-        dataset = load(args.data, args.format)
+        from agentmem.eval.tabular import parse_columns
+
+        dataset = load(args.data, args.format, columns=parse_columns(args.columns))
     if args.limit is not None:
         dataset = dataset.model_copy(update={"conversations": dataset.conversations[: args.limit]})
     if dataset.question_count == 0:
-        msg = f"{dataset.name} asks no questions (MSC has none); use LoCoMo or LongMemEval data"
+        msg = (
+            f"{dataset.name} asks no questions (MSC: no persona fact matched an earlier "
+            "turn); use LoCoMo or LongMemEval data, or MSC records with 'personas'"
+        )
         raise UserError(msg)
     embedder: Any
     if args.embedder == "hash":
@@ -297,15 +387,16 @@ def _recall(args: argparse.Namespace) -> int:
         from agentmem.embedders import SentenceTransformerEmbedder
 
         embedder = SentenceTransformerEmbedder()
-    llm = None
-    if args.llm == "local":
-        from agentmem.llms import LocalLLM
-
-        llm = LocalLLM()
+    llm, judge = _reader(args), _judge(args)
+    seed = args.seed if args.seed is not None else (args.generate or 0)
     evaluator = Evaluator(
-        embedder=embedder, k=args.k, out_dir=out, max_questions=args.max_questions
+        embedder=embedder,
+        k=args.k,
+        ks=_ints(args.ks),
+        out_dir=out,
+        max_questions=args.max_questions,
     )
-    report = evaluator.run(_systems(args.systems), dataset, llm=llm, seed=args.seed)
+    report = evaluator.run(_systems(args.systems), dataset, llm=llm, judge=judge, seed=seed)
     paths = report.save(out)
     print(report.to_markdown())
     print("wrote " + ", ".join(str(p) for p in paths.values()))

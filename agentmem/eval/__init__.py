@@ -30,6 +30,7 @@ from agentmem.eval.interference import (
     babi_episodes,
     update_stream_episodes,
 )
+from agentmem.eval.intervals import Rate, bootstrap_interval, sign_test
 from agentmem.eval.loaders import (
     DatasetError,
     load,
@@ -48,6 +49,7 @@ from agentmem.eval.metrics import (
     recall_at_k,
     token_f1,
 )
+from agentmem.eval.personas import match_turns, persona_questions
 from agentmem.eval.report import QuestionResult, Report, Summary
 from agentmem.eval.shared_data import load_vocabulary, shared_data_dir, shared_path
 from agentmem.eval.substitution import EntityQA, load_entities, load_entity_qa, substitute_all
@@ -65,8 +67,17 @@ from agentmem.eval.systems import (
     register_system,
     registered_systems,
 )
+from agentmem.eval.tabular import load_conflict_table, load_recall_table, parse_columns
 
 __all__ = [
+    "parse_columns",
+    "load_recall_table",
+    "load_conflict_table",
+    "persona_questions",
+    "match_turns",
+    "sign_test",
+    "bootstrap_interval",
+    "Rate",
     "BM25System",
     "BabiQuestion",
     "BabiStory",

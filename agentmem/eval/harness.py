@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -23,7 +24,7 @@ from agentmem.eval.metrics import exact_match, is_abstention, recall_at_k, token
 from agentmem.eval.report import QuestionResult, Report
 from agentmem.eval.systems import System, build_system
 
-__all__ = ["Evaluator"]
+__all__ = ["Evaluator", "JudgeCache", "parse_verdict"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,8 @@ class Evaluator:
         k: how many recalled turns go into the prompt.
         ks: the cut-offs evidence recall is reported at.
         out_dir: where finished conversations are cached (``cache/<system>/``) so an
-            interrupted run resumes; ``None`` caches nothing.
+            interrupted run resumes, with the judge's verdicts (``cache/judge.jsonl``);
+            ``None`` caches nothing.
         max_questions: ask at most this many questions per conversation (sampled with
             the run's seed); ``None`` asks them all.
         progress: show progress bars.
@@ -73,6 +75,9 @@ class Evaluator:
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.max_questions = max_questions
         self.progress = progress
+        self._judge_cache = JudgeCache(
+            None if self.out_dir is None else self.out_dir / "cache" / "judge.jsonl"
+        )
 
     def run(
         self,
@@ -194,7 +199,7 @@ class Evaluator:
                 result.f1 = token_f1(reply, question.answer)
                 result.em = exact_match(reply, question.answer)
                 if judge is not None:
-                    result.judge = _judge(judge, question, reply)
+                    result.judge = _judge(judge, question, reply, self._judge_cache)
         result.latency_s = time.perf_counter() - started
         return result
 
@@ -248,9 +253,68 @@ class Evaluator:
         tmp.replace(path)
 
 
-def _judge(judge: ChatModel, question: Question, reply: str) -> float:
+_VERDICT = re.compile(r"\b(CORRECT|WRONG|INCORRECT)\b", re.IGNORECASE)
+
+
+def parse_verdict(text: str) -> float | None:
+    """1.0 for CORRECT, 0.0 for WRONG / INCORRECT (the first that appears), else ``None``."""
+    found = _VERDICT.search(text)
+    if found is None:
+        return None
+    return float(found.group(1).upper() == "CORRECT")
+
+
+class JudgeCache:
+    """Verdicts by (judge, question, reference, prediction), appended to a JSON-lines file.
+
+    A rerun, or a run interrupted half-way, never asks the judge the same thing twice;
+    ``path=None`` keeps them in memory only.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._verdicts: dict[str, dict[str, object]] = {}
+        if path is not None and path.exists():
+            for line in path.read_text("utf-8").splitlines():
+                try:
+                    entry = json.loads(line)
+                    self._verdicts[str(entry["key"])] = entry
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    logger.warning("ignoring an unreadable line of %s", path)
+
+    @staticmethod
+    def key(judge: str, question: str, answer: str, prediction: str) -> str:
+        """A stable hash of what the judge is asked."""
+        raw = json.dumps([judge, question, answer, prediction])
+        return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
+
+    def get(self, key: str) -> dict[str, object] | None:
+        """The cached entry for ``key``, if any."""
+        return self._verdicts.get(key)
+
+    def put(self, key: str, verdict: float | None, raw: str) -> None:
+        """Remember a verdict, and append it to the file."""
+        entry: dict[str, object] = {"key": key, "verdict": verdict, "raw": raw}
+        self._verdicts[key] = entry
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(entry) + "\n")
+
+
+def _judge(judge: ChatModel, question: Question, reply: str, cache: JudgeCache) -> float | None:
+    answer = question.answer or ""
+    key = JudgeCache.key(_model_name(judge) or "", question.question, answer, reply)
+    found = cache.get(key)
+    if found is not None:
+        verdict = found.get("verdict")
+        return None if verdict is None else float(str(verdict))
     prompt = render_prompt(
-        "eval_judge", question=question.question, answer=question.answer, prediction=reply
+        "eval_judge", question=question.question, answer=answer, prediction=reply
     )
-    verdict = judge.chat([ChatMessage(role="user", content=prompt)], max_tokens=4).text
-    return float(verdict.strip().upper().startswith("CORRECT"))
+    raw = judge.chat([ChatMessage(role="user", content=prompt)], max_tokens=8).text
+    verdict = parse_verdict(raw)
+    if verdict is None:
+        logger.warning("the judge's reply %r names no verdict; question left unjudged", raw)
+    cache.put(key, verdict, raw)
+    return verdict

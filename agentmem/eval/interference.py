@@ -37,6 +37,7 @@ from agentmem._protocols import ChatMessage, ChatModel, Embedder
 from agentmem._tokens import estimate_tokens
 from agentmem.eval.babi import BabiStory
 from agentmem.eval.dataset import Conversation, Question, Session, Turn
+from agentmem.eval.intervals import Rate
 from agentmem.eval.metrics import picks_answer, recall_at_k
 from agentmem.eval.systems import System, build_system
 
@@ -200,6 +201,7 @@ class PointSummary(BaseModel):
     memory: float
     accuracy: float | None = None
     prompt_tokens: float
+    rates: dict[str, Rate] = Field(default_factory=dict)
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -237,7 +239,13 @@ class InterferenceReport(BaseModel):
             summary[system] = {}
             for x in sorted({r.x for r in results if r.system == system}):
                 rows = [r for r in results if r.system == system and r.x == x]
+                answered = [r.correct for r in rows if r.correct is not None]
+                where = f"{fields.get('seed', 0)}/{system}/{x}"
+                rates = {"memory": Rate.of([r.memory for r in rows], seed=f"{where}/memory")}
+                if answered:
+                    rates["accuracy"] = Rate.of(answered, seed=f"{where}/accuracy")
                 summary[system][str(x)] = PointSummary(
+                    rates=rates,
                     probes=len(rows),
                     memory=_mean([r.memory for r in rows]) or 0.0,
                     accuracy=_mean([r.correct for r in rows if r.correct is not None]),
@@ -264,6 +272,14 @@ class InterferenceReport(BaseModel):
                 points.append((float(int(x)), float(value)))
         return points
 
+    def band(self, system: str, measure: str = "accuracy") -> list[tuple[float, float, float]]:
+        """``(x, low, high)``: the 95% interval of ``measure`` at each level, for a system."""
+        return [
+            (float(int(x)), rate.low, rate.high)
+            for x, s in self.summary[system].items()
+            if (rate := s.rates.get(measure)) is not None and rate.n
+        ]
+
     def to_markdown(self) -> str:
         """The report as Markdown tables."""
         lines = [
@@ -273,7 +289,8 @@ class InterferenceReport(BaseModel):
             f"{self.llm or 'none (memory level only)'}.",
             "Memory level: ranked systems, the top recalled line gives the right value and no "
             "other; fixed-context systems, the deciding statement is in the prompt. Answer "
-            "level: the reply gives the right value and no other.",
+            "level: the reply gives the right value and no other. Brackets: seeded bootstrap "
+            "95% intervals over probes.",
         ]
         if self.max_prompt_tokens is not None and self.llm is not None:
             lines.append(
@@ -293,10 +310,10 @@ class InterferenceReport(BaseModel):
         ]
         for system in self.systems:
             for x, s in self.summary[system].items():
-                acc = "-" if s.accuracy is None else f"{s.accuracy:.3f}"
+                acc = s.rates["accuracy"].cell() if "accuracy" in s.rates else "-"
+                mem = s.rates["memory"].cell() if "memory" in s.rates else f"{s.memory:.3f}"
                 lines.append(
-                    f"| {system} | {x} | {s.probes} | {s.memory:.3f} | {acc} | "
-                    f"{s.prompt_tokens:.1f} |"
+                    f"| {system} | {x} | {s.probes} | {mem} | {acc} | {s.prompt_tokens:.1f} |"
                 )
         return "\n".join(lines) + "\n"
 
@@ -307,24 +324,29 @@ class InterferenceReport(BaseModel):
         answered = [s for s in self.systems if self.curve(s)]
         ranked = [s for s in self.systems if s not in self.fixed_context]
         panels: dict[str, dict[str, list[tuple[float, float]]]] = {}
+        bands: dict[str, dict[str, list[tuple[float, float, float]]]] = {}
         if answered:
             who = [f"model: {self.llm}"] if self.llm else []
             if self.from_memory:
                 who.append("answer=memory: stored value")
-            panels["\n".join(["answer accuracy", *who])] = {s: self.curve(s) for s in answered}
+            title = "\n".join(["answer accuracy", *who])
+            panels[title] = {s: self.curve(s) for s in answered}
+            bands[title] = {s: self.band(s) for s in answered}
         if ranked:
-            panels["memory level: top recalled line right\n(ranked systems only)"] = {
-                s: self.curve(s, "memory") for s in ranked
-            }
+            title = "memory level: top recalled line right\n(ranked systems only)"
+            panels[title] = {s: self.curve(s, "memory") for s in ranked}
+            bands[title] = {s: self.band(s, "memory") for s in ranked}
         if not panels:
-            panels["memory level: deciding statement in the prompt"] = {
-                s: self.curve(s, "memory") for s in self.systems
-            }
+            title = "memory level: deciding statement in the prompt"
+            panels[title] = {s: self.curve(s, "memory") for s in self.systems}
+            bands[title] = {s: self.band(s, "memory") for s in self.systems}
         return draw_curves(
             panels,
             Path(path),
+            bands=bands,
             x_label=self.x_label,
-            title=f"in-context interference: {self.track} (seed {self.seed})",
+            title=f"in-context interference: {self.track} (seed {self.seed})\n"
+            "(shaded: 95% bootstrap intervals)",
             log_x=self.track == "update-stream",
         )
 

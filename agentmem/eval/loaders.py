@@ -17,6 +17,7 @@ from typing import Any
 
 from agentmem._errors import InvalidInputError
 from agentmem.eval.dataset import Conversation, Dataset, Question, Session, Turn
+from agentmem.eval.personas import persona_question, persona_questions
 
 __all__ = [
     "FORMATS",
@@ -255,9 +256,15 @@ def _msc_turns(dialog: Any, where: _Where, sid: str) -> list[Turn]:
     return turns
 
 
-def _msc_record(record: Any, index: int, path: Path) -> Conversation:
+def _msc_record(record: Any, index: int, path: Path, threshold: float | None) -> Conversation:
     where = _Where(path, f"line {index + 1}")
-    where.field(record, "personas", list)
+    if (
+        isinstance(record, dict)
+        and "previous_dialogs" not in record
+        and ("init_personachat" in record or "initial_data_id" in record)
+    ):
+        return _msc_summary_record(record, index, where, threshold)
+    personas = where.field(record, "personas", list)
     where.field(record, "metadata", dict)
     previous = where.field(record, "previous_dialogs", list)
     sessions, date = [], _MSC_START
@@ -275,14 +282,49 @@ def _msc_record(record: Any, index: int, path: Path) -> Conversation:
     sessions.append(Session(id=sid, date=date, turns=turns))
     meta = record["metadata"]
     convo_id = str(meta.get("initial_data_id", meta.get("conv_id", f"msc-{index}")))
-    return Conversation(id=convo_id, sessions=sessions)
+    questions: list[Question] = []
+    if threshold is not None and personas:
+        if not all(isinstance(facts, list) for facts in personas):
+            raise where.fail("'personas' must be a list of two lists of sentences")
+        questions, dropped = persona_questions(
+            convo_id, sessions[:-1], personas, ["Speaker 1", "Speaker 2"], threshold=threshold
+        )
+        if dropped:
+            logger.info("%s: %d persona facts matched no earlier turn", convo_id, dropped)
+    return Conversation(id=convo_id, sessions=sessions, questions=questions)
 
 
-def load_msc(path: str | os.PathLike[str]) -> Dataset:
-    """Load Multi-Session Chat JSON lines: sessions only (MSC asks no questions).
+def _msc_summary_record(
+    record: dict[str, Any], index: int, where: _Where, threshold: float | None
+) -> Conversation:
+    """A persona-summary record: one session whose turns name the facts they state."""
+    dialog = where.field(record, "dialog", list)
+    convo_id = str(record.get("initial_data_id") or f"msc-{index}")
+    turns: list[Turn] = []
+    questions: list[Question] = []
+    for k, turn in enumerate(dialog):
+        text = where.field(turn, "text", str, f"S1 turn {k}")
+        speaker = str(turn.get("id") or ("Speaker 1" if k % 2 == 0 else "Speaker 2"))
+        turns.append(Turn(id=f"S1:{k}", speaker=speaker, text=text))
+        fact = turn.get("persona_text")
+        if threshold is not None and isinstance(fact, str) and fact.strip():
+            questions.append(
+                persona_question(convo_id, len(questions), speaker, fact, [f"S1:{k}"], "S1")
+            )
+    session = Session(id="S1", date=_MSC_START, turns=turns)
+    return Conversation(id=convo_id, sessions=[session], questions=questions)
 
-    Session dates start on 2023-01-01; each previous dialog's ``time_num``/``time_unit``
-    is taken as the time until the next session.
+
+def load_msc(path: str | os.PathLike[str], *, threshold: float | None = 0.5) -> Dataset:
+    """Load Multi-Session Chat JSON lines, with persona probes as questions.
+
+    Reads both of ParlAI's MSC formats: dialogue records (``msc_dialogue``: ``dialog``,
+    ``previous_dialogs``, ``personas``, ``metadata``) and persona-summary records
+    (``msc_personasummary``: ``dialog`` turns with ``persona_text``, ``init_personachat``,
+    ``initial_data_id``). Session dates start on 2023-01-01; each previous dialog's
+    ``time_num``/``time_unit`` is taken as the time until the next session. Each
+    speaker's persona facts become probes (:mod:`agentmem.eval.personas`) whose evidence
+    turns match at ``threshold``; ``threshold=None`` loads sessions only.
     """
     file = Path(path)
     try:
@@ -299,7 +341,7 @@ def load_msc(path: str | os.PathLike[str]) -> Dataset:
         except json.JSONDecodeError as exc:
             msg = f"{file.name}: line {i + 1} is not valid JSON: {exc.msg}"
             raise DatasetError(msg) from exc
-        conversations.append(_msc_record(record, i, file))
+        conversations.append(_msc_record(record, i, file, threshold))
     return Dataset(name=f"msc:{file.name}", conversations=conversations)
 
 
@@ -310,9 +352,19 @@ FORMATS: dict[str, Callable[[str | os.PathLike[str]], Dataset]] = {
 }
 
 
-def load(path: str | os.PathLike[str], format: str) -> Dataset:
-    """Load ``path`` in ``format`` (``locomo``, ``longmemeval`` or ``msc``)."""
+def load(
+    path: str | os.PathLike[str], format: str, *, columns: dict[str, str] | None = None
+) -> Dataset:
+    """Load ``path`` in ``format`` (``locomo``, ``longmemeval``, ``msc``, ``jsonl``, ``csv``).
+
+    ``jsonl`` / ``csv`` rows are read by the ``columns`` mapping
+    (:mod:`agentmem.eval.tabular`).
+    """
+    if format in ("jsonl", "csv"):
+        from agentmem.eval.tabular import load_recall_table
+
+        return load_recall_table(path, columns, format=format)
     if format not in FORMATS:
-        msg = f"unknown dataset format {format!r}; use one of {sorted(FORMATS)}"
+        msg = f"unknown dataset format {format!r}; use one of {sorted(FORMATS) + ['csv', 'jsonl']}"
         raise DatasetError(msg)
     return FORMATS[format](path)

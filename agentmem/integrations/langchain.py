@@ -43,7 +43,7 @@ from pydantic import ConfigDict, Field
 from agentmem._errors import InvalidInputError, NotFoundError, UserError
 from agentmem._memory import Memory
 from agentmem._models import Filters, Hit, Kind, MemoryItem, Scope
-from agentmem._prompts import render_prompt
+from agentmem._prompts import quote_memory, render_prompt
 from agentmem._protocols import ChatMessage, ChatModel, Embedder
 
 __all__ = [
@@ -97,8 +97,8 @@ def format_memories(hits: Sequence[Hit]) -> str:
     """Recalled memories as dated, quoted lines, oldest first (``""`` when there are none)."""
     lines = []
     for hit in sorted(hits, key=lambda h: h.item.created_at):
-        flat = " ".join(hit.item.text.split()).replace("</memories>", "</ memories>")
-        lines.append(f'- [{hit.item.created_at:%Y-%m-%d}] ({hit.item.kind.value}) "{flat}"')
+        quoted = quote_memory(hit.item.text)
+        lines.append(f"- [{hit.item.created_at:%Y-%m-%d}] ({hit.item.kind.value}) {quoted}")
     return "\n".join(lines)
 
 

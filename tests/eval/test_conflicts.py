@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import pytest
@@ -38,25 +37,80 @@ def test_classify_choice() -> None:
     assert classify_choice("No idea.", options) is None
 
 
-def _order(seed: int, item_id: str) -> str:
-    # the evaluator's option order: counter first when this draw is < 0.5
-    return "counter-first" if random.Random(f"{seed}/{item_id}").random() < 0.5 else "prior-first"
-
-
-def test_conflictqa_rates_by_hand() -> None:
+def test_always_first_option_is_no_preference_and_position_biased() -> None:
     items = load_conflictqa(FIXTURES / "conflictqa_mini.json")
-    assert [i.id for i in items] == ["cqa1", "cqa2", "cqa3", "cqa4"]
-    # with memory: always letter A; without memory: nonsense
-    llm = ScriptedLLM(["A", "A", "A", "A", "hmm", "hmm", "hmm", "hmm"])
-    report = ConflictEvaluator(llm, progress=False).conflictqa(items, seed=3)
-    counter_first = sum(_order(3, i.id) == "counter-first" for i in items)
+    many = [i.model_copy(update={"id": f"{i.id}-{n}"}) for n in range(5) for i in items]
+    llm = ScriptedLLM([], default="A")
+    report = ConflictEvaluator(llm, progress=False).conflictqa(many, seed=3)
+    assert len(llm.calls) == 2 * 2 * len(many)  # two conditions, both orders
+    for s in report.summary.values():
+        assert s.items == 20
+        assert (s.counter_rate, s.prior_rate, s.inconsistent_rate) == (0.0, 0.0, 1.0)
+        assert s.memorization_ratio is None
+        assert s.preference == "none"
+        assert s.rates["first_option"].value == 1.0 and s.rates["first_option"].n == 20
+        assert s.rates["same_letter"].value == 1.0
+        assert s.position_biased
+    md = report.to_markdown()
+    assert "## Position bias" in md and "**yes**" in md
+
+
+def test_a_model_that_follows_the_memory_is_not_position_biased() -> None:
+    items = load_conflictqa(FIXTURES / "conflictqa_mini.json")
+    many = [i.model_copy(update={"id": f"{i.id}-{n}"}) for n in range(5) for i in items]
+    counters = {i.question: i.counter_answer for i in items}
+
+    def follow(messages: object) -> str:
+        text = messages[0].content  # type: ignore[index]
+        question = text.split("Question: ")[1].split("\n")[0]
+        a = text.split("\nA. ")[1].split("\n")[0]
+        return "A" if a == counters[question] else "B"
+
+    report = ConflictEvaluator(FunctionLLM(follow), progress=False).conflictqa(
+        many, conditions=["memory"]
+    )
     s = report.summary["memory"]
-    assert s.counter_rate == counter_first / 4
-    assert s.prior_rate == (4 - counter_first) / 4
-    assert s.memorization_ratio == memorization_ratio((4 - counter_first) / 4, counter_first / 4)
-    assert report.summary["no-memory"].other_rate == 1.0
+    assert s.counter_rate == 1.0 and s.memorization_ratio == 0.0
+    assert s.preference == "memory"
+    assert s.rates["first_option"].value == 0.5 and not s.position_biased
+    assert s.rates["counter"].low == 1.0 and s.rates["counter"].n == 20
+
+
+def test_conflictqa_per_item_outcomes_by_hand() -> None:
+    items = load_conflictqa(FIXTURES / "conflictqa_mini.json")
+    # memory condition, per item (counter-first reply, prior-first reply):
+    # cqa1: A, B -> counter both times; cqa2: B, A -> prior both times;
+    # cqa3: A, A -> inconsistent (same letter); cqa4: hmm, hmm -> other
+    replies = ["A", "B", "B", "A", "A", "A", "hmm", "hmm"]
+    llm = ScriptedLLM(replies)
+    report = ConflictEvaluator(llm, progress=False).conflictqa(items, conditions=["memory"])
+    s = report.summary["memory"]
+    assert (s.counter_rate, s.prior_rate, s.inconsistent_rate, s.other_rate) == (
+        0.25,
+        0.25,
+        0.25,
+        0.25,
+    )
+    assert s.memorization_ratio == 0.5 and s.preference == "none"
+    assert s.rates["first_option"].value == pytest.approx((0.5 + 0.5 + 1) / 3, abs=1e-4)
+    assert s.rates["first_option"].n == 3
     assert "Studies show the sky is green." in llm.calls[0][0].content
-    assert "Studies show" not in llm.calls[4][0].content
+    # option A is the counter answer in the first ask, the prior answer in the second
+    assert f"A. {items[0].counter_answer}" in llm.calls[0][0].content
+    assert f"A. {items[0].prior_answer}" in llm.calls[1][0].content
+
+
+def test_conflictqa_balanced_order_asks_once_half_each_way() -> None:
+    items = load_conflictqa(FIXTURES / "conflictqa_mini.json")
+    llm = ScriptedLLM([], default="A")
+    report = ConflictEvaluator(llm, progress=False).conflictqa(
+        items, conditions=["no-memory"], orders="balanced", seed=1
+    )
+    orders = [r.order for r in report.results]
+    assert len(orders) == 4 and orders.count("counter-first") == 2
+    s = report.summary["no-memory"]
+    assert (s.counter_rate, s.prior_rate) == (0.5, 0.5) and s.preference == "none"
+    assert "Studies show" not in llm.calls[0][0].content
 
 
 def test_conflictqa_following_the_memory_gives_mr_zero() -> None:

@@ -22,10 +22,12 @@ def test_conflictqa_runs_on_the_local_model() -> None:
     report = ConflictEvaluator(LocalLLM(), max_tokens=4, progress=False).conflictqa(items)
     print(report.to_markdown())
     assert set(report.summary) == {"memory", "no-memory"}
-    assert len(report.results) == 6 and all(r.prediction for r in report.results)
+    assert len(report.results) == 12 and all(r.prediction for r in report.results)
     for s in report.summary.values():
         assert s.items == 3
-        assert math.isclose(s.counter_rate + s.prior_rate + s.other_rate, 1.0, abs_tol=1e-3)
+        assert math.isclose(
+            s.counter_rate + s.prior_rate + s.inconsistent_rate + s.other_rate, 1.0, abs_tol=1e-3
+        )
         assert s.memorization_ratio is None or 0.0 <= s.memorization_ratio <= 1.0
         if s.counter_rate + s.prior_rate == 0:
             assert s.memorization_ratio is None

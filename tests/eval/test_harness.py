@@ -140,6 +140,33 @@ def test_llm_judge_is_named_and_scored(data_path: Path) -> None:
     assert "Correct answer:" in judge.calls[0][0].content
 
 
+def test_headline_leaves_out_adversarial_and_counts_questions_with_evidence(
+    data_path: Path,
+) -> None:
+    data = load_locomo(data_path)
+    (convo,) = data.conversations
+    # a question without evidence counts among the questions, not in recall
+    bare = convo.questions[0].model_copy(update={"id": "bare", "evidence": []})
+    convo = convo.model_copy(update={"questions": [*convo.questions, bare]})
+    data = data.model_copy(update={"conversations": [convo]})
+    report = Evaluator(progress=False, ks=(1, 5, 10, 25)).run(["bm25", "no-memory"], data, seed=2)
+    adversarial = [q for q in convo.questions if q.category == "adversarial"]
+    assert adversarial
+    head = report.summary["bm25"]["headline"]
+    assert head.questions == len(convo.questions) - len(adversarial)
+    assert head.with_evidence == head.questions - 1
+    rows = [r for r in report.results["bm25"] if r.category != "adversarial" and r.recall]
+    mean = sum(r.recall["recall@25"] for r in rows) / len(rows)  # type: ignore[index]
+    assert head.recall["recall@25"] == pytest.approx(mean, abs=1e-4)
+    rate = head.rates["recall@25"]
+    assert rate.n == len(rows) and rate.low <= rate.value <= rate.high
+    assert report.summary["bm25"]["all"].questions == len(convo.questions)
+    md = report.to_markdown()
+    assert "## adversarial" in md and "with evidence" in md
+    assert md.index("## adversarial") < md.index("## Per category")
+    assert report.categories[-1] == "adversarial"
+
+
 def _cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
     eval_cli.register(parser.add_subparsers(dest="command", required=True))
@@ -160,6 +187,9 @@ def test_cli_recall_on_generated_and_file(
     assert report.systems == ["full-context", "recent-window:n=4", "vector"]
     assert (out / "report.png").exists() and (out / "generated-4.json").exists()
     assert "wrote" in capsys.readouterr().out
+    # the generated conversation's seed is the report's seed; every cut-off is in the title
+    assert report.seed == 4 and report.ks == [1, 5, 10, 25]
+    assert "seed 4;" in report.title() and "k = 1, 5, 10, 25" in report.title()
     out2 = tmp_path / "out2"
     code = _cli(
         [
@@ -180,8 +210,25 @@ def test_cli_recall_on_generated_and_file(
     assert code == 0 and (out2 / "report.md").exists()
 
 
+def test_cli_scores_msc_persona_probes(tmp_path: Path) -> None:
+    msc = Path(__file__).parent / "fixtures" / "msc_dialogue_session3.jsonl"
+    argv = ["eval", "recall", "--data", str(msc), "--format", "msc", "--out", str(tmp_path)]
+    assert _cli([*argv, "--embedder", "hash", "--systems", "bm25,no-memory,full-context"]) == 0
+    report = Report.model_validate_json((tmp_path / "report.json").read_text())
+    head = report.summary["bm25"]["headline"]
+    assert head.questions == head.with_evidence == 5
+    assert report.summary["full-context"]["headline"].recall["recall@25"] == 1.0
+    assert report.summary["no-memory"]["headline"].recall["recall@25"] == 0.0
+    assert head.recall["recall@5"] > 0.5
+    assert set(report.categories) == {"persona from S1", "persona from S2"}
+
+
 def test_cli_rejects_msc_without_questions(tmp_path: Path) -> None:
-    msc = Path(__file__).parent / "fixtures" / "msc.jsonl"
+    msc = tmp_path / "m.jsonl"
+    msc.write_text(
+        '{"personas": [[], []], "dialog": [{"text": "hi"}], "metadata": {}, '
+        '"previous_dialogs": []}\n'
+    )
     with pytest.raises(UserError, match="asks no questions"):
         _cli(
             [

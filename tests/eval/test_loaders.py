@@ -119,7 +119,56 @@ def test_msc_sessions_and_dates() -> None:
     ]
     assert [t.speaker for t in first.sessions[0].turns] == ["Speaker 1", "Speaker 2"]
     assert first.sessions[-1].turns[1].text == "Still lazy!"
-    assert data.question_count == 0
+    # each speaker's persona fact becomes a probe; the second record has none
+    assert [q.evidence for q in first.questions] == [["S1:0"], ["S1:1"]]
+    assert second.questions == []
+    assert load_msc(FIXTURES / "msc.jsonl", threshold=None).question_count == 0
+
+
+def test_msc_persona_probes_from_dialogue_records() -> None:
+    (convo,) = load_msc(FIXTURES / "msc_dialogue_session3.jsonl").conversations
+    assert convo.id == "train:ordered_7" and [s.id for s in convo.sessions] == ["S1", "S2", "S3"]
+    probes = {q.answer: q for q in convo.questions}
+    # evidence: the speaker's own earlier turns that state the fact (not the other
+    # speaker's "Night shifts sound hard", not the current session)
+    assert {a: q.evidence for a, q in probes.items()} == {
+        "I have two beagles.": ["S1:0", "S2:2"],
+        "I teach math at a middle school.": ["S1:2"],
+        "I am a nurse who works night shifts.": ["S1:1"],
+        "I grow tomatoes in my garden.": ["S1:3"],
+        "I am learning to play the cello.": ["S2:1"],
+    }
+    # "I like to go skydiving." is stated nowhere: dropped, not guessed
+    assert "I like to go skydiving." not in probes
+    cello = probes["I am learning to play the cello."]
+    assert cello.category == "persona from S2" and "Speaker 2" in cello.question
+    turns = {t.id: t for _, t in convo.turns()}
+    assert all(
+        turns[e].speaker == "Speaker 2" for e in probes["I grow tomatoes in my garden."].evidence
+    )
+
+
+def test_msc_persona_summary_records_name_their_evidence() -> None:
+    (convo,) = load_msc(FIXTURES / "msc_personasummary_session1.jsonl").conversations
+    assert convo.id == "valid:ordered_3" and len(convo.sessions) == 1
+    assert [(q.answer, q.evidence) for q in convo.questions] == [
+        ("I work in an office near a park.", ["S1:0"]),
+        ("I ride my bike home from work.", ["S1:2"]),
+        ("I had knee surgery last month.", ["S1:3"]),
+    ]
+    assert [t.speaker for t in convo.sessions[0].turns][:2] == ["Speaker 1", "Speaker 2"]
+
+
+def test_match_turns_threshold() -> None:
+    from agentmem.eval.personas import content_words, match_turns
+
+    assert content_words("I'm walking my beagles!") == {"walk", "beagle"}
+    turns = [("a", "My husband has a blue car."), ("b", "Blue skies today."), ("c", "Hi")]
+    assert match_turns("My husbands car is blue.", turns) == ["a"]
+    # three content words: two must match, whatever the threshold
+    assert match_turns("My husbands car is blue.", turns, threshold=0.3) == ["a"]
+    assert match_turns("Blue is my color.", turns) == ["a", "b"]  # {blue, color}: one is half
+    assert match_turns("I am.", turns) == []
 
 
 def test_msc_malformed(tmp_path: Path) -> None:

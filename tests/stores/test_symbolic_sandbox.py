@@ -94,6 +94,7 @@ REFUSED = [
     "   -- only a comment",
 ]
 REFUSED.remove("DELETE FROM sales WHERE 1; -- and more")
+REFUSED.append("SELECT printf('%.*c', 100000000, 'x')")  # past the string limit
 
 # Cross-user attempts that may run but must never show another user's rows.
 NO_LEAK = [
@@ -104,7 +105,6 @@ NO_LEAK = [
     "SELECT group_concat(customer) FROM sales",
     "SELECT * FROM stock",
     "SELECT rowid, * FROM sales WHERE rowid > 0",
-    "SELECT printf('%.*c', 100000000, 'x')",  # too big: SQLite answers NULL
     "SELECT * FROM sales WHERE rowid IN (SELECT rowid FROM sales)",
 ]
 
@@ -248,3 +248,83 @@ def test_split_statements_respects_quotes_and_comments() -> None:
     assert split_statements("SELECT 1 -- ; x\n; SELECT [;]") == ["SELECT 1 -- ; x", "SELECT [;]"]
     assert split_statements("SELECT 'it''s;' /* ; */") == ["SELECT 'it''s;' /* ; */"]
     assert split_statements(" ; -- nothing\n ;") == []
+
+
+# Statements that would run away inside one function call, flood a table, or build a
+# huge result: each is refused or cut off fast, within a memory bound.
+WIDE = ", ".join(["zeroblob(999999)"] * 90)
+EXHAUSTING = {
+    "runaway printf": ("SELECT printf('%.*c', 1000000000, 'x')", "refused"),
+    "runaway format": ("SELECT format('%.*c', 2000000000, 'y')", "refused"),
+    "runaway width": ("SELECT printf('%*d', 1500000000, 7) FROM sales", "refused"),
+    "runaway per row": ("SELECT length(printf('%.*c', 999999999, 'x')) FROM sales", "refused"),
+    "flood insert": (
+        "INSERT INTO sales (day, fruit) WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL "
+        "SELECT i + 1 FROM c LIMIT 20000) SELECT i, 'flood' FROM c",
+        "refused",
+    ),
+    "flood update": (
+        "INSERT INTO stock (fruit, kg) WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL "
+        "SELECT i + 1 FROM c) SELECT 'x', i FROM c",
+        "refused",
+    ),
+    "wide columns": ("SELECT " + ", ".join(["zeroblob(999999)"] * 900), "refused"),
+    "wide blob rows": (f"SELECT {WIDE} FROM sales", "cut"),
+    "wide blob recursive": (
+        f"WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c LIMIT 5000) "
+        f"SELECT {WIDE} FROM c",
+        "cut",
+    ),
+    "big insert blob": (
+        "INSERT INTO stock (fruit, kg) WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL "
+        "SELECT i + 1 FROM c LIMIT 900) SELECT zeroblob(999999), i FROM c",
+        "refused",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(EXHAUSTING))
+def test_exhausting_statements_are_stopped_fast_and_small(
+    shop: tuple[Path, SymbolicStore], case: str
+) -> None:
+    import resource
+    import time
+
+    _, store = shop
+    sql, outcome = EXHAUSTING[case]
+    rows_before = store.rows("sales", user_id="alice")
+    events_before = store.audit.events()
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.monotonic()
+    if outcome == "refused":
+        with pytest.raises(SandboxError) as caught:
+            store.execute(sql, user_id="alice")
+        assert caught.value.reason.startswith(("refused", "aborted")), caught.value.reason
+    else:
+        result, _ = store.execute(sql, user_id="alice")
+        assert result.truncated and len(result.rows) < 20
+    elapsed = time.monotonic() - started
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before) / 1024
+    assert elapsed < 3.0, f"{case} ran {elapsed:.1f} s"
+    assert grown_mb < 400, f"{case} grew the process by {grown_mb:.0f} MB"
+    assert store.rows("sales", user_id="alice") == rows_before
+    assert store.audit.events() == events_before
+
+
+def test_a_chain_may_write_only_so_many_rows(shop: tuple[Path, SymbolicStore]) -> None:
+    _, store = shop
+    capped = SymbolicStore(
+        store._table.path.parent if store._table.path else None,
+        limits=SandboxLimits(max_write_rows=100, max_chain_write_rows=250),
+    )
+    insert = (
+        "INSERT INTO stock (fruit, kg) WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL "
+        "SELECT i + 1 FROM c LIMIT 100) SELECT 'bulk', i FROM c"
+    )
+    with capped.session("alice") as session:
+        session.run(insert)
+        session.run(insert)
+        with pytest.raises(SandboxError, match="at most 250 rows in all"):
+            session.run(insert)
+    assert len([r for r in capped.rows("stock", user_id="alice") if r["fruit"] == "bulk"]) == 200
+    capped.close()
