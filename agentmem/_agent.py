@@ -363,7 +363,7 @@ def _compact_prompt(message: str, recalled: list[Hit], language: str) -> list[Ch
 _ATTRIBUTE_WORDS = {
     "job": "job work do living profession occupation career",
     "employer": "work employer company firm",
-    "lives_in": "live living city home town country where",
+    "lives_in": "live city home town country where",
     "name": "name called",
     "pet_name": "name called pet dog cat",
     "age": "old age",
@@ -382,13 +382,13 @@ def _words(text: str) -> set[str]:
 def _answering_memory(message: str, recalled: list[Hit]) -> Hit | None:
     """The recalled memory most likely to answer a question.
 
-    Among the first four, the one sharing most words with it (a fact's attribute and its
+    Among the recalled memories, the one sharing most words with it (a fact's attribute and its
     usual words count too); ties go to facts, then to recall order.
     """
     asked = {w.rstrip("s") for w in _words(message)}
     best: tuple[int, int, int] | None = None
     chosen: Hit | None = None
-    for rank, hit in enumerate(recalled[:4]):
+    for rank, hit in enumerate(recalled):
         item = hit.item
         words = _words(item.text)
         attribute = str(item.metadata.get("attribute", "")).lower()
