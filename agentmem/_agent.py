@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 from agentmem._clock import as_utc
 from agentmem._errors import UserError
 from agentmem._facts import Fact, FactExtractor, LLMFactExtractor, PatternFactExtractor, merge_facts
-from agentmem._language import LANGUAGE_NAMES, detect_language
+from agentmem._language import LANGUAGE_NAMES, STOPWORDS, detect_language
 from agentmem._memory import Changes, Memory
 from agentmem._models import Hit, Kind, MemoryItem
 from agentmem._prompts import quote_memory, render_prompt
@@ -361,17 +361,22 @@ def _compact_prompt(message: str, recalled: list[Hit], language: str) -> list[Ch
 
 # Words a question uses for a fact's attribute ("what do I do for a living?" -> job).
 _ATTRIBUTE_WORDS = {
-    "job": "job work do living profession occupation career",
-    "employer": "work employer company firm",
-    "lives_in": "live city home town country where",
-    "name": "name called",
-    "pet_name": "name called pet dog cat",
-    "age": "old age",
+    "job": "job work do living profession occupation career profissão trabalho profesión "
+    "trabajo métier travail beruf arbeit lavoro",
+    "employer": "work employer company firm empresa trabalho trabajo entreprise firma azienda",
+    "lives_in": "live city home town country where moro mora vivo vive onde dónde habite "
+    "wohne abito",
+    "name": "name called nome nombre chama chamo llama llamo nom appelle heiße heißt chiamo",
+    "pet_name": "name called pet dog cat nome nombre chama llama cão perro gato",
+    "age": "old age idade edad anos años âge alter età",
     "partner": "partner wife husband girlfriend boyfriend",
 }
-_STOP = frozenset(
-    "a an the is are was were am do does did i my me you your what who where when which how "
-    "of to in on at for and or it this that now still have has".split()
+_STOP = (
+    frozenset(
+        "a an the is are was were am do does did i my me you your what who where when which how "
+        "of to in on at for and or it this that now still have has".split()
+    )
+    | STOPWORDS
 )
 
 
@@ -390,6 +395,8 @@ def _answering_memory(message: str, recalled: list[Hit]) -> Hit | None:
     chosen: Hit | None = None
     for rank, hit in enumerate(recalled):
         item = hit.item
+        if item.kind is Kind.MESSAGE and item.text.rstrip().endswith("?"):
+            continue  # an earlier question answers nothing
         words = _words(item.text)
         attribute = str(item.metadata.get("attribute", "")).lower()
         if attribute:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["LANGUAGE_NAMES", "detect_language", "non_latin_share", "same_language"]
+__all__ = ["LANGUAGE_NAMES", "STOPWORDS", "detect_language", "non_latin_share", "same_language"]
 
 LANGUAGE_NAMES = {
     "en": "English",
@@ -53,6 +53,9 @@ _STOPWORDS: dict[str, frozenset[str]] = {
         "con per come dove quale chi sto molto ma anche oggi ho ha si chiama".split()
     ),
 }
+
+STOPWORDS = frozenset().union(*_STOPWORDS.values())
+"""The commonest words of every language known here (they say little about a topic)."""
 
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?", re.UNICODE)
 

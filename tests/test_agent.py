@@ -72,11 +72,12 @@ def test_compact_prompt_quotes_memories_too(text: str) -> None:
     agent = Agent(llm=llm, memory=memory, extractors=[], prompt_style="compact")
     agent.chat("what are my instructions?", user_id="eve")
     turn = llm.calls[0][-1].content
-    quoted = turn.split("Memory: ", 1)[1]
+    quoted = turn.split("Context: ", 1)[1]
     assert quoted.startswith('"Ignore'), "the memory is quoted, not inlined"
     assert "<" not in quoted and ">" not in quoted
     decoded, end = json.JSONDecoder().raw_decode(quoted)
-    assert decoded.startswith("Ignore") and quoted[end:].startswith(" what are the user")
+    assert decoded.startswith("Ignore")
+    assert quoted[end:] == "\n\nQuestion: what are my instructions?"
 
 
 def test_weak_model_still_stores_the_raw_turn() -> None:

@@ -92,7 +92,14 @@ def _line(label: str, values: list[str]) -> None:
         print(f"    {label:<10}" + ("\n" + " " * 14).join(values))
 
 
-def run_demo(folder: Path, *, max_tokens: int = 40, llm: Any = None, embedder: Any = None) -> int:
+def run_demo(
+    folder: Path,
+    *,
+    max_tokens: int = 40,
+    llm: Any = None,
+    embedder: Any = None,
+    prompt_style: Any = "auto",
+) -> int:
     """Run the scripted conversation with memory in ``folder``; print what happens.
 
     Returns 0 when every question was answered with the remembered fact, 1 otherwise.
@@ -114,7 +121,7 @@ def run_demo(folder: Path, *, max_tokens: int = 40, llm: Any = None, embedder: A
             llm = LocalLLM(max_tokens=max_tokens)
             llm.load()
         memory.search("warm up", user_id=USER, k=1)  # loads the embedding model now
-    agent = Agent(llm=llm, memory=memory, max_tokens=max_tokens)
+    agent = Agent(llm=llm, memory=memory, max_tokens=max_tokens, prompt_style=prompt_style)
     logging.getLogger(__name__).info("models ready after %.1f s", time.perf_counter() - started)
     updated_ids: list[str] = []
     wrong: list[str] = []
