@@ -241,7 +241,11 @@ class Agent:
         session_id: str | None,
     ) -> list[ChatMessage]:
         if self.prompt_style == "compact":
-            return _compact_prompt(message, recalled, self._language(message, user_id))
+
+            def facts() -> list[MemoryItem]:
+                return self.memory.items(user_id=user_id, filters={"kinds": [Kind.FACT]})
+
+            return _compact_prompt(message, recalled, self._language(message, user_id), facts)
         lines = [
             f"- [{hit.item.created_at:%Y-%m-%d}] ({hit.item.kind.value}) "
             + quote_memory(hit.item.text)
@@ -330,12 +334,19 @@ _QUESTION = re.compile(
 )
 
 
-def _compact_prompt(message: str, recalled: list[Hit], language: str) -> list[ChatMessage]:
+def _compact_prompt(
+    message: str,
+    recalled: list[Hit],
+    language: str,
+    facts: Callable[[], list[MemoryItem]] | None = None,
+) -> list[ChatMessage]:
     """A prompt tiny local models follow: short, in the user's language, one fact.
 
     A statement goes alone under a system prompt that names the language and asks for a
-    short reply. A question gets the top recalled fact (else the top recalled turn),
-    addressed to the user ("Your dog is named Max."), before it: the answer is a copy.
+    short reply. A question gets the memory that answers it (:func:`_answering_memory`;
+    when no recalled one shares a word with it, the user's stored facts are looked up by
+    attribute through ``facts``), addressed to the user ("Your dog is named Max."), before
+    it: the answer is a copy.
     """
     from agentmem._prompts import load_prompt
 
@@ -350,10 +361,14 @@ def _compact_prompt(message: str, recalled: list[Hit], language: str) -> list[Ch
     if not _QUESTION.search(message):
         # Tiny models answer statements best on their own; memory serves questions.
         return [system, ChatMessage(role="user", content=message)]
-    chosen = _answering_memory(message, recalled)
+    chosen, overlap = _answering_memory(message, [hit.item for hit in recalled])
+    if overlap == 0 and facts is not None:
+        found, by_attribute = _answering_memory(message, facts()[::-1])  # newest first
+        if by_attribute > 0:
+            chosen = found
     if chosen is None:
         return [system, ChatMessage(role="user", content=message)]
-    memory = _sentence(second_person(chosen.item.text))
+    memory = _sentence(second_person(chosen.text))
     template = "respond_compact" if language == "en" else "respond_compact_other"
     content = render_prompt(template, memories=memory, message=message).strip()
     return [system, ChatMessage(role="user", content=content)]
@@ -384,17 +399,17 @@ def _words(text: str) -> set[str]:
     return {w for w in re.findall(r"\w+", text.lower()) if w not in _STOP}
 
 
-def _answering_memory(message: str, recalled: list[Hit]) -> Hit | None:
+def _answering_memory(message: str, recalled: list[MemoryItem]) -> tuple[MemoryItem | None, int]:
     """The recalled memory most likely to answer a question.
 
     Among the recalled memories, the one sharing most words with it (a fact's attribute and its
-    usual words count too); ties go to facts, then to recall order.
+    usual words count too); ties go to facts, then to recall order. Returns the memory
+    and how many words it shares with the question.
     """
     asked = {w.rstrip("s") for w in _words(message)}
     best: tuple[int, int, int] | None = None
-    chosen: Hit | None = None
-    for rank, hit in enumerate(recalled):
-        item = hit.item
+    chosen: MemoryItem | None = None
+    for rank, item in enumerate(recalled):
         if item.kind is Kind.MESSAGE and item.text.rstrip().endswith("?"):
             continue  # an earlier question answers nothing
         words = _words(item.text)
@@ -404,8 +419,8 @@ def _answering_memory(message: str, recalled: list[Hit]) -> Hit | None:
         overlap = len(asked & {w.rstrip("s") for w in words})
         key = (overlap, int(item.kind is Kind.FACT), -rank)
         if best is None or key > best:
-            best, chosen = key, hit
-    return chosen
+            best, chosen = key, item
+    return chosen, 0 if best is None else best[0]
 
 
 _SECOND_PERSON = [

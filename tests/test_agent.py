@@ -160,3 +160,17 @@ def test_agent_needs_memory_and_valid_style() -> None:
         Agent(llm=ScriptedLLM([]))
     with pytest.raises(UserError):
         Agent(llm=ScriptedLLM([]), memory=fresh_memory(), prompt_style="loud")  # type: ignore[arg-type]
+
+
+def test_a_question_gets_the_fact_that_answers_it_even_if_recall_missed_it() -> None:
+    memory = fresh_memory()
+    job = {"subject": "user", "attribute": "job", "value": "carpenter"}
+    city = {"subject": "user", "attribute": "lives_in", "value": "Leeds"}
+    memory.add("The user works as a carpenter.", user_id="u", kind=Kind.FACT, metadata=job)
+    memory.add("The user lives in Leeds.", user_id="u", kind=Kind.FACT, metadata=city)
+    for n in range(5):
+        memory.add(f"What do you do for fun on day {n}, living in style?", user_id="u")
+    llm = ScriptedLLM(["You are a carpenter."])
+    agent = Agent(llm=llm, memory=memory, extractors=[], prompt_style="compact", recall_k=1)
+    agent.chat("What do I do for a living?", user_id="u")
+    assert llm.calls[0][1].content.startswith('Context: "You work as a carpenter."')

@@ -24,7 +24,7 @@ from agentmem._errors import ModelError, UserError
 from agentmem._guard import check_model_load
 from agentmem._protocols import ChatMessage, ChatResult
 
-__all__ = ["LocalLLM", "default_gguf_path"]
+__all__ = ["PLAIN", "REPLIES", "Decoding", "LocalLLM", "default_gguf_path"]
 
 logger = logging.getLogger(__name__)
 
