@@ -97,10 +97,7 @@ class Agent:
 
             llm = LocalLLM()
         self.llm: ChatModel = llm
-        # A model may offer decoding tuned for chat replies (LocalLLM: no loops, short,
-        # stopped at the end of the answer); extraction keeps the plain one.
-        for_replies = getattr(llm, "for_replies", None)
-        self.reply_llm: ChatModel = for_replies() if callable(for_replies) else llm
+        self._reply: tuple[ChatModel, ChatModel] | None = None
         self.memory = memory
         self.extractors: list[FactExtractor] = (
             [PatternFactExtractor(), LLMFactExtractor(llm)]
@@ -123,6 +120,23 @@ class Agent:
         self.thinker = thinker
         self._recent: dict[tuple[str, str | None], deque[ChatMessage]] = {}
         self._languages: dict[str, str] = {}
+
+    @property
+    def reply_llm(self) -> ChatModel:
+        """The model that writes replies.
+
+        That is ``llm``, or the copy of it tuned for chat replies that it offers through
+        ``for_replies()`` (LocalLLM: no loops, short, stopped at the end of the answer).
+        Fact extraction keeps ``llm`` itself.
+        """
+        if self._reply is None or self._reply[0] is not self.llm:
+            for_replies = getattr(self.llm, "for_replies", None)
+            self._reply = (self.llm, for_replies() if callable(for_replies) else self.llm)
+        return self._reply[1]
+
+    @reply_llm.setter
+    def reply_llm(self, model: ChatModel) -> None:
+        self._reply = (self.llm, model)
 
     def _language(self, message: str, user_id: str) -> str:
         """The user's language: this message's, else the last one seen, else English."""
@@ -382,7 +396,7 @@ _ATTRIBUTE_WORDS = {
     "lives_in": "live city home town country where moro mora vivo vive onde dónde habite "
     "wohne abito",
     "name": "name called nome nombre chama chamo llama llamo nom appelle heiße heißt chiamo",
-    "pet_name": "name called pet dog cat nome nombre chama llama cão perro gato",
+    "pet_name": "pet dog cat puppy kitten cão perro gato chien chat hund katze cane gatto",
     "age": "old age idade edad anos años âge alter età",
     "partner": "partner wife husband girlfriend boyfriend",
 }
@@ -395,6 +409,17 @@ _STOP = (
 )
 
 
+_CONCEPT_OF: dict[str, set[str]] = {}
+for _attribute, _vocabulary in _ATTRIBUTE_WORDS.items():
+    for _word in _vocabulary.split():
+        _CONCEPT_OF.setdefault(_word.rstrip("s"), set()).add(_attribute)
+
+
+def _concepts(stems: set[str]) -> set[str]:
+    """The attributes these words usually talk about ("vivo", "live" -> lives_in)."""
+    return set().union(*(_CONCEPT_OF.get(stem, set()) for stem in stems)) if stems else set()
+
+
 def _words(text: str) -> set[str]:
     return {w for w in re.findall(r"\w+", text.lower()) if w not in _STOP}
 
@@ -402,11 +427,13 @@ def _words(text: str) -> set[str]:
 def _answering_memory(message: str, recalled: list[MemoryItem]) -> tuple[MemoryItem | None, int]:
     """The recalled memory most likely to answer a question.
 
-    Among the recalled memories, the one sharing most words with it (a fact's attribute and its
-    usual words count too); ties go to facts, then to recall order. Returns the memory
-    and how many words it shares with the question.
+    Among the recalled memories, the one sharing most words with it (a fact's attribute and
+    its usual words count too, and so does talking about the same attribute in other words:
+    "¿dónde vivo?" and "vivo en Sevilla"); ties go to facts, then to recall order. Returns
+    the memory and how many words and attributes it shares with the question.
     """
     asked = {w.rstrip("s") for w in _words(message)}
+    asked_about = _concepts(asked)
     best: tuple[int, int, int] | None = None
     chosen: MemoryItem | None = None
     for rank, item in enumerate(recalled):
@@ -416,7 +443,8 @@ def _answering_memory(message: str, recalled: list[MemoryItem]) -> tuple[MemoryI
         attribute = str(item.metadata.get("attribute", "")).lower()
         if attribute:
             words |= set(attribute.split("_")) | set(_ATTRIBUTE_WORDS.get(attribute, "").split())
-        overlap = len(asked & {w.rstrip("s") for w in words})
+        stems = {w.rstrip("s") for w in words}
+        overlap = len(asked & stems) + int(bool(asked_about & _concepts(stems)))
         key = (overlap, int(item.kind is Kind.FACT), -rank)
         if best is None or key > best:
             best, chosen = key, item

@@ -63,8 +63,7 @@ _CLASSES: dict[str, type] = {
 
 def _check_options(name: str, kwargs: dict[str, Any], part: str) -> None:
     """Refuse unknown options and values of the wrong kind, naming the option."""
-    params = inspect.signature(_CLASSES[name].__init__).parameters
-    options = {key: param for key, param in params.items() if key != "self"}
+    options = dict(inspect.signature(_CLASSES[name]).parameters)
     known = sorted(options) + (["score"] if name == "importance" else [])
     for key, value in kwargs.items():
         if key not in known:

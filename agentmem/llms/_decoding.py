@@ -8,7 +8,7 @@ count only the tokens generated so far. Imported only when the model generates.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 from transformers import LogitsProcessor, StoppingCriteria, TextStreamer
@@ -29,7 +29,7 @@ class PenaliseReplyTokens(LogitsProcessor):
             return scores
         picked = torch.gather(scores, 1, reply)
         picked = torch.where(picked > 0, picked / self.penalty, picked * self.penalty)
-        return scores.scatter(1, reply, picked)
+        return cast("torch.FloatTensor", scores.scatter(1, reply, picked))
 
 
 class NoRepeatInReply(LogitsProcessor):
