@@ -6,7 +6,7 @@ import contextlib
 import hashlib
 import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
@@ -23,6 +23,7 @@ from agentmem._errors import (
     NotFoundError,
     UserError,
 )
+from agentmem._fusion import reciprocal_rank
 from agentmem._models import EventOp, Filters, Hit, Kind, MemoryEvent, MemoryItem, Scope
 from agentmem._protocols import (
     Action,
@@ -44,7 +45,9 @@ __all__ = ["Changes", "Memory"]
 
 logger = logging.getLogger(__name__)
 
-_RRF_K = 60
+_RECORD_KEYS = frozenset(
+    {"text", "agent_id", "session_id", "kind", "created_at", "importance", "metadata", "source_ids"}
+)
 
 
 class Changes(BaseModel):
@@ -185,6 +188,59 @@ class Memory:
         folder = Path(path).expanduser()
         folder.mkdir(parents=True, exist_ok=True)
         return cls._offline(folder, embedder, clock, policies, tracer)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str | os.PathLike[str],
+        *,
+        embedder: Embedder | None = None,
+        clock: Clock | None = None,
+        policies: Sequence[RetentionPolicy] | None = None,
+        tracer: Tracer | None = None,
+        **store_options: Any,
+    ) -> Memory:
+        """Open the memory at ``url``: a PostgreSQL server, or the embedded default.
+
+        ``postgresql://user@host/db`` (or ``postgres://``) keeps memories, embeddings and
+        the audit log in that database (:class:`~agentmem.stores.PostgresStore`; pass its
+        options, e.g. ``schema=`` or ``tenant=``, as keywords); every process on every
+        machine that opens the same URL shares one memory. ``sqlite:///path`` (relative;
+        ``sqlite:////abs/path`` for an absolute one) or a plain folder path gives
+        :meth:`default`. The other keywords mean what they mean there.
+        """
+        text = os.fspath(url)
+        if text.startswith(("postgresql://", "postgres://")):
+            from agentmem.embedders import SentenceTransformerEmbedder
+            from agentmem.policies import UpdatePolicy
+            from agentmem.stores.postgres import PostgresStore
+
+            embedder = embedder if embedder is not None else SentenceTransformerEmbedder()
+            clock = clock if clock is not None else SystemClock()
+            store = PostgresStore(text, embedder, name="vector", clock=clock, **store_options)
+            return cls(
+                [store],
+                policies=[UpdatePolicy()] if policies is None else policies,
+                embedder=embedder,
+                clock=clock,
+                tracer=tracer,  # the audit log: the store's own (audit_sink), in its transactions
+            )
+        if store_options:
+            msg = f"options {sorted(store_options)} apply to PostgreSQL URLs only"
+            raise InvalidInputError(msg)
+        if text.startswith("sqlite://"):
+            # As SQLAlchemy reads it: sqlite:///relative/folder, sqlite:////absolute/folder.
+            if not text.startswith("sqlite:///") or text == "sqlite:///":
+                msg = f"a SQLite URL names a folder as sqlite:///path, got {text!r}"
+                raise InvalidInputError(msg)
+            text = text.removeprefix("sqlite:///")
+        elif "://" in text:
+            msg = (
+                f"unknown memory URL {text!r}: use postgresql://user@host/db, sqlite:///folder "
+                "or a folder path"
+            )
+            raise InvalidInputError(msg)
+        return cls.default(text, embedder=embedder, clock=clock, policies=policies, tracer=tracer)
 
     @classmethod
     def in_memory(
@@ -372,6 +428,91 @@ class Memory:
         )
         self.write([item], store=store)
         return item
+
+    def add_many(
+        self,
+        records: Iterable[str | Mapping[str, Any]],
+        *,
+        user_id: str,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        kind: Kind | str = Kind.MESSAGE,
+        created_at: datetime | None = None,
+        importance: float | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        store: str | None = None,
+        reason: str | None = None,
+        batch: int = 1000,
+    ) -> list[MemoryItem]:
+        """Store many memories at once: batched embedding, audited like :meth:`add`.
+
+        Each record is a text, or a mapping with ``text`` and any of ``agent_id``,
+        ``session_id``, ``kind``, ``created_at``, ``importance``, ``metadata`` and
+        ``source_ids``, which override the keyword defaults for that record. Records are
+        written ``batch`` at a time: each batch is embedded in one call and stored in one
+        transaction, every item gets its ``add`` event, and the retention policies see
+        each batch as they see a write. A bad record raises :class:`InvalidInputError`
+        before its batch is written (earlier batches stay stored). Returns the stored
+        items, in order.
+
+        Example::
+
+            memory.add_many(
+                [{"text": t.text, "metadata": {"speaker": t.speaker}} for t in turns],
+                user_id="alice", session_id="s1", created_at=session_date,
+            )
+        """
+        self._check_open()
+        if not isinstance(batch, int) or batch <= 0:
+            msg = f"batch must be a positive int, got {batch!r}"
+            raise InvalidInputError(msg)
+        if isinstance(records, (str, bytes)):
+            msg = "add_many takes a list of texts or records; for one text use add()"
+            raise InvalidInputError(msg)
+        defaults: dict[str, Any] = {
+            "agent_id": agent_id,
+            "session_id": session_id,
+            "kind": kind,
+            "created_at": created_at,
+            "importance": importance,
+            "metadata": metadata,
+        }
+        stored: list[MemoryItem] = []
+        pending: list[MemoryItem] = []
+        for position, record in enumerate(records):
+            pending.append(self._record_item(record, position, user_id, defaults))
+            if len(pending) >= batch:
+                self.write(pending, store=store, reason=reason)
+                stored += pending
+                pending = []
+        if pending:
+            self.write(pending, store=store, reason=reason)
+            stored += pending
+        return stored
+
+    def _record_item(
+        self,
+        record: str | bytes | Mapping[str, Any],
+        position: int,
+        user_id: str,
+        defaults: Mapping[str, Any],
+    ) -> MemoryItem:
+        """One record of :meth:`add_many` as a validated item."""
+        if isinstance(record, (str, bytes)):
+            return self.make_item(record, user_id=user_id, **defaults)
+        if not isinstance(record, Mapping):
+            got = type(record).__name__
+            msg = f"add_many record {position} must be a text or a mapping, got {got}"
+            raise InvalidInputError(msg)
+        unknown = sorted(set(record) - _RECORD_KEYS)
+        if unknown or "text" not in record:
+            msg = (
+                f"add_many record {position}: needs 'text' and takes only "
+                f"{sorted(_RECORD_KEYS)}; got {sorted(record)}"
+            )
+            raise InvalidInputError(msg)
+        fields = {**defaults, **{k: v for k, v in record.items() if k != "text"}}
+        return self.make_item(record["text"], user_id=user_id, **fields)
 
     def write(
         self, items: Sequence[MemoryItem], *, store: str | None = None, reason: str | None = None
@@ -970,11 +1111,10 @@ def _event(
 
 def _fuse(per_store: list[list[Hit]], k: int) -> list[Hit]:
     """Reciprocal-rank fusion of several stores' hits."""
-    scores: dict[str, float] = {}
+    scores = reciprocal_rank([(1.0, [hit.item.id for hit in hits]) for hits in per_store])
     best: dict[str, Hit] = {}
     for hits in per_store:
-        for rank, hit in enumerate(hits):
-            scores[hit.item.id] = scores.get(hit.item.id, 0.0) + 1.0 / (_RRF_K + rank + 1)
+        for hit in hits:
             best.setdefault(hit.item.id, hit)
     ranked = sorted(scores, key=lambda item_id: -scores[item_id])[:k]
     return [best[i].model_copy(update={"score": scores[i]}) for i in ranked]

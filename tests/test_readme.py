@@ -78,6 +78,9 @@ def parse(text: str) -> list[Block]:
         options: dict[str, str] = {}
         directive = _DIRECTIVE.findall(between.strip().splitlines()[-1] if between.strip() else "")
         for found in directive:
+            found, _, reason = found.partition("skip=")
+            if reason.strip():
+                options["skip"] = reason.strip()  # the reason is free text
             for token in shlex.split(found):
                 key, _, value = token.partition("=")
                 options[key] = value

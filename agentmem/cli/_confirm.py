@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 from agentmem._errors import UserError
 
-__all__ = ["confirm", "memory_folder", "open_memory"]
+__all__ = ["check_db", "confirm", "memory_folder", "stored_embedder"]
 
 
 def confirm(question: str, *, yes: bool) -> bool:
@@ -41,29 +40,30 @@ def memory_folder(path: str, *, must_exist: bool = False, marker: str = "vector.
     return folder
 
 
-def open_memory(path: str) -> Any:
-    """The memory at ``--db``, opened with the embedder it was built with.
+def check_db(db: str) -> str:
+    """``--db`` as given, after refusing a file where a memory folder is expected."""
+    if not db.startswith(("postgresql://", "postgres://")):
+        memory_folder(db.removeprefix("sqlite:///"))
+    return db
 
-    A store built with :class:`~agentmem.testing.HashEmbedder` (tests, replays) is opened
-    with the same hashing; anything else with the bundled model, loaded only if
-    something must be embedded.
+
+def stored_embedder(db: str) -> str:
+    """``hash`` for a folder built with the hashing test embedder, else ``default``.
+
+    ``default`` is the bundled model (also for PostgreSQL URLs).
     """
     import re
     import sqlite3
 
-    from agentmem import Memory
-
-    folder = memory_folder(path, must_exist=True)
-    conn = sqlite3.connect(f"file:{folder / 'vector.sqlite'}?mode=ro", uri=True)
+    path = Path(db.removeprefix("sqlite:///")).expanduser() / "vector.sqlite"
+    if db.startswith(("postgresql://", "postgres://")) or not path.is_file():
+        return "default"
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         row = conn.execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()
     except sqlite3.Error:
         row = None
     finally:
         conn.close()
-    match = re.fullmatch(r"hash-(\d+)-(\d+)", "" if row is None else str(row[0]))
-    if match is None:
-        return Memory.default(folder)
-    from agentmem.testing import HashEmbedder
-
-    return Memory.default(folder, embedder=HashEmbedder(int(match[1]), seed=int(match[2])))
+    name = "" if row is None else str(row[0])
+    return "hash" if re.fullmatch(r"hash-\d+-\d+", name) else "default"

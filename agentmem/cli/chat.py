@@ -1,10 +1,12 @@
-"""``agentmem chat --db PATH --user NAME``: talk to an agent that remembers across runs."""
+"""``agentmem chat --db PATH|URL --user NAME``: talk to an agent that remembers across runs."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from typing import Any
+
+from agentmem.cli._common import DB_HELP, add_db_argument, open_memory
 
 __all__ = ["register"]
 
@@ -15,7 +17,7 @@ _HELP = """commands: /memories (list what is remembered), /forget (forget everyt
 def register(sub: Any) -> None:
     """Add the ``chat`` command."""
     parser = sub.add_parser("chat", help="an interactive chat whose memory persists across runs")
-    parser.add_argument("--db", required=True, help="the memory folder (created if missing)")
+    add_db_argument(parser, help=f"{DB_HELP} (created if missing)")
     parser.add_argument("--user", required=True, help="who is talking")
     parser.add_argument("--session", help="session id (default: one per run)")
     parser.add_argument("--base-url", help="an OpenAI-compatible server instead of the local model")
@@ -31,12 +33,11 @@ def register(sub: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     import uuid
 
-    from agentmem import Agent, Memory
-    from agentmem.cli._confirm import memory_folder
+    from agentmem import Agent
+    from agentmem.cli._confirm import check_db
     from agentmem.cli._status import status
     from agentmem.llms import LocalLLM, OpenAICompatibleLLM
 
-    folder = memory_folder(args.db)
     session = args.session or uuid.uuid4().hex[:8]
     local = not args.base_url
     with status(
@@ -44,7 +45,7 @@ def _run(args: argparse.Namespace) -> int:
         done="ready",
     ):
         llm: Any = LocalLLM() if local else OpenAICompatibleLLM(args.base_url, args.model)
-        memory = Memory.default(folder)
+        memory = open_memory(check_db(args.db), must_exist=False)
         load = getattr(llm, "load", None)
         if callable(load):
             load()

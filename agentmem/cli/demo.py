@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from agentmem.cli._common import DB_HELP, add_db_argument
+
 __all__ = ["EXPECTED", "INTRO", "SESSIONS", "register", "run_demo"]
 
 USER = "maya"
@@ -75,14 +77,16 @@ def register(sub: Any) -> None:
     parser = sub.add_parser(
         "demo", help="run a scripted multi-session conversation on the offline models"
     )
-    parser.add_argument("--db", help="keep the memory in this folder (default: a temporary one)")
+    add_db_argument(
+        parser, required=False, help=f"{DB_HELP} for the memory (default: a temporary folder)"
+    )
     parser.add_argument("--max-tokens", type=int, default=40, help="reply length cap")
     parser.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     if args.db:
-        return run_demo(Path(args.db).expanduser(), max_tokens=args.max_tokens)
+        return run_demo(args.db, max_tokens=args.max_tokens)
     with tempfile.TemporaryDirectory(prefix="agentmem-demo-") as tmp:
         return run_demo(Path(tmp), max_tokens=args.max_tokens)
 
@@ -93,14 +97,14 @@ def _line(label: str, values: list[str]) -> None:
 
 
 def run_demo(
-    folder: Path,
+    folder: Path | str,
     *,
     max_tokens: int = 40,
     llm: Any = None,
     embedder: Any = None,
     prompt_style: Any = "auto",
 ) -> int:
-    """Run the scripted conversation with memory in ``folder``; print what happens.
+    """Run the scripted conversation with memory in ``folder`` (or a URL); print it.
 
     Returns 0 when every question was answered with the remembered fact, 1 otherwise.
     """
@@ -111,12 +115,12 @@ def run_demo(
     started = time.perf_counter()
     clock = ManualClock(SESSIONS[0][0])
     print(INTRO)
-    print(f"memory folder: {folder}", flush=True)
+    print(f"memory: {folder}", flush=True)
     with status(
         "loading the offline models (the first run prepares the chat model: ~20 s)",
         done="models ready",
     ):
-        memory = Memory.default(folder, clock=clock, embedder=embedder)
+        memory = Memory.from_url(folder, clock=clock, embedder=embedder)
         if llm is None:
             llm = LocalLLM(max_tokens=max_tokens)
             llm.load()

@@ -1,4 +1,4 @@
-"""``agentmem memories list|show|history|forget --db PATH``: look into a memory folder."""
+"""``agentmem memories list|show|history|forget --db PATH|URL``: look into a memory."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from agentmem._errors import NotFoundError, UserError
+from agentmem.cli._common import add_db_argument, open_memory
 
 __all__ = ["register"]
 
@@ -18,7 +19,7 @@ def register(sub: Any) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--db", required=True, help="the memory folder (as for Memory.default)")
+        add_db_argument(p)
 
     p = actions.add_parser("list", help="list memories, newest last")
     common(p)
@@ -46,9 +47,9 @@ def register(sub: Any) -> None:
 
 
 def _open(args: argparse.Namespace) -> Any:
-    from agentmem.cli._confirm import open_memory
+    from agentmem.cli._confirm import check_db, stored_embedder
 
-    return open_memory(args.db)
+    return open_memory(check_db(args.db), embedder=stored_embedder(args.db))
 
 
 def _list(args: argparse.Namespace) -> int:

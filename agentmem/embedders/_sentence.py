@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,6 +19,32 @@ from agentmem._guard import check_model_load
 __all__ = ["SentenceTransformerEmbedder", "bundled_model_path"]
 
 logger = logging.getLogger(__name__)
+
+_THREADS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads, then restore the previous count.
+
+    torch's setting is process-wide, so the change is made under a lock and undone at
+    once; ``None`` leaves torch alone.
+    """
+    if n is None:
+        yield
+        return
+    import torch
+
+    with _THREADS_LOCK:
+        before = torch.get_num_threads()
+        if before == n:
+            yield
+            return
+        torch.set_num_threads(n)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
 
 
 def bundled_model_path() -> str:
@@ -53,17 +81,34 @@ class SentenceTransformerEmbedder:
             (384 dimensions, offline).
         device: the torch device.
         batch_size: texts per forward pass.
+        small_batch: a call with at most this many texts (a search query, one turn) runs
+            with ``small_batch_threads`` torch threads.
+        small_batch_threads: torch intra-op threads for small calls; ``None`` leaves
+            torch's setting alone. One thread keeps a single query at ~10 ms on an idle
+            machine and far below torch's default when other processes keep the cores
+            busy (OpenMP workers wait on each other); larger batches use torch's setting.
 
     The model loads on first use and is shared by every embedder of the same model.
     """
 
     def __init__(
-        self, model: str | None = None, *, device: str = "cpu", batch_size: int = 64
+        self,
+        model: str | None = None,
+        *,
+        device: str = "cpu",
+        batch_size: int = 64,
+        small_batch: int = 8,
+        small_batch_threads: int | None = 1,
     ) -> None:
+        if small_batch_threads is not None and small_batch_threads < 1:
+            msg = f"small_batch_threads must be None or >= 1, got {small_batch_threads}"
+            raise UserError(msg)
         self._model_name = model if model is not None else bundled_model_path()
         self._label = "all-MiniLM-L6-v2" if model is None else model
         self._device = device
         self._batch_size = batch_size
+        self._small_batch = small_batch
+        self._small_threads = small_batch_threads
         self._dim: int | None = 384 if model is None else None
 
     @property
@@ -92,11 +137,14 @@ class SentenceTransformerEmbedder:
         """Embed ``texts`` (normalised, float32)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self.model.encode(
-            list(texts),
-            batch_size=self._batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        model = self.model
+        small = len(texts) <= self._small_batch and self._device == "cpu"
+        with _torch_threads(self._small_threads if small else None):
+            vectors = model.encode(
+                list(texts),
+                batch_size=self._batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return np.asarray(vectors, dtype=np.float32)

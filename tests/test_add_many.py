@@ -1,0 +1,93 @@
+"""Memory.add_many: one batched embedding per batch, an add event per item, policies applied."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from agentmem.policies import CapacityPolicy
+from agentmem.stores import HybridStore
+from numpy.typing import NDArray
+
+from agentmem import EventOp, InvalidInputError, Kind, ManualClock, Memory
+from agentmem.testing import HashEmbedder
+from tests.helpers import T0
+
+
+class CountingEmbedder(HashEmbedder):
+    """A HashEmbedder that counts its calls and the texts it was given."""
+
+    def __init__(self) -> None:
+        super().__init__(64)
+        self.calls: list[int] = []
+
+    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        self.calls.append(len(texts))
+        return super().embed(texts)
+
+
+def _memory(embedder: CountingEmbedder, **kwargs: object) -> Memory:
+    clock = ManualClock(T0)
+    store = HybridStore(None, embedder, clock=clock)
+    return Memory([store], embedder=embedder, clock=clock, **kwargs)  # type: ignore[arg-type]
+
+
+def test_add_many_embeds_once_and_logs_every_item() -> None:
+    embedder = CountingEmbedder()
+    memory = _memory(embedder)
+    day = T0 - timedelta(days=2)
+    items = memory.add_many(
+        [
+            "Alice moved to Lisbon",
+            {"text": "Bob adopted a cat", "metadata": {"speaker": "Bob"}, "kind": "fact"},
+            {"text": "Alice visited Porto", "session_id": "s2", "source_ids": ["t9"]},
+        ],
+        user_id="alice",
+        session_id="s1",
+        created_at=day,
+    )
+    assert embedder.calls == [3]  # one batched call for the whole batch
+    assert [i.text for i in items] == [
+        "Alice moved to Lisbon",
+        "Bob adopted a cat",
+        "Alice visited Porto",
+    ]
+    assert [i.scope.session_id for i in items] == ["s1", "s1", "s2"]
+    assert items[1].kind is Kind.FACT and items[1].metadata == {"speaker": "Bob"}
+    assert items[2].source_ids == ["t9"] and all(i.created_at == day for i in items)
+    for item in items:
+        assert [e.op for e in memory.history(item.id)] == [EventOp.ADD]
+        assert memory.get(item.id).text == item.text
+    assert memory.count(user_id="alice") == 3
+    memory.close()
+
+
+def test_add_many_writes_in_batches_and_applies_policies() -> None:
+    embedder = CountingEmbedder()
+    memory = _memory(embedder, policies=[CapacityPolicy(max_items=4)])
+    memory.add_many([f"note number {i}" for i in range(10)], user_id="u", batch=4)
+    assert embedder.calls == [4, 4, 2]
+    assert memory.count(user_id="u") <= 4  # the policy ran on the batches
+    forgets = [e for e in memory.events(user_id="u") if e.op is EventOp.FORGET]
+    assert forgets and all(e.policy for e in forgets)
+    memory.close()
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        [{"txt": "typo"}],
+        [{"text": "ok", "colour": "red"}],
+        [42],
+        "a single string",
+    ],
+)
+def test_add_many_refuses_bad_records_and_writes_nothing(records: object) -> None:
+    embedder = CountingEmbedder()
+    memory = _memory(embedder)
+    with pytest.raises(InvalidInputError):
+        memory.add_many(records, user_id="u")  # type: ignore[arg-type]
+    assert memory.count() == 0
+    memory.close()
