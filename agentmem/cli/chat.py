@@ -39,13 +39,14 @@ def _run(args: argparse.Namespace) -> int:
     from agentmem.llms import LocalLLM, OpenAICompatibleLLM
 
     session = args.session or uuid.uuid4().hex[:8]
+    db = check_db(args.db)  # a file given as --db: one clear line, before anything loads
     local = not args.base_url
     with status(
         "loading the offline models" + (" (the first run prepares them: ~20 s)" if local else ""),
         done="ready",
     ):
         llm: Any = LocalLLM() if local else OpenAICompatibleLLM(args.base_url, args.model)
-        memory = open_memory(check_db(args.db), must_exist=False)
+        memory = open_memory(db, must_exist=False)
         load = getattr(llm, "load", None)
         if callable(load):
             load()
