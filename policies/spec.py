@@ -15,6 +15,9 @@ import re
 from datetime import timedelta
 from typing import Any
 
+from agentmem._errors import UserError
+from agentmem._protocols import RetentionPolicy
+from agentmem._spec import split_spec
 from agentmem.policies.capacity import CapacityPolicy
 from agentmem.policies.compose import Policies
 from agentmem.policies.decay import DecayPolicy
@@ -22,10 +25,6 @@ from agentmem.policies.importance import EntropyImportance, HeuristicImportance,
 from agentmem.policies.merge import MergePolicy
 from agentmem.policies.ttl import TTLPolicy
 from agentmem.policies.update import UpdatePolicy
-
-from agentmem._errors import UserError
-from agentmem._protocols import RetentionPolicy
-from agentmem._spec import split_spec
 
 __all__ = ["POLICY_NAMES", "parse_spec"]
 

@@ -14,6 +14,9 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from agentmem._errors import InvalidInputError
+from agentmem._models import MemoryEvent
+from agentmem._tracing import traced
 from agentmem.stores._sql_sandbox import (
     SandboxError,
     SqlSandbox,
@@ -24,10 +27,6 @@ from agentmem.stores._sql_sandbox import (
 from agentmem.stores._sqlite import from_micros
 from agentmem.stores._symbolic_results import SchemaMode, SchemaProposal
 from agentmem.stores._symbolic_rows import write_back
-
-from agentmem._errors import InvalidInputError
-from agentmem._models import MemoryEvent
-from agentmem._tracing import traced
 
 if TYPE_CHECKING:
     from agentmem.stores.symbolic import SymbolicStore

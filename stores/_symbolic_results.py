@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from agentmem.stores._sql_sandbox import StepResult
 from pydantic import BaseModel, Field
 
 from agentmem._models import MemoryEvent
+from agentmem.stores._sql_sandbox import StepResult
 
 __all__ = [
     "AskResult",

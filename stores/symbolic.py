@@ -29,6 +29,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
+from pydantic import BaseModel
+
+from agentmem._clock import Clock, SystemClock
+from agentmem._errors import InvalidInputError, NotFoundError
+from agentmem._models import Filters, Hit, MemoryEvent, MemoryItem, Scope
+from agentmem._prompts import render_prompt
+from agentmem._protocols import ChatMessage, ChatModel
+from agentmem._structured import SqlStepReply, ask_lines
+from agentmem._tracing import Tracer, traced
 from agentmem.stores._fts import bm25_search, match_expression
 from agentmem.stores._sql_sandbox import SandboxError, SandboxLimits, SqlSandbox, StepResult
 from agentmem.stores._sqlite import ItemTable, TableStore, check_k, where_clause
@@ -50,15 +59,6 @@ from agentmem.stores._symbolic_results import (
 )
 from agentmem.stores._symbolic_rows import cited_rows, mirror_update, mirrored_row
 from agentmem.stores.facts import FactTable
-from pydantic import BaseModel
-
-from agentmem._clock import Clock, SystemClock
-from agentmem._errors import InvalidInputError, NotFoundError
-from agentmem._models import Filters, Hit, MemoryEvent, MemoryItem, Scope
-from agentmem._prompts import render_prompt
-from agentmem._protocols import ChatMessage, ChatModel
-from agentmem._structured import SqlStepReply, ask_lines
-from agentmem._tracing import Tracer, traced
 
 if TYPE_CHECKING:
     from agentmem._audit import AuditLog

@@ -3,6 +3,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+
+from agentmem import ManualClock, UserError
 from agentmem.policies import (
     CapacityPolicy,
     DecayPolicy,
@@ -12,8 +14,6 @@ from agentmem.policies import (
     UpdatePolicy,
     parse_spec,
 )
-
-from agentmem import ManualClock, UserError
 from agentmem.testing import ScriptedLLM
 
 from .conftest import MakeMemory

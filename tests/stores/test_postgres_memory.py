@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from agentmem.stores.postgres import PostgresStore
 
 from agentmem import (
     EventOp,
@@ -23,6 +22,7 @@ from agentmem import (
     copy_memory,
 )
 from agentmem.cli import main
+from agentmem.stores.postgres import PostgresStore
 from agentmem.testing import HashEmbedder
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
