@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from agentmem.stores import SymbolicStore
-from agentmem.stores._sql_sandbox import SandboxError
 
 from agentmem._errors import InvalidInputError
 from agentmem.cli import main
+from agentmem.stores import SymbolicStore
+from agentmem.stores._sql_sandbox import SandboxError
 from agentmem.testing import ScriptedLLM
 
 PROSE = "Alice lives in the city of Ashwood, a lovely place by the sea."
