@@ -71,7 +71,7 @@ def test_parse_spec() -> None:
     assert parse_spec("none").policies == []
     with pytest.raises(UserError, match="unknown policy 'forever'"):
         parse_spec("forever")
-    with pytest.raises(UserError, match="bad arguments for 'decay'"):
+    with pytest.raises(UserError, match="decay has no option 'speed'"):
         parse_spec("decay:speed=3")
     with pytest.raises(UserError, match="key=value"):
         parse_spec("decay:0.2")

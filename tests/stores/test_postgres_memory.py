@@ -115,7 +115,8 @@ def test_cli_takes_a_postgres_url(
         old = memory.add("Alice likes tea", user_id="alice", importance=0.9)
         memory.update(old.id, importance=0.1)
         event = memory.history(old.id)[-1].id
-    assert main(["policies", "undo", "--db", url, "--embedder", "hash", str(event)]) == 0
+    undo = ["policies", "undo", "--db", url, "--embedder", "hash", "--yes", str(event)]
+    assert main(undo) == 0
     assert "undid event" in capsys.readouterr().out
     with _memory(url) as memory:
         assert memory.get(old.id).importance == 0.9
