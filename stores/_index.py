@@ -29,11 +29,11 @@ from typing import Any
 
 import faiss
 import numpy as np
-from agentmem.stores._block import ARRAYS, OPEN, Block, RowAttrs, exact_search, faiss_threads
 from numpy.typing import NDArray
 
 from agentmem._models import Filters, Kind, MemoryItem
 from agentmem._time import to_micros
+from agentmem.stores._block import ARRAYS, OPEN, Block, RowAttrs, exact_search, faiss_threads
 
 __all__ = [
     "DenseIndex",

@@ -18,12 +18,12 @@ from typing import Any
 
 import faiss
 import numpy as np
-from agentmem.stores._index import faiss_threads
-from agentmem.stores._sqlite import ColumnReads, EmbeddedTableStore, ItemTable, check_k, open_folder
 from numpy.typing import NDArray
 
 from agentmem._models import Filters, Hit, MemoryItem, Scope
 from agentmem._protocols import Embedder
+from agentmem.stores._index import faiss_threads
+from agentmem.stores._sqlite import ColumnReads, EmbeddedTableStore, ItemTable, check_k, open_folder
 
 __all__ = ["VectorStore"]
 

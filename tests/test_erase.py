@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from agentmem.stores import HybridStore, SymbolicStore, ThoughtStore
 
 from agentmem import EventOp, ManualClock, Memory, UserError
+from agentmem.stores import HybridStore, SymbolicStore, ThoughtStore
 from agentmem.testing import HashEmbedder
 from tests.helpers import T0
 

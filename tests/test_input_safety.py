@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from agentmem.stores import HybridStore
 
 from agentmem import Decision, InvalidInputError, Memory, MemoryItem, PolicyContext
+from agentmem.stores import HybridStore
 from agentmem.testing import HashEmbedder
 from tests.helpers import T0
 

@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
-from agentmem.stores import HybridStore
-from agentmem.stores._sqlite import ItemTable
 
 from agentmem import EventOp, Memory, StoreError
+from agentmem.stores import HybridStore
+from agentmem.stores._sqlite import ItemTable
 from agentmem.testing import HashEmbedder
 
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from agentmem.stores import HybridStore, IndexSettings
-from agentmem.stores import _block as block_module
 
 from agentmem import MemoryItem, Scope
+from agentmem.stores import HybridStore, IndexSettings
+from agentmem.stores import _block as block_module
 from agentmem.testing import HashEmbedder
 from agentmem.testing.stores import T0, make
 
@@ -249,6 +249,7 @@ def test_save_as_and_load_current_check_the_key(tmp_path: Path) -> None:
 
 def test_stores_change_no_faiss_threads_outside_their_searches(tmp_path: Path) -> None:
     import faiss
+
     from agentmem.stores import HybridStore, VectorStore
 
     before = faiss.omp_get_max_threads()
