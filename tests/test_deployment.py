@@ -126,9 +126,8 @@ def test_the_many_workers_example_runs(tmp_path: Path) -> None:
 
 
 def test_vector_and_thought_stores_catch_up_on_other_processes_too(tmp_path: Path) -> None:
-    from agentmem.stores import ThoughtStore, VectorStore
-
     from agentmem import MemoryItem, Scope
+    from agentmem.stores import ThoughtStore, VectorStore
     from tests.helpers import T0
 
     embedder = HashEmbedder(64)
