@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from agentmem._clock import as_utc
 from agentmem._errors import UserError
@@ -39,6 +39,8 @@ __all__ = ["Agent", "Reply"]
 
 class Reply(BaseModel):
     """What one turn produced: the answer and everything memory did for it."""
+
+    model_config = ConfigDict(defer_build=True)
 
     text: str
     recalled: list[Hit] = Field(default_factory=list)

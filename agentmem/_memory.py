@@ -11,11 +11,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agentmem._audit import AuditLog
+from agentmem._capabilities import (
+    AuditedStore,
+    BatchGetStore,
+    ColumnarStore,
+    EmbeddingStore,
+    ErasingStore,
+    PurgingStore,
+    TouchingStore,
+    TransactionalStore,
+)
 from agentmem._clock import Clock, SystemClock, as_utc
 from agentmem._columns import item_columns, merge_columns
+from agentmem._compose import Policies
 from agentmem._errors import (
     AgentMemError,
     ClosedError,
@@ -53,10 +64,14 @@ _RECORD_KEYS = frozenset(
 class Changes(BaseModel):
     """What one write, recall or tick did to memory."""
 
+    model_config = ConfigDict(defer_build=True)
+
     written: list[MemoryItem] = Field(default_factory=list)
     updated: list[MemoryItem] = Field(default_factory=list)
     forgotten: list[MemoryItem] = Field(default_factory=list)
     events: list[MemoryEvent] = Field(default_factory=list)
+    replaced_by: dict[str, str] = Field(default_factory=dict)
+    """For each memory a policy merged away or found already stored: the id in its place."""
 
     def extend(self, other: Changes) -> None:
         """Add ``other``'s changes to these."""
@@ -64,6 +79,20 @@ class Changes(BaseModel):
         self.updated += other.updated
         self.forgotten += other.forgotten
         self.events += other.events
+        self.replaced_by.update(other.replaced_by)
+
+    def survivor(self, item_id: str) -> str | None:
+        """The id that stands for ``item_id`` after these changes (itself if untouched).
+
+        ``None`` when it was forgotten with nothing in its place.
+        """
+        seen: set[str] = set()
+        while item_id in self.replaced_by and item_id not in seen:
+            seen.add(item_id)
+            item_id = self.replaced_by[item_id]
+        if any(item.id == item_id for item in self.forgotten):
+            return None
+        return item_id
 
 
 class _Context:
@@ -101,7 +130,7 @@ class _Context:
         """Raw columns of every store's items (see ``VectorStore.columns``), no items built."""
         parts = []
         for store in self._memory.stores:
-            read = getattr(store, "columns", None)
+            read = store.columns if isinstance(store, ColumnarStore) else None
             if read is not None:
                 parts.append(
                     read(scope=scope, filters=filters, include_closed=include_closed, extra=extra)
@@ -151,21 +180,39 @@ class Memory:
             msg = f"store names must be unique, got {names}"
             raise UserError(msg)
         self.stores: list[MemoryStore] = list(stores)
-        self.policies: list[RetentionPolicy] = list(policies)
-        self.embedder = embedder if embedder is not None else getattr(stores[0], "embedder", None)
+        self.tracer = tracer
+        self.policies = policies  # a list in, a list out (composed by Policies)
+        if embedder is None and isinstance(stores[0], EmbeddingStore):
+            embedder = stores[0].embedder
+        self.embedder = embedder
         self.clock: Clock = clock if clock is not None else SystemClock()
         if audit is None:
-            sink = getattr(self.stores[0], "audit_sink", None)
+            first = self.stores[0]
+            sink = first.audit_sink if isinstance(first, AuditedStore) else None
             audit = sink() if sink is not None else AuditLog()
         self.audit = audit
         # The store whose database holds the audit log, if one does (events then commit
         # with that store's changes).
         owner = getattr(audit, "owner", None)
         self._audit_home = next((st for st in self.stores if st is owner), None)
-        self.tracer = tracer
         self.max_text_bytes = max_text_bytes
         self._closed = False
         self._context = _Context(self)
+
+    @property
+    def policies(self) -> list[RetentionPolicy]:
+        """The retention policies, in order; assign a new list to change them.
+
+        They are composed with :class:`~agentmem.policies.Policies`: a later policy sees
+        memory as the earlier ones left it, in every hook, so what :meth:`preview` shows
+        is exactly what :meth:`tick` applies.
+        """
+        return self._policy.policies
+
+    @policies.setter
+    def policies(self, policies: Sequence[RetentionPolicy] | Policies) -> None:
+        members = [policies] if isinstance(policies, Policies) else list(policies)
+        self._policy = Policies(members, tracer=self.tracer)
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -360,7 +407,7 @@ class Memory:
         # two stores' commits may leave an event without its change, never the reverse.
         home = self._audit_home
         for store in sorted(stores, key=lambda s: s is home):
-            begin = getattr(store, "transaction", None)
+            begin = store.transaction if isinstance(store, TransactionalStore) else None
             if begin is not None and id(store) not in seen:
                 seen.add(id(store))
                 stack.enter_context(begin())
@@ -413,7 +460,11 @@ class Memory:
     ) -> MemoryItem:
         """Store one memory directly (no LLM) and apply the retention policies.
 
-        ``created_at`` is when it happened (default: now); returns the stored item.
+        ``created_at`` is when it happened (default: now). Returns what is stored: the new
+        item, or, when a policy found it already stored or merged it with others, the
+        memory that stands in its place (logged at INFO; the audit log has the reason).
+        Only when a policy forgot it outright (e.g. a capacity policy evicted it at once)
+        is the returned item no longer stored; :meth:`history` says why.
         """
         item = self.make_item(
             text,
@@ -426,8 +477,17 @@ class Memory:
             metadata=metadata,
             source_ids=source_ids,
         )
-        self.write([item], store=store)
-        return item
+        changes = self.write([item], store=store)
+        survivor = changes.survivor(item.id)
+        if survivor is None:
+            return item
+        if survivor == item.id:  # as stored: a policy may have changed it on write
+            return next((u for u in reversed(changes.updated) if u.id == item.id), item)
+        found = self._locate(survivor)
+        if found is None:
+            return item
+        logger.info("add: %s was stored as %s already (or merged into it)", item.id, survivor)
+        return found[1]
 
     def add_many(
         self,
@@ -544,10 +604,7 @@ class Memory:
                 target.add(list(items))
             changes = Changes(written=list(items), events=self._log(events))
         try:
-            for policy in self.policies:
-                with traced(self.tracer, "policy", f"{policy.name}.on_write", count=len(items)):
-                    decisions = policy.on_write(list(items), self._context)
-                changes.extend(self.apply(decisions))
+            changes.extend(self.apply(self._policy.on_write(list(items), self._context)))
         except BaseException:
             self._roll_back(changes)
             raise
@@ -632,13 +689,12 @@ class Memory:
                         )
             self._log([event])
         accessed = [hit.item for hit in hits]
-        for policy in self.policies:
-            self.apply(policy.on_access(accessed, self._context))
+        self.apply(self._policy.on_access(accessed, self._context))
 
     @staticmethod
     def _touch(store: MemoryStore, items: list[MemoryItem], now: datetime) -> dict[str, int]:
         """Count an access to each item: an atomic increment where the store offers one."""
-        touch = getattr(store, "touch", None)
+        touch = store.touch if isinstance(store, TouchingStore) else None
         if touch is not None:
             counts: dict[str, int] = touch([item.id for item in items], now)
             return counts
@@ -754,7 +810,7 @@ class Memory:
                     ids_here = [item.id for item in store.scan(scope=scope)]
                     with traced(self.tracer, "store", f"{store.name}.delete", count=len(ids_here)):
                         removed += store.delete(ids_here)
-                    erase_user = getattr(store, "erase_user", None)
+                    erase_user = store.erase_user if isinstance(store, ErasingStore) else None
                     if erase_user is not None:  # what the store keeps beside items (facts...)
                         erase_user(scope.user_id)
                 for log in self._audit_logs():
@@ -791,7 +847,7 @@ class Memory:
                 )
             self._log([event])
         for store in self.stores:
-            purge = getattr(store, "purge", None)
+            purge = store.purge if isinstance(store, PurgingStore) else None
             if purge is not None:
                 with traced(self.tracer, "store", f"{store.name}.purge"):
                     purge()
@@ -809,12 +865,7 @@ class Memory:
     def tick(self) -> Changes:
         """Let time-based policies (decay, TTL, capacity) act at the clock's current time."""
         self._check_open()
-        changes = Changes()
-        for policy in self.policies:
-            with traced(self.tracer, "policy", f"{policy.name}.on_tick"):
-                decisions = policy.on_tick(self._context)
-            changes.extend(self.apply(decisions))
-        return changes
+        return self.apply(self.preview())
 
     def preview(self, policy: RetentionPolicy | None = None) -> list[Decision]:
         """What a tick would decide now, without changing anything.
@@ -822,15 +873,14 @@ class Memory:
         Inspect the decisions (each has a reason), then commit them with :meth:`apply`.
 
         Args:
-            policy: the policy to ask; ``None`` asks every policy of this memory, in order.
+            policy: the policy to ask; ``None`` asks this memory's policies, composed as
+                :meth:`tick` composes them (so ``apply(preview())`` is ``tick()``).
         """
         self._check_open()
-        policies = self.policies if policy is None else [policy]
-        decisions: list[Decision] = []
-        for each in policies:
-            with traced(self.tracer, "policy", f"{each.name}.preview"):
-                decisions += each.on_tick(self._context)
-        return decisions
+        if policy is None:
+            return self._policy.on_tick(self._context)
+        with traced(self.tracer, "policy", f"{policy.name}.preview"):
+            return policy.on_tick(self._context)
 
     def undo(self, event_id: int) -> Changes:
         """Reverse one applied change, read back from the audit log; the undo is logged too.
@@ -986,7 +1036,7 @@ class Memory:
             wanted = [item_id for item_id in ids if item_id not in found]
             if not wanted:
                 break
-            get_many = getattr(store, "get_many", None)
+            get_many = store.get_many if isinstance(store, BatchGetStore) else None
             if get_many is not None:
                 here: dict[str, MemoryItem] = get_many(wanted)
             else:
@@ -1012,6 +1062,8 @@ class Memory:
             store, item = found[item_id]
             doomed.add(store, item_id)
             changes.forgotten.append(item)
+            if decision.kept is not None:
+                changes.replaced_by[item_id] = decision.kept
             events.append(
                 _event(EventOp.FORGET, decision, item, now, before=_snapshot(item), after=None)
             )
@@ -1028,6 +1080,8 @@ class Memory:
         store = sources[0][0]
         store.add([decision.merged])
         changes.written.append(decision.merged)
+        for _, item in sources:
+            changes.replaced_by[item.id] = decision.merged.id
         for source_store, item in sources:
             closed = item.model_copy(update={"valid_to": max(now, item.valid_from or now)})
             source_store.update([closed])

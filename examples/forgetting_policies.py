@@ -11,7 +11,7 @@ from agentmem.policies import CapacityPolicy, DecayPolicy, TTLPolicy, UpdatePoli
 from agentmem.stores import VectorStore
 
 from agentmem import Kind, ManualClock, Memory
-from agentmem.simulate import generate_log, replay
+from agentmem.eval.simulate import generate_log, replay
 from agentmem.testing import HashEmbedder  # swap in the default embedder for real use
 
 clock = ManualClock(datetime(2024, 1, 1, 9, 0, tzinfo=UTC))

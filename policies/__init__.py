@@ -25,6 +25,10 @@ from agentmem.policies.update import (
     fact_key,
 )
 
+from agentmem._layout import check_same_checkout
+
+check_same_checkout(__file__, "policies")
+
 __all__ = [
     "BasePolicy",
     "CapacityPolicy",

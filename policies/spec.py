@@ -24,6 +24,7 @@ from agentmem.policies.update import UpdatePolicy
 
 from agentmem._errors import UserError
 from agentmem._protocols import RetentionPolicy
+from agentmem._spec import split_spec
 
 __all__ = ["POLICY_NAMES", "parse_spec"]
 
@@ -79,18 +80,12 @@ def parse_spec(spec: str, *, name: str | None = None) -> Policies:
         return Policies([], name=name or "none")
     policies: list[RetentionPolicy] = []
     for part in spec.split("+"):
-        policy_name, _, args = part.strip().partition(":")
-        policy_name = policy_name.strip().lower()
+        policy_name, options = split_spec(part, "policy")
+        policy_name = policy_name.lower()
         if policy_name not in POLICY_NAMES:
             msg = f"unknown policy {policy_name!r} in {spec!r}; known: {', '.join(POLICY_NAMES)}"
             raise UserError(msg)
-        kwargs: dict[str, Any] = {}
-        for pair in filter(None, (p.strip() for p in args.split(","))):
-            key, eq, raw = pair.partition("=")
-            if not eq or not key.strip():
-                msg = f"expected key=value in {part!r}, got {pair!r}"
-                raise UserError(msg)
-            kwargs[key.strip()] = _value(raw.strip())
+        kwargs: dict[str, Any] = {key: _value(raw) for key, raw in options.items()}
         if isinstance(kwargs.get("kinds"), str):
             kwargs["kinds"] = [kwargs["kinds"]]
         try:

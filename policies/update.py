@@ -264,6 +264,7 @@ class UpdatePolicy(BasePolicy):
             reason=f"PASS: {key[0]} {key[1]} = {new.metadata.get('value', new.text)!r} "
             f"is already stored as {old.id}",
             policy=self.name,
+            kept=old.id,
         )
 
     def _close(

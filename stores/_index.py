@@ -26,13 +26,21 @@ from typing import Any
 
 import faiss
 import numpy as np
-from agentmem.stores._block import ARRAYS, OPEN, Block, RowAttrs, exact_search
+from agentmem.stores._block import ARRAYS, OPEN, Block, RowAttrs, exact_search, faiss_threads
 from numpy.typing import NDArray
 
 from agentmem._models import Filters, Kind, MemoryItem
 from agentmem._time import to_micros
 
-__all__ = ["DenseIndex", "IndexSettings", "RowAttrs", "item_attrs", "kind_code", "row_filter"]
+__all__ = [
+    "DenseIndex",
+    "IndexSettings",
+    "RowAttrs",
+    "faiss_threads",
+    "item_attrs",
+    "kind_code",
+    "row_filter",
+]
 
 _MANIFEST = "manifest.json"
 _KEY = "key.json"

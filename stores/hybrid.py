@@ -15,7 +15,8 @@ is a composition of small parts, each in its own module and tested on its own:
 
 A query's dates and names (``"what did Alice say last May?"``) boost the memories from
 that time and about that person; an optional LLM splits a multi-hop question into
-sub-queries; an optional cross-encoder reranks.
+sub-queries; an optional cross-encoder reranks. (This module is a little over 500 lines:
+the lifecycle and the ``MemoryStore`` methods, each a few lines over the parts above.)
 """
 
 from __future__ import annotations
@@ -29,11 +30,10 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from agentmem.stores._block import RowAttrs
 from agentmem.stores._context import ContextOptions, contextual_texts
-from agentmem.stores._embedding_cache import EmbeddingCache
-from agentmem.stores._fts import STOP_WORDS, FtsIndex, bm25_search, match_expression
-from agentmem.stores._index import DenseIndex, IndexSettings, item_attrs, kind_code, row_filter
+from agentmem.stores._embedding_cache import CachedEmbeddings, EmbeddingCache
+from agentmem.stores._fts import FtsIndex
+from agentmem.stores._index import DenseIndex, IndexSettings, item_attrs
 from agentmem.stores._ranking import (
     Fusion,
     RankingSettings,
@@ -44,13 +44,13 @@ from agentmem.stores._ranking import (
     rank,
 )
 from agentmem.stores._rerank import CrossEncoderReranker, Reranker
+from agentmem.stores._retrieval import SqliteRetriever, load_dense
 from agentmem.stores._sqlite import (
     ColumnReads,
     EmbeddedTableStore,
     ItemTable,
     check_k,
     open_folder,
-    where_clause,
 )
 from numpy.typing import NDArray
 
@@ -103,7 +103,8 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
         rerank_depth: how many fused candidates the reranker sees.
         index: when to switch from exact search to HNSW, and when to compact.
         synchronous: SQLite durability, ``FULL`` (default) or ``NORMAL``.
-        faiss_threads: OpenMP threads for faiss (process-wide); ``None`` leaves it alone.
+        faiss_threads: OpenMP threads faiss may use in this store's searches (set around
+            each search in the calling thread only, then restored); ``None`` leaves it alone.
         progress: show a progress bar while embedding many texts (off by default).
     """
 
@@ -154,10 +155,7 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
             CrossEncoderReranker(reranker) if isinstance(reranker, str) else reranker
         )
         self.index_settings = index or IndexSettings()
-        if faiss_threads is not None:
-            import faiss
-
-            faiss.omp_set_num_threads(faiss_threads)
+        self.faiss_threads = faiss_threads
         self.name = name
         self.embedder = embedder
         self._folder = open_folder(path)
@@ -226,33 +224,7 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
 
     def _load_dense(self) -> DenseIndex:
         """A dense index built from the embeddings stored in SQLite."""
-        dense = DenseIndex(self._dim, self.index_settings, lock=self._table.lock)
-        last = -1
-        while True:
-            with self._table.lock:
-                rows = self._table.conn.execute(
-                    "SELECT vid, user_id, kind, created_at, valid_from, valid_to, embedding "
-                    "FROM items WHERE vid > ? AND embedding IS NOT NULL ORDER BY vid LIMIT 20000",
-                    (last,),
-                ).fetchall()
-            if not rows:
-                break
-            by_user: dict[str, list[Any]] = {}
-            for row in rows:
-                by_user.setdefault(str(row[1]), []).append(row)
-            for user, group in by_user.items():
-                vectors = np.frombuffer(b"".join(bytes(r[6]) for r in group), dtype=np.float32)
-                dense.add(
-                    user,
-                    [int(r[0]) for r in group],
-                    vectors.reshape(len(group), self._dim),
-                    [_row_attrs(r) for r in group],
-                    maintain=False,
-                )
-            last = int(rows[-1][0])
-        dense.maintain_all()
-        logger.debug("loaded %d vectors into the dense index", dense.size)
-        return dense
+        return load_dense(self._table, self._dim, self.index_settings)
 
     def _reindex_context(self, *, reembed: bool) -> None:
         """Recompute every memory's indexed text; re-embed it if ``reembed``."""
@@ -372,7 +344,9 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
         if not items:
             return
         self._table.ensure_open()
-        self._add_batch(items, maintain=True, transaction=True)
+        texts, embedded = self._prepare(items)
+        with self._table.transaction():
+            self._insert(items, texts, embedded, maintain=True)
 
     def add_bulk(self, items: Iterable[MemoryItem], *, batch: int = 10_000) -> int:
         """Load many memories fast: one transaction, each HNSW graph built once at the end.
@@ -398,7 +372,8 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
         try:
             with self._table.transaction():
                 while chunk := list(itertools.islice(source, batch)):
-                    self._add_batch(chunk, maintain=False, transaction=False)
+                    texts, embedded = self._prepare(chunk)
+                    self._insert(chunk, texts, embedded, maintain=False)
                     added += len(chunk)
                 self._dense.maintain_all()
         except BaseException:
@@ -407,35 +382,25 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
             raise
         return added
 
-    def _add_batch(self, items: Sequence[MemoryItem], *, maintain: bool, transaction: bool) -> None:
-        """Embed ``items`` and write rows, full-text entries, cache references and vectors."""
+    def _prepare(self, items: Sequence[MemoryItem]) -> tuple[list[str], CachedEmbeddings]:
+        """The lexical texts of ``items`` and their (cached or computed) embeddings."""
         texts, dense_texts = self._contextual(items)
-        embedded = self._cache.embed(self._table.conn, dense_texts)
-        if transaction:
-            with self._table.transaction():
-                self._insert(
-                    items, texts, embedded.vectors, embedded.hashes, embedded.new_rows, maintain
-                )
-        else:
-            self._insert(
-                items, texts, embedded.vectors, embedded.hashes, embedded.new_rows, maintain
-            )
+        return texts, self._cache.embed(self._table.conn, dense_texts)
 
     def _insert(
         self,
         items: Sequence[MemoryItem],
         texts: Sequence[str],
-        vectors: NDArray[np.float32],
-        hashes: Sequence[str],
-        new_cache: list[tuple[str, bytes]],
+        embedded: CachedEmbeddings,
+        *,
         maintain: bool,
     ) -> None:
         """Write rows, full-text entries and cache references; add the vectors to the index."""
-        conn = self._table.conn
+        conn, vectors = self._table.conn, embedded.vectors
         vids = self._table.insert(items, [row.tobytes() for row in vectors])
-        EmbeddingCache.ref(conn, vids, hashes)
+        EmbeddingCache.ref(conn, vids, embedded.hashes)
         FtsIndex.insert(conn, vids, texts)
-        self._commit(new_cache)
+        self._commit(embedded.new_rows)
         by_user: dict[str, list[int]] = {}
         for position, item in enumerate(items):
             by_user.setdefault(item.scope.user_id, []).append(position)
@@ -532,7 +497,9 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
         ranked = rank(
             query,
             parsed,
-            _Retriever(self, scope, filters, as_of),
+            SqliteRetriever(
+                self._table, self._dense, self._embed, scope, filters, as_of, self.faiss_threads
+            ),
             self.ranking,
             k,
             now=self.clock.now(),
@@ -547,67 +514,3 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
         prompt = render_prompt("query_rewrite", query=query, today=f"{now:%d %B %Y}", n=4)
         reply = self.rewriter.chat([ChatMessage(role="user", content=prompt)], max_tokens=120)
         return parse_rewrites(reply.text, query)
-
-
-class _Retriever:
-    """The store's retrievers bound to one search's scope, filters and time."""
-
-    def __init__(
-        self, store: HybridStore, scope: Scope, filters: Filters | None, as_of: datetime | None
-    ) -> None:
-        self._store = store
-        self._table = store._table
-        self._scope = scope
-        self._filters = filters
-        self._as_of = as_of
-
-    def _where(self) -> tuple[str, list[Any]]:
-        return where_clause(
-            self._scope, self._filters, as_of=self._as_of, open_only=self._as_of is None
-        )
-
-    def dense(self, text: str, depth: int) -> list[tuple[int, float]]:
-        scope, filters, as_of = self._scope, self._filters, self._as_of
-        only: list[int] | None = None
-        if (
-            scope.agent_id is not None
-            or scope.session_id is not None
-            or (filters and filters.metadata)
-        ):
-            only = self._table.vids(scope, filters, as_of=as_of, open_only=as_of is None)
-            if not only:
-                return []
-        vector = self._store._embed([text])
-        with self._table.lock:
-            self._table.ensure_open()
-            return self._store._dense.search(
-                scope.user_id, vector[0], depth, row_filter(filters, as_of), only_vids=only
-            )
-
-    def lexical(self, text: str, depth: int) -> list[tuple[int, float]]:
-        match = match_expression(text, STOP_WORDS)
-        if match is None:
-            return []
-        where, params = self._where()
-        with self._table.lock:
-            return bm25_search(self._table.conn, match, where, params, depth)
-
-    def recent(self, depth: int) -> list[tuple[int, float]]:
-        where, params = self._where()
-        with self._table.lock:
-            rows = self._table.conn.execute(
-                f"SELECT vid FROM items WHERE {where} ORDER BY created_at DESC, vid DESC LIMIT ?",
-                (*params, depth),
-            ).fetchall()
-        return [(int(r[0]), 0.0) for r in rows]
-
-    def items(self, keys: Sequence[int]) -> dict[int, MemoryItem]:
-        return self._table.by_vids(keys)
-
-    def bodies(self, keys: Sequence[int]) -> dict[int, str]:
-        return self._store._bodies(keys)
-
-
-def _row_attrs(row: Sequence[Any]) -> RowAttrs:
-    """The index attributes of a ``(vid, user, kind, created, valid_from, valid_to)`` row."""
-    return RowAttrs(kind_code(row[2]), row[3], row[4], row[5])

@@ -18,6 +18,7 @@ from typing import Any
 
 import faiss
 import numpy as np
+from agentmem.stores._index import faiss_threads
 from agentmem.stores._sqlite import ColumnReads, EmbeddedTableStore, ItemTable, check_k, open_folder
 from numpy.typing import NDArray
 
@@ -45,9 +46,11 @@ class VectorStore(EmbeddedTableStore, ColumnReads):
             safe against a killed process, not against power loss).
         save_every: save the faiss index after this many writes (it is also saved on
             ``close``/``flush``; an index left stale by a crash is rebuilt on open).
-        faiss_threads: OpenMP threads faiss may use (a process-wide setting). One thread
-            is fastest for single queries on small machines, where idle OpenMP workers
-            spin against the embedding model's threads; ``None`` leaves it alone.
+        faiss_threads: OpenMP threads faiss may use in this store's searches, set around
+            each search in the calling thread only (OpenMP's setting is per thread) and
+            restored after. One thread is fastest for single queries on small machines,
+            where idle OpenMP workers spin against the embedding model's threads; ``None``
+            leaves faiss's setting alone.
     """
 
     def __init__(
@@ -60,8 +63,7 @@ class VectorStore(EmbeddedTableStore, ColumnReads):
         save_every: int = 5000,
         faiss_threads: int | None = 1,
     ) -> None:
-        if faiss_threads is not None:
-            faiss.omp_set_num_threads(faiss_threads)
+        self.faiss_threads = faiss_threads
         self.name = name
         self.embedder = embedder
         self._folder = open_folder(path)
@@ -191,7 +193,7 @@ class VectorStore(EmbeddedTableStore, ColumnReads):
         if not allowed:
             return []
         vector = self._embed([query])
-        with self._table.lock:
+        with self._table.lock, faiss_threads(self.faiss_threads):
             selector = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
             params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
             scores, ids = self._index.search(vector, min(k, len(allowed)), params=params)

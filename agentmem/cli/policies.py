@@ -21,7 +21,7 @@ def register(sub: Any) -> None:
     p = actions.add_parser(
         "compare", help="replay a dated log under policy sets; write a table and plots"
     )
-    p.add_argument("--log", required=True, help="the JSON-lines log (see agentmem.simulate)")
+    p.add_argument("--log", required=True, help="the JSON-lines log (see agentmem.eval.simulate)")
     p.add_argument(
         "--policy",
         action="append",
@@ -89,7 +89,7 @@ def _compare(args: argparse.Namespace) -> int:
     import faiss
 
     from agentmem import ManualClock, Memory
-    from agentmem.simulate import hash_memory_factory, plot_replay, read_log, replay
+    from agentmem.eval.simulate import hash_memory_factory, plot_replay, read_log, replay
 
     # One thread: faiss's OpenMP pool only slows the many tiny searches of a replay.
     faiss.omp_set_num_threads(1)
@@ -124,7 +124,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from agentmem.simulate import generate_log, write_log
+    from agentmem.eval.simulate import generate_log, write_log
 
     events = generate_log(args.seed, sessions=args.sessions)
     write_log(events, args.out)

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from agentmem import Filters, Kind, ManualClock, Memory, Scope, UserError
 from agentmem.testing import HashEmbedder, ScriptedLLM
-from tests.stores.contract import T0, make
+from agentmem.testing.stores import T0, make
 
 ALICE = Scope(user_id="alice")
 

@@ -4,7 +4,7 @@ import pytest
 from agentmem.stores import ContextOptions, HybridStore, IndexSettings
 
 from agentmem.testing import HashEmbedder
-from tests.stores.contract import MemoryStoreContract, StoreFactory
+from agentmem.testing.stores import MemoryStoreContract, StoreFactory
 
 
 class TestHybridStore(MemoryStoreContract):

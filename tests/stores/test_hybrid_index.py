@@ -16,7 +16,7 @@ from agentmem.stores import _block as block_module
 
 from agentmem import MemoryItem, Scope
 from agentmem.testing import HashEmbedder
-from tests.stores.contract import T0, make
+from agentmem.testing.stores import T0, make
 
 ALICE = Scope(user_id="alice")
 SETTINGS = IndexSettings(exact_limit=50, tombstone_ratio=0.5, ef_search=128)
@@ -244,3 +244,21 @@ def test_save_as_and_load_current_check_the_key(tmp_path: Path) -> None:
     assert DenseIndex.load_current(tmp_path / "missing", key) is None
     (tmp_path / "dense" / "manifest.json").write_text("{broken")
     assert DenseIndex.load_current(tmp_path / "dense", key) is None
+
+
+def test_stores_change_no_faiss_threads_outside_their_searches(tmp_path: Path) -> None:
+    import faiss
+    from agentmem.stores import HybridStore, VectorStore
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(2)
+    try:
+        for store in (HybridStore(None, HashEmbedder(16)), VectorStore(None, HashEmbedder(16))):
+            assert store.faiss_threads == 1
+            store.add(notes(3))
+            assert faiss.omp_get_max_threads() == 2  # construction and writes leave it alone
+            store.search("note", scope=Scope(user_id="alice"))
+            assert faiss.omp_get_max_threads() == 2  # a search sets it for itself only
+            store.close()
+    finally:
+        faiss.omp_set_num_threads(before)

@@ -11,7 +11,7 @@ from langchain_core.vectorstores import InMemoryVectorStore
 from agentmem import Scope
 from agentmem.integrations.langchain import AgentMemEmbeddings
 from agentmem.testing import HashEmbedder
-from tests.stores.contract import MemoryStoreContract, StoreFactory, make
+from agentmem.testing.stores import MemoryStoreContract, StoreFactory, make
 
 
 def _index() -> InMemoryVectorStore:

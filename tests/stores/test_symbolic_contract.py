@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from agentmem.stores import SymbolicStore
 
-from tests.stores.contract import MemoryStoreContract, StoreFactory
+from agentmem.testing.stores import MemoryStoreContract, StoreFactory
 
 
 class TestSymbolicStore(MemoryStoreContract):

@@ -9,7 +9,7 @@ from agentmem.stores._lsh import LSHIndex
 
 from agentmem import InvalidInputError, Kind, Scope, UserError
 from agentmem.testing import HashEmbedder
-from tests.stores.contract import MemoryStoreContract, StoreFactory, make
+from agentmem.testing.stores import MemoryStoreContract, StoreFactory, make
 
 
 class TestThoughtStore(MemoryStoreContract):
