@@ -33,13 +33,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from agentmem.policies.base import BasePolicy
-
 from agentmem._errors import ModelError
 from agentmem._models import Filters, Kind, MemoryItem, Scope
 from agentmem._prompts import render_prompt
 from agentmem._protocols import Action, ChatMessage, ChatModel, Decision, PolicyContext
 from agentmem._structured import UpdateChoice, ask_lines
+from agentmem.policies.base import BasePolicy
 
 __all__ = [
     "LLMUpdateDecider",

@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, Literal, Protocol, TypeVar
 
-from agentmem.stores._query import ParsedQuery, TimeWindow, parse_query
-
 from agentmem._errors import UserError
 from agentmem._fusion import reciprocal_rank
 from agentmem._models import Filters, MemoryItem
+from agentmem.stores._query import ParsedQuery, TimeWindow, parse_query
 
 __all__ = [
     "Fused",

@@ -13,6 +13,9 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
+
+from agentmem._models import Filters, MemoryItem, Scope
 from agentmem.stores._block import RowAttrs
 from agentmem.stores._fts import STOP_WORDS, FtsIndex, bm25_search, match_expression
 from agentmem.stores._index import (
@@ -23,9 +26,6 @@ from agentmem.stores._index import (
     row_filter,
 )
 from agentmem.stores._sqlite import ItemTable, where_clause
-from numpy.typing import NDArray
-
-from agentmem._models import Filters, MemoryItem, Scope
 
 __all__ = ["SqliteRetriever", "load_dense"]
 
@@ -132,8 +132,16 @@ class SqliteRetriever:
         return [(int(r[0]), 0.0) for r in rows]
 
     def items(self, keys: Sequence[int]) -> dict[int, MemoryItem]:
-        """The items of these rows that still exist."""
-        return self._table.by_vids(keys)
+        """The items of these rows that still exist, and lie in the search's scope.
+
+        Defence in depth: whatever an index answered, a hit is returned only if SQLite
+        says it belongs to the searched user (and agent / session, if given).
+        """
+        found = self._table.by_vids(keys)
+        owned = {vid: item for vid, item in found.items() if self._scope.contains(item.scope)}
+        if len(owned) < len(found):
+            logger.warning("dropped %d hits outside the search's scope", len(found) - len(owned))
+        return owned
 
     def bodies(self, keys: Sequence[int]) -> dict[int, str]:
         """The indexed (lexical) text of these rows."""

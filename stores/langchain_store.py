@@ -21,11 +21,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from agentmem.stores._sqlite import ItemTable, TableStore, check_k, where_clause
 from tqdm import tqdm
 
 from agentmem._errors import InvalidInputError, MissingDependencyError, NotFoundError, StoreError
 from agentmem._models import Filters, Hit, MemoryItem, Scope
+from agentmem.stores._sqlite import ItemTable, TableStore, check_k, where_clause
 
 try:
     from langchain_core.documents import Document

@@ -5,8 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from agentmem.stores import HybridStore, SymbolicStore, VectorStore
-
 import agentmem
 from agentmem import (
     AuditedStore,
@@ -20,6 +18,7 @@ from agentmem import (
     TouchingStore,
     TransactionalStore,
 )
+from agentmem.stores import HybridStore, SymbolicStore, VectorStore
 from agentmem.testing import HashEmbedder
 
 ALL = (

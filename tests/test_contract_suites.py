@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+
+from agentmem import ChatModel, Embedder, RetentionPolicy
 from agentmem.policies import (
     CapacityPolicy,
     DecayPolicy,
@@ -15,8 +17,6 @@ from agentmem.policies import (
     TTLPolicy,
     UpdatePolicy,
 )
-
-from agentmem import ChatModel, Embedder, RetentionPolicy
 from agentmem.testing import HashEmbedder, ScriptedLLM
 from agentmem.testing.chat import ChatModelContract
 from agentmem.testing.embedders import EmbedderContract

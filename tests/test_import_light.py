@@ -87,7 +87,6 @@ for load in (lambda: agentmem.stores.LangChainStore,
 def test_stores_and_policies_come_from_the_same_checkout_as_agentmem(tmp_path: Path) -> None:
     import agentmem.policies
     import agentmem.stores
-
     from agentmem._layout import check_same_checkout
 
     assert check_same_checkout(agentmem.stores.__file__, "stores")

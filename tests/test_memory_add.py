@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from agentmem.policies import MergePolicy, UpdatePolicy
-
 from agentmem import Kind, Memory, MemoryItem, RetentionPolicy
+from agentmem.policies import MergePolicy, UpdatePolicy
 
 from .helpers import fresh_memory as _fresh
 

@@ -199,8 +199,9 @@ def test_fact_extraction_uses_structured_output(server: ChatServer, tmp_path) ->
 
 
 def test_symbolic_steps_use_structured_output(server: ChatServer, tmp_path) -> None:
-    from agentmem.stores import SymbolicStore
     from pydantic import BaseModel
+
+    from agentmem.stores import SymbolicStore
 
     class Pet(BaseModel):
         name: str

@@ -6,10 +6,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from agentmem.stores import ThoughtStore
 
 from agentmem import Kind, UserError
 from agentmem.cli import thoughts
+from agentmem.stores import ThoughtStore
 from agentmem.testing import HashEmbedder
 from agentmem.testing.stores import make
 

@@ -12,6 +12,10 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agentmem import ManualClock, Memory, RetentionPolicy
 from agentmem.policies import (
     CapacityPolicy,
     DecayPolicy,
@@ -20,10 +24,6 @@ from agentmem.policies import (
     UpdatePolicy,
 )
 from agentmem.stores import VectorStore
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from agentmem import ManualClock, Memory, RetentionPolicy
 from agentmem.testing import HashEmbedder
 
 from .conftest import START

@@ -5,11 +5,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from agentmem.policies import CapacityPolicy, UpdatePolicy, parse_spec
 
 from agentmem import InvalidInputError, UserError
 from agentmem.cli import policies as policies_cli
 from agentmem.eval.simulate import LoggedTurn, Probe, generate_log, read_log, replay, write_log
+from agentmem.policies import CapacityPolicy, UpdatePolicy, parse_spec
 
 from .conftest import START
 

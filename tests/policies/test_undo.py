@@ -3,9 +3,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from agentmem.policies import DecayPolicy, MergePolicy, UpdatePolicy
 
 from agentmem import EventOp, Kind, ManualClock, UserError
+from agentmem.policies import DecayPolicy, MergePolicy, UpdatePolicy
 
 from .conftest import MakeMemory
 

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import pytest
-from agentmem.stores import ContextOptions, HybridStore, IndexSettings
 
+from agentmem.stores import ContextOptions, HybridStore, IndexSettings
 from agentmem.testing import HashEmbedder
 from agentmem.testing.stores import MemoryStoreContract, StoreFactory
 

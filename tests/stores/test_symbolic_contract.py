@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import pytest
-from agentmem.stores import SymbolicStore
 
+from agentmem.stores import SymbolicStore
 from agentmem.testing.stores import MemoryStoreContract, StoreFactory
 
 

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from agentmem.stores import ThoughtStore
-from agentmem.stores._lsh import LSHIndex
 
 from agentmem import InvalidInputError, Kind, Scope, UserError
+from agentmem.stores import ThoughtStore
+from agentmem.stores._lsh import LSHIndex
 from agentmem.testing import HashEmbedder
 from agentmem.testing.stores import MemoryStoreContract, StoreFactory, make
 

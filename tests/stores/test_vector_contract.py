@@ -3,8 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from agentmem.stores import VectorStore
 
+from agentmem.stores import VectorStore
 from agentmem.testing import HashEmbedder
 from agentmem.testing.stores import MemoryStoreContract, StoreFactory
 
