@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 import numpy as np
 import psycopg
 import pytest
-from agentmem.stores._pg_items import index_terms
-from agentmem.stores._pg_schema import VERSION, migrate
-from agentmem.stores.postgres import PostgresStore
 from pgvector.psycopg import register_vector
 
 from agentmem import Scope, StoreError
+from agentmem.stores._pg_items import index_terms
+from agentmem.stores._pg_schema import VERSION, migrate
+from agentmem.stores.postgres import PostgresStore
 from agentmem.testing import HashEmbedder
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
