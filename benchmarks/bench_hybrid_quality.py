@@ -12,6 +12,7 @@ Uses the real bundled embedder (all-MiniLM-L6-v2). Each configuration is run wit
 same contextual-indexing options for all three signals, so the rows compare retrievers.
 
     python benchmarks/bench_hybrid_quality.py --seeds 1 2 3 4 5 --stories 200
+    python benchmarks/bench_hybrid_quality.py --stories 100 --configs before default
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from agentmem.stores import ContextOptions, HybridStore
+from _locomo import DiskCachedEmbedder
+from agentmem.stores import ContextOptions, HybridStore, conversation_options
 from numpy.typing import NDArray
 
 from agentmem import Filters, ManualClock, MemoryItem, Scope
@@ -43,6 +45,28 @@ SIGNALS: dict[str, tuple[str, ...]] = {
     "hybrid": ("dense", "bm25"),
 }
 OPTIONS: dict[str, Any] = {}
+RANKING: dict[str, dict[str, Any]] = {}  # per indexed-text row: ranking options (--configs)
+#: The hybrid store's ranking options before the LoCoMo work (``--configs before``).
+BEFORE: dict[str, Any] = {
+    "fusion": "rrf",
+    "weights": {"dense": 1.0, "bm25": 1.0},
+    "rrf_k": 60,
+    "name_boost": 0.3,
+    "expand": 0.25,
+}
+#: Whole configurations (indexed text and ranking options) compared with ``--configs``.
+CONFIGS: dict[str, tuple[ContextOptions, dict[str, Any]]] = {
+    "before": (
+        ContextOptions(speaker="none", date="both", previous_turn="none", relative_dates="none"),
+        BEFORE,
+    ),
+    "default": (ContextOptions(), {}),
+    "conversation": (
+        ContextOptions.conversation(),
+        {k: v for k, v in conversation_options().items() if k != "context"},
+    ),
+}
+
 CONTEXTS = {
     "bare text": ContextOptions(speaker="none", date="none"),
     "speaker both, date both": ContextOptions(speaker="both", date="both"),
@@ -50,6 +74,7 @@ CONTEXTS = {
     "date both (default)": ContextOptions(),
     "default + previous turn lexical": ContextOptions(previous_turn="lexical"),
     "default + previous turn both": ContextOptions(previous_turn="both"),
+    "conversation (speaker, previous turn both; date lexical)": ContextOptions.conversation(),
 }
 
 
@@ -114,8 +139,9 @@ def run_generated(
         clock = ManualClock(convo.end + timedelta(days=1))
         for cname, context in CONTEXTS.items():
             for sname, signals in SIGNALS.items():
+                options = {**OPTIONS, **RANKING.get(cname, {})}
                 store = HybridStore(
-                    None, embedder, signals=signals, context=context, clock=clock, **OPTIONS
+                    None, embedder, signals=signals, context=context, clock=clock, **options
                 )  # type: ignore[arg-type]
                 store.add(items)
                 rows = out.setdefault((cname, sname), [])
@@ -167,7 +193,8 @@ def run_babi(embedder: Any, task: int, limit: int) -> dict[tuple[str, str], list
                 asks.append((text, support, when))
         for cname, context in CONTEXTS.items():
             for sname, signals in SIGNALS.items():
-                store = HybridStore(None, embedder, signals=signals, context=context, **OPTIONS)  # type: ignore[arg-type]
+                options = {**OPTIONS, **RANKING.get(cname, {})}
+                store = HybridStore(None, embedder, signals=signals, context=context, **options)  # type: ignore[arg-type]
                 store.add(items)
                 rows = out.setdefault((cname, sname), [])
                 for question, support, when in asks:
@@ -211,9 +238,19 @@ def main() -> None:
     parser.add_argument(
         "--hash", action="store_true", help="HashEmbedder instead of the real model"
     )
+    parser.add_argument(
+        "--configs",
+        nargs="+",
+        choices=list(CONFIGS),
+        help="compare whole configurations (indexed text + ranking) instead of --contexts",
+    )
     args = parser.parse_args()
+    if args.configs:
+        CONTEXTS.clear()
+        for name in args.configs:
+            CONTEXTS[name], RANKING[name] = CONFIGS[name]
     for name in list(CONTEXTS):
-        if name not in args.contexts:
+        if name not in args.contexts and not args.configs:
             del CONTEXTS[name]
     if args.expand is not None:
         OPTIONS["expand"] = args.expand
@@ -229,7 +266,7 @@ def main() -> None:
         from agentmem.embedders import SentenceTransformerEmbedder
 
         inner = SentenceTransformerEmbedder()
-    embedder = CachedEmbedder(inner)
+    embedder = CachedEmbedder(inner if args.hash else DiskCachedEmbedder(inner))
     start = time.perf_counter()
     report = [
         table(

@@ -2,11 +2,11 @@
 
 from agentmem.stores._context import ContextOptions
 from agentmem.stores._index import IndexSettings
-from agentmem.stores._query import ParsedQuery, TimeWindow, parse_query
+from agentmem.stores._query import ParsedQuery, TimeWindow, parse_query, resolved_dates
 from agentmem.stores._rerank import CrossEncoderReranker, Reranker
 from agentmem.stores._sql_sandbox import SandboxError, SandboxLimits, StepResult, split_statements
 from agentmem.stores.facts import FactRecord, FactTable
-from agentmem.stores.hybrid import HybridStore
+from agentmem.stores.hybrid import HybridStore, conversation_options
 from agentmem.stores.langchain_store import LangChainStore, ScopeFilter
 from agentmem.stores.symbolic import (
     AskResult,
@@ -44,6 +44,8 @@ __all__ = [
     "SymbolicStore",
     "ThoughtStore",
     "VectorStore",
+    "conversation_options",
     "parse_query",
+    "resolved_dates",
     "split_statements",
 ]
