@@ -52,14 +52,11 @@ def _busy(stop: Any, limit: float) -> None:
 
 def _memory(folder: Path, embedder: Any, clock: ManualClock, options: dict[str, Any]) -> Memory:
     from agentmem.policies import UpdatePolicy
-    from agentmem.stores import ContextOptions, HybridStore
+    from agentmem.stores import HybridStore
 
     if not options:  # today's default stack, as Memory.default builds it
         return Memory.default(folder, embedder=embedder, clock=clock)
-    context = ContextOptions(
-        speaker="none", date="both", previous_turn="none", relative_dates="none"
-    )
-    store = HybridStore(folder, embedder, name="vector", clock=clock, context=context, **options)
+    store = HybridStore(folder, embedder, name="vector", clock=clock, **options)
     return Memory(
         [store],
         policies=[UpdatePolicy()],
