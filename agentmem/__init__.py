@@ -5,6 +5,7 @@ offline by default with real models that ship on PyPI.
 """
 
 from agentmem._agent import Agent, Reply
+from agentmem._async_memory import AsyncMemory
 from agentmem._audit import AuditLog
 from agentmem._clock import Clock, ManualClock, SystemClock
 from agentmem._errors import (
@@ -20,6 +21,7 @@ from agentmem._errors import (
 )
 from agentmem._facts import Fact, FactExtractor, LLMFactExtractor, PatternFactExtractor
 from agentmem._memory import Changes, Memory
+from agentmem._migrate import CopyReport, copy_memory
 from agentmem._models import EventOp, Filters, Hit, Kind, MemoryEvent, MemoryItem, Scope
 from agentmem._protocols import (
     Action,
@@ -41,8 +43,10 @@ __all__ = [
     "Action",
     "Agent",
     "AgentMemError",
+    "AsyncMemory",
     "AuditLog",
     "Changes",
+    "CopyReport",
     "ChatMessage",
     "ChatModel",
     "ChatResult",
@@ -79,5 +83,6 @@ __all__ = [
     "TraceRecord",
     "Tracer",
     "UserError",
+    "copy_memory",
     "__version__",
 ]

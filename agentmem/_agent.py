@@ -13,6 +13,7 @@ Each ``chat`` runs the turn loop and returns what every step did::
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections import deque
@@ -129,19 +130,58 @@ class Agent:
         """Answer ``message`` from ``user_id`` using and updating long-term memory."""
         message = check_text(message, max_bytes=self.memory.max_text_bytes, what="message")
         when = self.memory.clock.now() if created_at is None else as_utc(created_at)
-        timings: dict[str, float] = {}
-
         start = time.perf_counter()
         recalled = self.memory.search(message, user_id=user_id, k=self.recall_k)
-        timings["recall"] = time.perf_counter() - start
+        recall_s = time.perf_counter() - start
+        turn = self._answer(message, recalled, when, user_id, session_id)
+        turn.timings = {"recall": recall_s, **turn.timings}
+        return self._commit(message, turn, when, user_id, session_id, agent_id)
 
+    async def achat(
+        self,
+        message: str,
+        *,
+        user_id: str,
+        session_id: str | None = None,
+        agent_id: str | None = None,
+        created_at: datetime | None = None,
+    ) -> Reply:
+        """Like :meth:`chat`, for asyncio code: memory and the model run off the event loop.
+
+        Recall and the writes go through the memory's shared
+        :class:`~agentmem.AsyncMemory` (one change at a time); the model's answer and
+        reflection run in a worker thread, so many conversations overlap.
+        """
+        from agentmem._async_memory import AsyncMemory
+
+        memory = AsyncMemory.shared(self.memory)
+        message = check_text(message, max_bytes=self.memory.max_text_bytes, what="message")
+        when = self.memory.clock.now() if created_at is None else as_utc(created_at)
+        start = time.perf_counter()
+        recalled = await memory.search(message, user_id=user_id, k=self.recall_k)
+        recall_s = time.perf_counter() - start
+        turn = await asyncio.to_thread(self._answer, message, recalled, when, user_id, session_id)
+        turn.timings = {"recall": recall_s, **turn.timings}
+        return await memory.run(
+            lambda _memory: self._commit(message, turn, when, user_id, session_id, agent_id)
+        )
+
+    def _answer(
+        self,
+        message: str,
+        recalled: list[Hit],
+        when: datetime,
+        user_id: str,
+        session_id: str | None,
+    ) -> Reply:
+        """Respond and reflect (no memory changes): a Reply without the writes yet."""
+        timings: dict[str, float] = {}
         start = time.perf_counter()
         messages = self._prompt(message, recalled, when, user_id, session_id)
         with traced(self.tracer, "llm", "respond", messages=len(messages)) as out:
             result = self.llm.chat(messages, max_tokens=self.max_tokens)
             out.update(text=result.text, prompt_tokens=result.prompt_tokens)
         timings["respond"] = time.perf_counter() - start
-
         start = time.perf_counter()
         facts: list[Fact] = []
         for extractor in self.extractors:
@@ -156,15 +196,34 @@ class Agent:
                 thoughts = self.thinker.think(message, result.text, recalled)
                 out["thoughts"] = [thought.text for thought in thoughts]
         timings["reflect"] = time.perf_counter() - start
+        return Reply(
+            text=result.text,
+            recalled=recalled,
+            facts=facts,
+            thoughts=thoughts,
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens,
+            timings=timings,
+        )
 
+    def _commit(
+        self,
+        message: str,
+        turn: Reply,
+        when: datetime,
+        user_id: str,
+        session_id: str | None,
+        agent_id: str | None,
+    ) -> Reply:
+        """Write the turn, its facts and thoughts, then let the policies retain."""
         start = time.perf_counter()
-        changes = self._write(message, result.text, facts, when, user_id, session_id, agent_id)
-        if self.thinker is not None and thoughts:
+        changes = self._write(message, turn.text, turn.facts, when, user_id, session_id, agent_id)
+        if self.thinker is not None and turn.thoughts:
             turn_ids = [item.id for item in changes.written if item.text == message][:1]
             changes.extend(
                 self.thinker.remember(
                     self.memory,
-                    thoughts,
+                    turn.thoughts,
                     user_id=user_id,
                     session_id=session_id,
                     agent_id=agent_id,
@@ -172,27 +231,17 @@ class Agent:
                     source_ids=turn_ids,
                 )
             )
-        timings["write"] = time.perf_counter() - start
-
+        turn.timings["write"] = time.perf_counter() - start
         start = time.perf_counter()
         changes.extend(self.memory.tick())
-        timings["retain"] = time.perf_counter() - start
-
+        turn.timings["retain"] = time.perf_counter() - start
         recent = self._recent.setdefault((user_id, session_id), deque(maxlen=max(self.window, 0)))
         recent.append(ChatMessage(role="user", content=message))
-        recent.append(ChatMessage(role="assistant", content=result.text))
-        return Reply(
-            text=result.text,
-            recalled=recalled,
-            written=changes.written,
-            updated=changes.updated,
-            forgotten=changes.forgotten,
-            facts=facts,
-            thoughts=thoughts,
-            prompt_tokens=result.prompt_tokens,
-            completion_tokens=result.completion_tokens,
-            timings=timings,
-        )
+        recent.append(ChatMessage(role="assistant", content=turn.text))
+        turn.written = changes.written
+        turn.updated = changes.updated
+        turn.forgotten = changes.forgotten
+        return turn
 
     def _prompt(
         self,

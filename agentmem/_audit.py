@@ -15,19 +15,18 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
 from agentmem._db import connect, retrying
 from agentmem._errors import ClosedError, StoreError
 from agentmem._models import EventOp, MemoryEvent
+from agentmem._time import from_micros, to_micros
 
 __all__ = ["AuditLog"]
 
 _T = TypeVar("_T")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO = timedelta(microseconds=1)
 _ERASED = "erased on request"
 
 _SCHEMA = """
@@ -152,7 +151,7 @@ class AuditLog:
                         event_id,
                         event.op.value,
                         event.user_id,
-                        _micros(event.at),
+                        to_micros(event.at),
                         event.reason,
                         event.policy,
                         json.dumps(event.item_ids),
@@ -215,7 +214,7 @@ class AuditLog:
             params.append(user_id)
         if since is not None:
             parts.append("at >= ?")
-            params.append(_micros(since))
+            params.append(to_micros(since))
         if ops is not None:
             parts.append(f"op IN ({', '.join('?' * len(ops))})")
             params += [EventOp(op).value for op in ops]
@@ -283,10 +282,6 @@ class AuditLog:
                 self._conn = None
 
 
-def _micros(when: datetime) -> int:
-    return (when - _EPOCH) // _MICRO
-
-
 def _dump(value: dict[str, object] | None) -> str | None:
     return None if value is None else json.dumps(value, sort_keys=True, default=str)
 
@@ -297,7 +292,7 @@ def _event(row: tuple[object, ...]) -> MemoryEvent:
         id=int(str(id_)),
         op=EventOp(str(op)),
         user_id=str(user_id),
-        at=_EPOCH + int(str(at)) * _MICRO,
+        at=from_micros(int(str(at))),
         reason=str(reason),
         policy=None if policy is None else str(policy),
         item_ids=json.loads(str(item_ids)),

@@ -9,17 +9,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 from typing import Any
 
 from agentmem._models import MemoryItem
-from agentmem.stores._sqlite import FRAME_COLUMNS, to_micros
+from agentmem._time import opt_micros, to_micros
 
 __all__ = ["FRAME_COLUMNS", "item_columns", "merge_columns"]
 
-
-def _micros(when: datetime | None) -> int | None:
-    return None if when is None else to_micros(when)
+# What retention policies decide on: read column by column, no item objects built.
+FRAME_COLUMNS = (
+    "id",
+    "user_id",
+    "agent_id",
+    "session_id",
+    "kind",
+    "created_at",
+    "recorded_at",
+    "valid_from",
+    "importance",
+    "strength",
+    "last_accessed_at",
+)
 
 
 def _column(items: list[MemoryItem], name: str) -> list[Any]:
@@ -30,7 +40,7 @@ def _column(items: list[MemoryItem], name: str) -> list[Any]:
     if name == "valid_from":
         return [to_micros(item.valid_from or item.created_at) for item in items]
     if name in ("created_at", "recorded_at", "last_accessed_at", "valid_to"):
-        return [_micros(getattr(item, name)) for item in items]
+        return [opt_micros(getattr(item, name)) for item in items]
     if name == "metadata":
         return [json.dumps(item.metadata, sort_keys=True, default=str) for item in items]
     if name == "embedding":

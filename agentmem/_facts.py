@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from agentmem._errors import ModelError
 from agentmem._prompts import render_prompt
 from agentmem._protocols import ChatMessage, ChatModel
+from agentmem._structured import ExtractedFacts, ask_lines
 
 __all__ = ["Fact", "FactExtractor", "LLMFactExtractor", "PatternFactExtractor", "merge_facts"]
 
@@ -219,13 +220,17 @@ class LLMFactExtractor:
         """Return the grounded facts the model finds."""
         prompt = render_prompt("extract_facts", message=message)
         try:
-            reply = self.llm.chat(
-                [ChatMessage(role="user", content=prompt)], max_tokens=self.max_tokens
+            reply = ask_lines(
+                self.llm,
+                [ChatMessage(role="user", content=prompt)],
+                ExtractedFacts,
+                max_tokens=self.max_tokens,
+                structured_max_tokens=max(4 * self.max_tokens, 160),
             )
         except ModelError as exc:
             logger.warning("fact extraction failed, keeping only the raw turn: %s", exc)
             return []
-        return self.parse(reply.text, message)
+        return self.parse(reply, message)
 
     @staticmethod
     def parse(reply: str, message: str) -> list[Fact]:

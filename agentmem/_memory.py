@@ -23,6 +23,7 @@ from agentmem._errors import (
     NotFoundError,
     UserError,
 )
+from agentmem._fusion import reciprocal_rank
 from agentmem._models import EventOp, Filters, Hit, Kind, MemoryEvent, MemoryItem, Scope
 from agentmem._protocols import (
     Action,
@@ -44,7 +45,6 @@ __all__ = ["Changes", "Memory"]
 
 logger = logging.getLogger(__name__)
 
-_RRF_K = 60
 _RECORD_KEYS = frozenset(
     {"text", "agent_id", "session_id", "kind", "created_at", "importance", "metadata", "source_ids"}
 )
@@ -188,6 +188,59 @@ class Memory:
         folder = Path(path).expanduser()
         folder.mkdir(parents=True, exist_ok=True)
         return cls._offline(folder, embedder, clock, policies, tracer)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str | os.PathLike[str],
+        *,
+        embedder: Embedder | None = None,
+        clock: Clock | None = None,
+        policies: Sequence[RetentionPolicy] | None = None,
+        tracer: Tracer | None = None,
+        **store_options: Any,
+    ) -> Memory:
+        """Open the memory at ``url``: a PostgreSQL server, or the embedded default.
+
+        ``postgresql://user@host/db`` (or ``postgres://``) keeps memories, embeddings and
+        the audit log in that database (:class:`~agentmem.stores.PostgresStore`; pass its
+        options, e.g. ``schema=`` or ``tenant=``, as keywords); every process on every
+        machine that opens the same URL shares one memory. ``sqlite:///path`` (relative;
+        ``sqlite:////abs/path`` for an absolute one) or a plain folder path gives
+        :meth:`default`. The other keywords mean what they mean there.
+        """
+        text = os.fspath(url)
+        if text.startswith(("postgresql://", "postgres://")):
+            from agentmem.embedders import SentenceTransformerEmbedder
+            from agentmem.policies import UpdatePolicy
+            from agentmem.stores.postgres import PostgresStore
+
+            embedder = embedder if embedder is not None else SentenceTransformerEmbedder()
+            clock = clock if clock is not None else SystemClock()
+            store = PostgresStore(text, embedder, name="vector", clock=clock, **store_options)
+            return cls(
+                [store],
+                policies=[UpdatePolicy()] if policies is None else policies,
+                embedder=embedder,
+                clock=clock,
+                tracer=tracer,  # the audit log: the store's own (audit_sink), in its transactions
+            )
+        if store_options:
+            msg = f"options {sorted(store_options)} apply to PostgreSQL URLs only"
+            raise InvalidInputError(msg)
+        if text.startswith("sqlite://"):
+            # As SQLAlchemy reads it: sqlite:///relative/folder, sqlite:////absolute/folder.
+            if not text.startswith("sqlite:///") or text == "sqlite:///":
+                msg = f"a SQLite URL names a folder as sqlite:///path, got {text!r}"
+                raise InvalidInputError(msg)
+            text = text.removeprefix("sqlite:///")
+        elif "://" in text:
+            msg = (
+                f"unknown memory URL {text!r}: use postgresql://user@host/db, sqlite:///folder "
+                "or a folder path"
+            )
+            raise InvalidInputError(msg)
+        return cls.default(text, embedder=embedder, clock=clock, policies=policies, tracer=tracer)
 
     @classmethod
     def in_memory(
@@ -1058,11 +1111,10 @@ def _event(
 
 def _fuse(per_store: list[list[Hit]], k: int) -> list[Hit]:
     """Reciprocal-rank fusion of several stores' hits."""
-    scores: dict[str, float] = {}
+    scores = reciprocal_rank([(1.0, [hit.item.id for hit in hits]) for hits in per_store])
     best: dict[str, Hit] = {}
     for hits in per_store:
-        for rank, hit in enumerate(hits):
-            scores[hit.item.id] = scores.get(hit.item.id, 0.0) + 1.0 / (_RRF_K + rank + 1)
+        for hit in hits:
             best.setdefault(hit.item.id, hit)
     ranked = sorted(scores, key=lambda item_id: -scores[item_id])[:k]
     return [best[i].model_copy(update={"score": scores[i]}) for i in ranked]

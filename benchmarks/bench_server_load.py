@@ -120,7 +120,8 @@ class Tally:
         self.cross_tenant_hits = 0
         self.probes = 0
         self.written: dict[str, tuple[str, str]] = {}  # id -> (user, text) as last acknowledged
-        self.forgotten: set[str] = set()
+        self.fresh_checks = 0
+        self.stale_reads = 0  # a just-acknowledged add that a search on a new connection missed
 
 
 def client_run(
@@ -203,6 +204,27 @@ def client_run(
                     tally.written[body["id"]] = (user, body["text"])
                 elif op == "update":
                     tally.written[body["id"]] = (user, body["text"])
+            if op == "add" and response.status_code == 201 and rng.random() < FRESH_SHARE:
+                check_fresh(url, key, user, body, tally)
+
+
+FRESH_SHARE = 0.1  # share of adds followed by a search for them on a new connection
+
+
+def check_fresh(url: str, key: str, user: str, item: dict[str, Any], tally: Tally) -> None:
+    """Search for a just-added memory over a new connection (often another worker)."""
+    headers = {"Authorization": f"Bearer {key}"}
+    params = {"user_id": user, "q": item["text"], "k": 20, "record_access": "false"}
+    start = time.perf_counter()
+    response = httpx.get(f"{url}{SEARCH}", params=params, headers=headers, timeout=60)
+    elapsed = time.perf_counter() - start
+    found = response.status_code == 200 and item["id"] in {h["item"]["id"] for h in response.json()}
+    with tally.lock:
+        tally.latency["fresh search"].append(elapsed)
+        tally.status[response.status_code] += 1
+        tally.fresh_checks += 1
+        if not found:
+            tally.stale_reads += 1
 
 
 def owners(body: Any) -> list[str]:
@@ -245,7 +267,7 @@ def run(
         wall = time.perf_counter() - began
         stop(process)
         lost = check_writes(folder, tally, args.embedder)
-    total = sum(tally.status.values())
+    total = sum(len(values) for values in tally.latency.values())
     return {"workers": workers, "tally": tally, "wall": wall, "total": total, "lost": lost}
 
 
@@ -288,16 +310,17 @@ def main() -> None:
     print("| workers | endpoint | requests | p50 ms | p95 ms |")
     print("|---|---|---|---|---|")
     for result in runs:
-        for name in [op for op, _ in MIX]:
+        for name in [*(op for op, _ in MIX), "fresh search"]:
             values = result["tally"].latency.get(name, [])
             if values:
                 p50, p95 = statistics.median(values) * 1000, pct(values, 0.95)
                 print(f"| {result['workers']} | {name} | {len(values)} | {p50:.1f} | {p95:.1f} |")
     print(
         "\n| workers | requests | wall s | requests/s | ratio to peer | 5xx | 429 "
-        "| cross-tenant probes refused | cross-tenant hits | acknowledged writes | lost writes |"
+        "| cross-tenant probes refused | cross-tenant hits | acknowledged writes | lost writes "
+        "| fresh adds missed by a top-20 search on a new connection |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     peer_rate = runs[-1]["total"] / runs[-1]["wall"]
     for result in runs:
         tally = result["tally"]
@@ -308,11 +331,12 @@ def main() -> None:
             result["workers"], result["total"], f"{result['wall']:.1f}", f"{rate:.1f}",
             f"{rate / peer_rate:.2f}", fivexx, tally.status.get(429, 0),
             f"{refused}/{tally.probes}", tally.cross_tenant_hits, len(tally.written),
-            result["lost"],
+            result["lost"], f"{tally.stale_reads}/{tally.fresh_checks}",
         ]  # fmt: skip
         print("| " + " | ".join(str(cell) for cell in cells) + " |")
         for line in tally.server_errors[:5]:
             print(f"    5xx: {line}")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print("\nstatus codes:", {r["workers"]: dict(sorted(r["tally"].status.items())) for r in runs})
 
 

@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from agentmem.stores._sqlite import from_micros
 from numpy.typing import NDArray
 
 from agentmem._columns import FRAME_COLUMNS, item_columns
 from agentmem._models import Filters, Kind, MemoryItem, Scope
 from agentmem._protocols import PolicyContext
+from agentmem._time import from_micros
 
 __all__ = ["NEVER", "Frame", "ages", "read_columns", "read_frame", "seconds", "to_seconds"]
 

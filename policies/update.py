@@ -39,6 +39,7 @@ from agentmem._errors import ModelError
 from agentmem._models import Filters, Kind, MemoryItem, Scope
 from agentmem._prompts import render_prompt
 from agentmem._protocols import Action, ChatMessage, ChatModel, Decision, PolicyContext
+from agentmem._structured import UpdateChoice, ask_lines
 
 __all__ = [
     "LLMUpdateDecider",
@@ -132,7 +133,13 @@ class LLMUpdateDecider:
             new_date=f"{new.created_at:%Y-%m-%d}",
         )
         try:
-            answer = self.llm.chat([ChatMessage(role="user", content=prompt)], max_tokens=8).text
+            answer = ask_lines(
+                self.llm,
+                [ChatMessage(role="user", content=prompt)],
+                UpdateChoice,
+                max_tokens=8,
+                structured_max_tokens=32,
+            )
         except ModelError:
             logger.warning("the update decider failed; using %s", self.fallback, exc_info=True)
             return self.fallback

@@ -16,6 +16,7 @@ indexes the speaker and the previous turn (``benchmarks/RESULTS.md``).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,7 +25,7 @@ from agentmem.stores._query import resolved_dates
 from agentmem._errors import UserError
 from agentmem._models import MemoryItem
 
-__all__ = ["ContextOptions", "Where", "contextual_text"]
+__all__ = ["ContextOptions", "Where", "contextual_text", "contextual_texts", "speaker_line"]
 
 Where = Literal["none", "lexical", "dense", "both"]
 _WHERE = ("none", "lexical", "dense", "both")
@@ -116,3 +117,42 @@ def contextual_text(
     if previous and _on(options.previous_turn, side) and _speaker(item):
         text = f"{text}\n(after: {previous})"
     return text
+
+
+def contextual_texts(
+    items: Sequence[MemoryItem],
+    options: ContextOptions,
+    lookup: Callable[[MemoryItem], str | None] | None = None,
+) -> tuple[list[str], list[str]]:
+    """The lexical and the dense text to index for each of ``items``.
+
+    When the options index the previous turn, an item's previous turn is the item before
+    it in the same session among ``items``; for the first of a session, ``lookup(item)``
+    (the store's stored turn before it, as ``Speaker: text``) if given.
+    """
+    previous = previous_turns(items, lookup) if options.needs_previous else {}
+    lexical = [contextual_text(i, options, previous.get(i.id), side="lexical") for i in items]
+    dense = [contextual_text(i, options, previous.get(i.id), side="dense") for i in items]
+    return lexical, dense
+
+
+def previous_turns(
+    items: Sequence[MemoryItem], lookup: Callable[[MemoryItem], str | None] | None = None
+) -> dict[str, str]:
+    """The previous turn of the same session for each item that has one, by item id."""
+    out: dict[str, str] = {}
+    last: dict[tuple[str, str | None, str], MemoryItem] = {}
+    for item in sorted(items, key=lambda i: i.created_at):
+        session = item.scope.session_id
+        if session is None:
+            continue
+        key = (item.scope.user_id, item.scope.agent_id, session)
+        before = last.get(key)
+        if before is not None:
+            out[item.id] = speaker_line(before)
+        elif lookup is not None:
+            found = lookup(item)
+            if found is not None:
+                out[item.id] = found
+        last[key] = item
+    return out

@@ -7,34 +7,41 @@ the block builds a faiss HNSW graph and answers from it, over-fetching and filte
 HNSW cannot remove vectors, so deletes and re-embedded texts leave tombstones that are
 filtered at query time; a block past ``tombstone_ratio`` is compacted and its graph rebuilt
 (in a background thread when it has a graph). ``save``/``load`` keep the blocks and graphs
-in a folder so a reopened store need not rebuild them.
+in a folder so a reopened store need not rebuild them; :meth:`DenseIndex.save_as` and
+:meth:`DenseIndex.load_current` do so atomically, under a key that says which data the
+saved index reflects. The row attributes (:class:`RowAttrs`) live in :mod:`._block`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
+from agentmem.stores._block import ARRAYS, OPEN, Block, RowAttrs, exact_search
 from numpy.typing import NDArray
 
-__all__ = ["DenseIndex", "IndexSettings", "RowAttrs"]
+from agentmem._models import Filters, Kind, MemoryItem
+from agentmem._time import to_micros
 
-_ARRAYS = ("vids", "kind", "created", "valid_from", "valid_to", "alive")
+__all__ = ["DenseIndex", "IndexSettings", "RowAttrs", "item_attrs", "kind_code", "row_filter"]
+
 _MANIFEST = "manifest.json"
+_KEY = "key.json"
+_KINDS = list(Kind)
 _FORMAT = 1
 
 logger = logging.getLogger(__name__)
 
-_OPEN = np.iinfo(np.int64).max
-
-RowFilter = Callable[["_Block", NDArray[np.int64]], NDArray[np.bool_]]
+RowFilter = Callable[[Block, NDArray[np.int64]], NDArray[np.bool_]]
 
 
 @dataclass(frozen=True)
@@ -62,115 +69,6 @@ class IndexSettings:
     background_compaction: bool = True
 
 
-@dataclass
-class RowAttrs:
-    """What the index keeps per row to filter without SQLite: kind and times (micros)."""
-
-    kind: int
-    created: int
-    valid_from: int
-    valid_to: int | None
-
-
-class _Block:
-    def __init__(self, dim: int) -> None:
-        self.dim = dim
-        self.n = 0
-        self.dead = 0
-        self.vectors = np.zeros((64, dim), dtype=np.float32)
-        self.vids = np.zeros(64, dtype=np.int64)
-        self.kind = np.zeros(64, dtype=np.int8)
-        self.created = np.zeros(64, dtype=np.int64)
-        self.valid_from = np.zeros(64, dtype=np.int64)
-        self.valid_to = np.zeros(64, dtype=np.int64)
-        self.alive = np.zeros(64, dtype=bool)
-        self.row_of: dict[int, int] = {}
-        self.hnsw: Any = None
-        self.flat: Any = None  # exact faiss index over the rows, while there is no graph
-
-    @property
-    def live(self) -> int:
-        return self.n - self.dead
-
-    def _grow(self, need: int) -> None:
-        cap = len(self.vids)
-        if need <= cap:
-            return
-        new = max(need, cap * 2)
-        for name in ("vids", "kind", "created", "valid_from", "valid_to", "alive"):
-            old = getattr(self, name)
-            arr = np.zeros(new, dtype=old.dtype)
-            arr[: self.n] = old[: self.n]
-            setattr(self, name, arr)
-        vectors = np.zeros((new, self.dim), dtype=np.float32)
-        vectors[: self.n] = self.vectors[: self.n]
-        self.vectors = vectors
-
-    def append(self, vids: list[int], vectors: NDArray[np.float32], attrs: list[RowAttrs]) -> None:
-        count = len(vids)
-        for vid in vids:
-            if vid in self.row_of:
-                self.kill(vid)
-        self._grow(self.n + count)
-        rows = slice(self.n, self.n + count)
-        self.vectors[rows] = vectors
-        self.vids[rows] = vids
-        self.kind[rows] = [a.kind for a in attrs]
-        self.created[rows] = [a.created for a in attrs]
-        self.valid_from[rows] = [a.valid_from for a in attrs]
-        self.valid_to[rows] = [_OPEN if a.valid_to is None else a.valid_to for a in attrs]
-        self.alive[rows] = True
-        for offset, vid in enumerate(vids):
-            self.row_of[vid] = self.n + offset
-        self.n += count
-        if self.hnsw is not None:
-            self.hnsw.add(np.ascontiguousarray(vectors))
-        if self.flat is not None:
-            self.flat.add(np.ascontiguousarray(vectors))
-
-    def ann(self) -> Any:
-        """The faiss index to search: the HNSW graph, else an exact flat index (built lazily)."""
-        if self.hnsw is not None:
-            return self.hnsw
-        if self.flat is None:
-            self.flat = faiss.IndexFlatIP(self.dim)
-            self.flat.add(np.ascontiguousarray(self.vectors[: self.n]))
-        return self.flat
-
-    def set_attrs(self, vid: int, attrs: RowAttrs) -> None:
-        row = self.row_of[vid]
-        self.kind[row] = attrs.kind
-        self.created[row] = attrs.created
-        self.valid_from[row] = attrs.valid_from
-        self.valid_to[row] = _OPEN if attrs.valid_to is None else attrs.valid_to
-
-    def kill(self, vid: int) -> None:
-        row = self.row_of.pop(vid, None)
-        if row is not None and self.alive[row]:
-            self.alive[row] = False
-            self.dead += 1
-
-    def compact(self) -> None:
-        keep = np.flatnonzero(self.alive[: self.n])
-        for name in ("vids", "kind", "created", "valid_from", "valid_to", "alive"):
-            arr = getattr(self, name)
-            arr[: len(keep)] = arr[keep]
-        self.vectors[: len(keep)] = self.vectors[keep]
-        self.n = len(keep)
-        self.alive[self.n :] = False
-        self.dead = 0
-        self.row_of = {int(v): i for i, v in enumerate(self.vids[: self.n])}
-        self.hnsw = None
-        self.flat = None
-
-    def build_hnsw(self, settings: IndexSettings) -> None:
-        index = faiss.IndexHNSWFlat(self.dim, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = settings.ef_construction
-        index.add(np.ascontiguousarray(self.vectors[: self.n]))
-        self.hnsw = index
-        self.flat = None
-
-
 class DenseIndex:
     """Per-user blocks of vectors, exact or HNSW, with tombstones.
 
@@ -190,7 +88,7 @@ class DenseIndex:
         self.dim = dim
         self.settings = settings or IndexSettings()
         self.lock = lock or threading.RLock()
-        self._blocks: dict[str, _Block] = {}
+        self._blocks: dict[str, Block] = {}
         self._user_of: dict[int, str] = {}
         self._compacting: dict[str, threading.Thread] = {}
 
@@ -226,7 +124,7 @@ class DenseIndex:
                 previous = self._user_of.get(vid)
                 if previous is not None and previous != user:
                     self.remove([vid])
-            block = self._blocks.setdefault(user, _Block(self.dim))
+            block = self._blocks.setdefault(user, Block(self.dim))
             block.append(vids, vectors, attrs)
             for vid in vids:
                 self._user_of[vid] = user
@@ -264,7 +162,7 @@ class DenseIndex:
             for user in touched:
                 self._maintain(user, self._blocks[user])
 
-    def _maintain(self, user: str, block: _Block) -> None:
+    def _maintain(self, user: str, block: Block) -> None:
         settings = self.settings
         if user in self._compacting:
             return  # the compacted block is maintained when it is swapped in
@@ -307,7 +205,7 @@ class DenseIndex:
             for thread in threads:
                 thread.join()
 
-    def _compact_later(self, user: str, block: _Block) -> None:
+    def _compact_later(self, user: str, block: Block) -> None:
         """Compact ``block`` in a thread; call with the lock held."""
         snapshot = block.n
         keep = np.flatnonzero(block.alive[:snapshot])
@@ -327,13 +225,13 @@ class DenseIndex:
     def _compact_worker(
         self,
         user: str,
-        block: _Block,
+        block: Block,
         snapshot: int,
         keep: NDArray[np.int64],
         vectors: NDArray[np.float32],
     ) -> None:
         try:
-            fresh = _Block(self.dim)
+            fresh = Block(self.dim)
             fresh._grow(len(keep))
             fresh.vectors[: len(keep)] = vectors[keep]
             fresh.n = len(keep)
@@ -352,10 +250,10 @@ class DenseIndex:
             self._maintain(user, self._blocks[user])
 
     def _swap(
-        self, user: str, old: _Block, fresh: _Block, snapshot: int, keep: NDArray[np.int64]
+        self, user: str, old: Block, fresh: Block, snapshot: int, keep: NDArray[np.int64]
     ) -> None:
         """Bring ``fresh`` up to date with ``old`` (kills, attribute changes, new rows)."""
-        for name in _ARRAYS:
+        for name in ARRAYS:
             getattr(fresh, name)[: fresh.n] = getattr(old, name)[keep]
         tail = slice(snapshot, old.n)
         count = old.n - snapshot
@@ -363,7 +261,7 @@ class DenseIndex:
             start = fresh.n
             fresh._grow(start + count)
             fresh.vectors[start : start + count] = old.vectors[tail]
-            for name in _ARRAYS:
+            for name in ARRAYS:
                 getattr(fresh, name)[start : start + count] = getattr(old, name)[tail]
             fresh.n += count
             if fresh.hnsw is not None:
@@ -386,7 +284,7 @@ class DenseIndex:
         users: list[dict[str, object]] = []
         with self.lock:
             for number, (user, block) in enumerate(self._blocks.items()):
-                arrays = {name: getattr(block, name)[: block.n] for name in _ARRAYS}
+                arrays = {name: getattr(block, name)[: block.n] for name in ARRAYS}
                 if block.hnsw is None:
                     arrays["vectors"] = block.vectors[: block.n]
                 else:
@@ -416,11 +314,11 @@ class DenseIndex:
         index = cls(dim, settings, lock=lock)
         for entry in manifest["users"]:
             user, number = str(entry["user"]), int(entry["file"])
-            block = _Block(dim)
+            block = Block(dim)
             with np.load(folder / f"{number}.npz") as data:
                 n = len(data["vids"])
                 block._grow(n)
-                for name in _ARRAYS:
+                for name in ARRAYS:
                     getattr(block, name)[:n] = data[name]
                 if not entry["hnsw"]:
                     block.vectors[:n] = data["vectors"]
@@ -443,6 +341,55 @@ class DenseIndex:
         """The settings a saved graph depends on (a change means rebuilding)."""
         key = asdict(settings)
         return {k: key[k] for k in ("hnsw_m", "ef_construction")}
+
+    def save_as(self, folder: Path, key: dict[str, Any]) -> None:
+        """Save into ``folder`` atomically (a temporary folder renamed), tagged with ``key``.
+
+        :meth:`load_current` uses the saved index only when its key equals the caller's.
+        """
+        final, tmp, old = (folder.with_name(folder.name + s) for s in ("", ".tmp", ".old"))
+        with self.lock:
+            for stale in (tmp, old):
+                shutil.rmtree(stale, ignore_errors=True)
+            self.save(tmp)
+            (tmp / _KEY).write_text(json.dumps(key))
+            if final.exists():
+                final.rename(old)
+            tmp.rename(final)
+            shutil.rmtree(old, ignore_errors=True)
+
+    @classmethod
+    def load_current(
+        cls,
+        folder: Path,
+        key: dict[str, Any],
+        settings: IndexSettings | None = None,
+        *,
+        lock: threading.RLock | None = None,
+    ) -> DenseIndex | None:
+        """The index saved by :meth:`save_as` if its key is ``key``; ``None`` if stale or bad.
+
+        ``key["dim"]`` is the expected dimension. A stale or unreadable save is logged and
+        ``None`` returned: the caller rebuilds from its source of truth.
+        """
+        key_path = folder / _KEY
+        if not key_path.exists():
+            return None
+        try:
+            saved = json.loads(key_path.read_text())
+            if saved != key:
+                logger.info(
+                    "the saved dense index is stale (%s, database %s); rebuilding it",
+                    saved.get("version"),
+                    key.get("version"),
+                )
+                return None
+            index = cls.load(folder, int(key["dim"]), settings, lock=lock)
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            logger.warning("the saved dense index is unreadable (%s); rebuilding it", exc)
+            return None
+        logger.info("loaded the saved dense index (%d vectors)", index.size)
+        return index
 
     def search(
         self,
@@ -476,7 +423,7 @@ class DenseIndex:
             rows = np.asarray(
                 [block.row_of[v] for v in only_vids if v in block.row_of], dtype=np.int64
             )
-            return _exact(block, q, k, keep, rows)
+            return exact_search(block, q, k, keep, rows)
         index = block.ann()
         fetch = max(4 * k, 32)
         while True:
@@ -491,39 +438,53 @@ class DenseIndex:
                 return [(int(block.vids[r]), float(s)) for r, s in zip(rows, found, strict=True)]
             if fetch * 4 > block.n // 4:
                 # The filter keeps few rows: one exact pass over the block is cheaper.
-                return _exact(block, q, k, keep, None)
+                return exact_search(block, q, k, keep, None)
             fetch *= 4
 
 
-def _exact(
-    block: _Block,
-    q: NDArray[np.float32],
-    k: int,
-    keep: RowFilter,
-    rows: NDArray[np.int64] | None,
-) -> list[tuple[int, float]]:
-    if rows is None:
-        rows = np.arange(block.n, dtype=np.int64)
-        ok = block.alive[: block.n] & keep(block, rows)
-        scores = block.vectors[: block.n] @ q
-        scores = np.where(ok, scores, -np.inf)
-    else:
-        if len(rows) == 0:
-            return []
-        ok = block.alive[rows] & keep(block, rows)
-        rows = rows[ok]
-        scores = block.vectors[rows] @ q
-    valid = int(np.isfinite(scores).sum())
-    take = min(k, valid)
-    if take == 0:
-        return []
-    top = (
-        np.argpartition(-scores, take - 1)[:take] if take < len(scores) else np.arange(len(scores))
+def item_attrs(item: MemoryItem) -> RowAttrs:
+    """What the index keeps of ``item`` to filter without the database."""
+    return RowAttrs(
+        _KINDS.index(item.kind),
+        to_micros(item.created_at),
+        to_micros(item.valid_from or item.created_at),
+        None if item.valid_to is None else to_micros(item.valid_to),
     )
-    top = top[np.lexsort((top, -scores[top]))]
-    chosen = rows[top]
-    return [
-        (int(block.vids[r]), float(scores[i]))
-        for r, i in zip(chosen, top, strict=True)
-        if np.isfinite(scores[i])
-    ]
+
+
+def kind_code(kind: Kind | str) -> int:
+    """The small integer a row's kind is kept as."""
+    return _KINDS.index(Kind(kind))
+
+
+def row_filter(filters: Filters | None, as_of: datetime | None) -> RowFilter:
+    """The rows a search may return: valid now (or at ``as_of``), of the filters' kinds.
+
+    The creation window of ``filters`` applies too; metadata filters are not seen here
+    (the store narrows a search to row ids for them).
+    """
+    moment = None if as_of is None else to_micros(as_of)
+    kinds = (
+        None
+        if filters is None or filters.kinds is None
+        else np.asarray([_KINDS.index(k) for k in filters.kinds], dtype=np.int8)
+    )
+    after = None if filters is None or filters.created_after is None else filters.created_after
+    before = None if filters is None or filters.created_before is None else filters.created_before
+    after_us = None if after is None else to_micros(after)
+    before_us = None if before is None else to_micros(before)
+
+    def keep(block: Block, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
+        if moment is None:
+            ok = block.valid_to[rows] == OPEN
+        else:
+            ok = (block.valid_from[rows] <= moment) & (block.valid_to[rows] > moment)
+        if kinds is not None:
+            ok &= np.isin(block.kind[rows], kinds)
+        if after_us is not None:
+            ok &= block.created[rows] >= after_us
+        if before_us is not None:
+            ok &= block.created[rows] < before_us
+        return np.asarray(ok, dtype=bool)
+
+    return keep

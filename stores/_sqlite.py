@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import operator
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,43 +22,30 @@ import numpy as np
 from numpy.typing import NDArray
 
 from agentmem._audit import AuditLog
+from agentmem._columns import FRAME_COLUMNS
 from agentmem._db import BUSY_TIMEOUT, connect, retrying
 from agentmem._errors import ClosedError, InvalidInputError, NotFoundError, StoreError, UserError
 from agentmem._models import Filters, Hit, Kind, MemoryItem, Scope
 from agentmem._protocols import Embedder
+from agentmem._time import from_micros, opt_micros, opt_time, to_micros
 
 __all__ = [
     "FRAME_COLUMNS",
+    "ColumnReads",
     "EmbeddedTableStore",
     "ItemTable",
     "TableStore",
     "check_k",
+    "open_folder",
     "from_micros",
     "to_micros",
 ]
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO = timedelta(microseconds=1)
 
 _COLUMNS = (
     "id, user_id, agent_id, session_id, kind, text, created_at, recorded_at, valid_from, "
     "valid_to, importance, strength, access_count, last_accessed_at, source_ids, metadata"
 )
 
-# What retention policies decide on: read column by column, no item objects built.
-FRAME_COLUMNS = (
-    "id",
-    "user_id",
-    "agent_id",
-    "session_id",
-    "kind",
-    "created_at",
-    "recorded_at",
-    "valid_from",
-    "importance",
-    "strength",
-    "last_accessed_at",
-)
 _EXTRA_COLUMNS = frozenset({"text", "metadata", "valid_to", "embedding"})
 
 _SCHEMA = """
@@ -131,24 +119,6 @@ def _never_reuse_ids(conn: sqlite3.Connection) -> None:
         raise
 
 
-def to_micros(when: datetime) -> int:
-    """Exact integer microseconds since the epoch for an aware datetime."""
-    return (when - _EPOCH) // _MICRO
-
-
-def from_micros(value: int) -> datetime:
-    """The aware UTC datetime for integer microseconds since the epoch."""
-    return _EPOCH + value * _MICRO
-
-
-def _opt_micros(when: datetime | None) -> int | None:
-    return None if when is None else to_micros(when)
-
-
-def _opt_time(value: int | None) -> datetime | None:
-    return None if value is None else from_micros(value)
-
-
 def item_row(item: MemoryItem) -> tuple[Any, ...]:
     """The column values of ``item``, in ``_COLUMNS`` order."""
     valid_from = item.valid_from or item.created_at
@@ -162,11 +132,11 @@ def item_row(item: MemoryItem) -> tuple[Any, ...]:
         to_micros(item.created_at),
         to_micros(item.recorded_at),
         to_micros(valid_from),
-        _opt_micros(item.valid_to),
+        opt_micros(item.valid_to),
         item.importance,
         item.strength,
         item.access_count,
-        _opt_micros(item.last_accessed_at),
+        opt_micros(item.last_accessed_at),
         json.dumps(item.source_ids),
         json.dumps(item.metadata, sort_keys=True, default=str),
     )
@@ -200,11 +170,11 @@ def row_item(row: sqlite3.Row | tuple[Any, ...]) -> MemoryItem:
         created_at=from_micros(created_at),
         recorded_at=from_micros(recorded_at),
         valid_from=from_micros(valid_from),
-        valid_to=_opt_time(valid_to),
+        valid_to=opt_time(valid_to),
         importance=importance,
         strength=strength,
         access_count=access_count,
-        last_accessed_at=_opt_time(last_accessed_at),
+        last_accessed_at=opt_time(last_accessed_at),
         source_ids=[] if source_ids == "[]" else json.loads(source_ids),
         metadata={} if metadata == "{}" else json.loads(metadata),
     )
@@ -658,6 +628,14 @@ class _Transaction:
             table.lock.release()
 
 
+def open_folder(path: str | os.PathLike[str] | None) -> Path | None:
+    """A store's folder (created if missing), or ``None`` for a store in memory only."""
+    folder = None if path is None else Path(path).expanduser()
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def check_k(k: int) -> None:
     """Refuse a non-positive result count with a clear error."""
     if k <= 0:
@@ -764,6 +742,35 @@ class TableStore:
                 self._table.bump_version()
                 if fresh:
                     reindex([old[i][0] for i in fresh], np.stack(list(fresh.values())))
+
+
+class ColumnReads:
+    """The optional fast reads of :class:`~agentmem._protocols.ColumnarStore`, from ``_table``.
+
+    Retention policies decide over many memories at once through these instead of
+    building an item per row.
+    """
+
+    _table: ItemTable
+
+    def columns(
+        self,
+        *,
+        scope: Scope | None = None,
+        filters: Filters | None = None,
+        include_closed: bool = True,
+        extra: Sequence[str] = (),
+    ) -> dict[str, list[Any]]:
+        """Raw columns of the stored items, oldest first (see ``ItemTable.columns``).
+
+        ``extra`` may add ``text``, ``metadata``, ``valid_to`` and ``embedding`` (float32
+        bytes). Retention policies read this instead of :meth:`scan` to skip building items.
+        """
+        return self._table.columns(scope, filters, include_closed=include_closed, extra=extra)
+
+    def get_many(self, ids: Sequence[str]) -> dict[str, MemoryItem]:
+        """The items with these ids that exist here, by id (one query per 500 ids)."""
+        return self._table.get_many(ids)
 
 
 class EmbeddedTableStore(TableStore):

@@ -15,12 +15,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from agentmem.stores._sqlite import from_micros, to_micros
 from pydantic import BaseModel
 
 from agentmem._clock import Clock, SystemClock, as_utc
 from agentmem._db import connect
 from agentmem._errors import ClosedError, InvalidInputError
+from agentmem._time import from_micros, to_micros
 from agentmem._validation import normalize_id
 
 __all__ = ["FactRecord", "FactTable", "FactValue"]

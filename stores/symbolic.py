@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
+from agentmem.stores._fts import bm25_search, match_expression
 from agentmem.stores._sql_sandbox import SandboxError, SandboxLimits, SqlSandbox, StepResult
 from agentmem.stores._sqlite import ItemTable, TableStore, check_k, where_clause
 from agentmem.stores._symbolic_chain import Session, check_mode, parse_reply, schema_statements
@@ -49,6 +50,7 @@ from agentmem._errors import InvalidInputError, NotFoundError
 from agentmem._models import Filters, Hit, MemoryEvent, MemoryItem, Scope
 from agentmem._prompts import render_prompt
 from agentmem._protocols import ChatMessage, ChatModel
+from agentmem._structured import SqlStepReply, ask_lines
 from agentmem._tracing import Tracer, traced
 
 if TYPE_CHECKING:
@@ -69,7 +71,6 @@ logger = logging.getLogger(__name__)
 _DB = "symbolic.sqlite"
 _TABLES_KEY = "symbolic_tables"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-_WORD = re.compile(r"\w+", re.UNICODE)
 _FTS = """
 CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5(text, content='items', content_rowid='vid');
 CREATE TRIGGER IF NOT EXISTS items_fts_ai AFTER INSERT ON items BEGIN
@@ -401,7 +402,13 @@ class SymbolicStore(TableStore):
                 attempts = 0
                 while True:
                     with traced(self.tracer, "llm", "symbolic.step", step=index) as response:
-                        reply = llm.chat(messages, max_tokens=max_tokens).text
+                        reply = ask_lines(
+                            llm,
+                            messages,
+                            SqlStepReply,
+                            max_tokens=max_tokens,
+                            structured_max_tokens=2 * max_tokens,
+                        )
                         response["text"] = reply
                     messages.append(ChatMessage(role="assistant", content=reply))
                     final, sql, params = parse_reply(reply)
@@ -534,21 +541,11 @@ class SymbolicStore(TableStore):
         """BM25 full-text search over the items in ``scope`` that pass ``filters``."""
         check_k(k)
         self._table.ensure_open()
-        words = _WORD.findall(query.lower())
-        match = " OR ".join('"' + w + '"' for w in dict.fromkeys(words))
+        match = match_expression(query)
         where, params = where_clause(scope, filters, as_of=as_of, open_only=as_of is None)
         with self._table.lock:
-            found = (
-                self._table.conn.execute(
-                    "SELECT items.vid, bm25(items_fts) AS rank FROM items_fts JOIN items "
-                    f"ON items.vid = items_fts.rowid WHERE items_fts MATCH ? AND ({where}) "
-                    "ORDER BY rank, items.vid LIMIT ?",
-                    (match, *params, k),
-                ).fetchall()
-                if words
-                else []
-            )
-            ranked = [(int(vid), -float(rank)) for vid, rank in found]
+            conn = self._table.conn
+            ranked = [] if match is None else bm25_search(conn, match, where, params, k)
             if len(ranked) < k:
                 # Fill up to k with the newest other items in scope (score 0), as a
                 # dense store would return its k nearest.

@@ -18,7 +18,7 @@ from typing import Any
 
 import faiss
 import numpy as np
-from agentmem.stores._sqlite import EmbeddedTableStore, ItemTable, check_k
+from agentmem.stores._sqlite import ColumnReads, EmbeddedTableStore, ItemTable, check_k, open_folder
 from numpy.typing import NDArray
 
 from agentmem._models import Filters, Hit, MemoryItem, Scope
@@ -28,12 +28,12 @@ __all__ = ["VectorStore"]
 
 logger = logging.getLogger(__name__)
 
-_DB = "vector.sqlite"
+_DB = "vector.sqlite"  # also HybridStore's database file
 _INDEX = "vector.faiss"
 _INDEX_META = "vector.faiss.json"
 
 
-class VectorStore(EmbeddedTableStore):
+class VectorStore(EmbeddedTableStore, ColumnReads):
     """Memories searched by embedding similarity (cosine, via normalised inner product).
 
     Args:
@@ -64,9 +64,7 @@ class VectorStore(EmbeddedTableStore):
             faiss.omp_set_num_threads(faiss_threads)
         self.name = name
         self.embedder = embedder
-        self._folder = None if path is None else Path(path).expanduser()
-        if self._folder is not None:
-            self._folder.mkdir(parents=True, exist_ok=True)
+        self._folder = open_folder(path)
         self._table = ItemTable(
             None if self._folder is None else self._folder / _DB, synchronous=synchronous
         )
@@ -199,25 +197,6 @@ class VectorStore(EmbeddedTableStore):
             scores, ids = self._index.search(vector, min(k, len(allowed)), params=params)
         found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
         return self._hits(found, "dense")
-
-    def columns(
-        self,
-        *,
-        scope: Scope | None = None,
-        filters: Filters | None = None,
-        include_closed: bool = True,
-        extra: Sequence[str] = (),
-    ) -> dict[str, list[Any]]:
-        """Raw columns of the stored items, oldest first (see ``ItemTable.columns``).
-
-        ``extra`` may add ``text``, ``metadata``, ``valid_to`` and ``embedding`` (float32
-        bytes). Retention policies read this instead of :meth:`scan` to skip building items.
-        """
-        return self._table.columns(scope, filters, include_closed=include_closed, extra=extra)
-
-    def get_many(self, ids: Sequence[str]) -> dict[str, MemoryItem]:
-        """The items with these ids that exist here, by id (one query per 500 ids)."""
-        return self._table.get_many(ids)
 
     # -- maintenance -------------------------------------------------------------------
     @property

@@ -19,3 +19,6 @@ def _forbid_real_models(request: pytest.FixtureRequest) -> Iterator[None]:
     previous = set_model_loads_allowed(allowed)
     yield
     set_model_loads_allowed(previous)
+
+
+from tests.postgres_server import pg_schema, postgres_url  # noqa: E402, F401

@@ -64,12 +64,12 @@ def test_openai_compatible_errors(
 ) -> None:
     server.replies.append((status, payload))
     with pytest.raises(ModelError, match=match):
-        OpenAICompatibleLLM(server.url, "m").chat(MESSAGES)
+        OpenAICompatibleLLM(server.url, "m", max_retries=0).chat(MESSAGES)
 
 
 def test_openai_compatible_unreachable_and_bad_url() -> None:
     with pytest.raises(ModelError, match="cannot reach"):
-        OpenAICompatibleLLM("http://127.0.0.1:9/v1", "m", timeout=2).chat(MESSAGES)
+        OpenAICompatibleLLM("http://127.0.0.1:9/v1", "m", timeout=2, max_retries=0).chat(MESSAGES)
     with pytest.raises(InvalidInputError):
         OpenAICompatibleLLM("localhost:8000", "m")
 

@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "thoughts",
     "symbolic",
     "eval",
+    "migrate",
     "serve",
     "mcp",
 ]

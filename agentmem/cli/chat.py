@@ -1,11 +1,12 @@
-"""``agentmem chat --db PATH --user NAME``: talk to an agent that remembers across runs."""
+"""``agentmem chat --db PATH|URL --user NAME``: talk to an agent that remembers across runs."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
+
+from agentmem.cli._common import DB_HELP, add_db_argument, open_memory
 
 __all__ = ["register"]
 
@@ -16,7 +17,7 @@ _HELP = """commands: /memories (list what is remembered), /forget (forget everyt
 def register(sub: Any) -> None:
     """Add the ``chat`` command."""
     parser = sub.add_parser("chat", help="an interactive chat whose memory persists across runs")
-    parser.add_argument("--db", required=True, help="the memory folder (created if missing)")
+    add_db_argument(parser, help=f"{DB_HELP} (created if missing)")
     parser.add_argument("--user", required=True, help="who is talking")
     parser.add_argument("--session", help="session id (default: one per run)")
     parser.add_argument("--base-url", help="an OpenAI-compatible server instead of the local model")
@@ -32,12 +33,12 @@ def register(sub: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     import uuid
 
-    from agentmem import Agent, Memory
+    from agentmem import Agent
     from agentmem.llms import LocalLLM, OpenAICompatibleLLM
 
     llm: Any = OpenAICompatibleLLM(args.base_url, args.model) if args.base_url else LocalLLM()
     session = args.session or uuid.uuid4().hex[:8]
-    with Memory.default(Path(args.db).expanduser()) as memory:
+    with open_memory(args, must_exist=False) as memory:
         agent = Agent(llm=llm, memory=memory)
         print(f"agentmem chat: {memory.count(user_id=args.user)} memories of {args.user}. " + _HELP)
         while True:

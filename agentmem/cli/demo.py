@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from agentmem.cli._common import DB_HELP, add_db_argument
+
 __all__ = ["SESSIONS", "register", "run_demo"]
 
 USER = "maya"
@@ -59,14 +61,16 @@ def register(sub: Any) -> None:
     parser = sub.add_parser(
         "demo", help="run a scripted multi-session conversation on the offline models"
     )
-    parser.add_argument("--db", help="keep the memory in this folder (default: a temporary one)")
+    add_db_argument(
+        parser, required=False, help=f"{DB_HELP} for the memory (default: a temporary folder)"
+    )
     parser.add_argument("--max-tokens", type=int, default=40, help="reply length cap")
     parser.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     if args.db:
-        return run_demo(Path(args.db).expanduser(), max_tokens=args.max_tokens)
+        return run_demo(args.db, max_tokens=args.max_tokens)
     with tempfile.TemporaryDirectory(prefix="agentmem-demo-") as tmp:
         return run_demo(Path(tmp), max_tokens=args.max_tokens)
 
@@ -76,8 +80,10 @@ def _line(label: str, values: list[str]) -> None:
         print(f"    {label:<10}" + ("\n" + " " * 14).join(values))
 
 
-def run_demo(folder: Path, *, max_tokens: int = 40, llm: Any = None, embedder: Any = None) -> int:
-    """Run the scripted conversation with memory in ``folder``; print what happens."""
+def run_demo(
+    folder: Path | str, *, max_tokens: int = 40, llm: Any = None, embedder: Any = None
+) -> int:
+    """Run the scripted conversation with memory in ``folder`` (or a URL); print what happens."""
     from agentmem import Agent, ManualClock, Memory
     from agentmem.llms import LocalLLM
 
@@ -85,7 +91,7 @@ def run_demo(folder: Path, *, max_tokens: int = 40, llm: Any = None, embedder: A
     clock = ManualClock(SESSIONS[0][0])
     print(f"agentmem demo: memory in {folder}")
     print("loading the offline models (the first run de-quantises the chat model: ~20 s)...")
-    memory = Memory.default(folder, clock=clock, embedder=embedder)
+    memory = Memory.from_url(folder, clock=clock, embedder=embedder)
     if llm is None:
         llm = LocalLLM(max_tokens=max_tokens)
         llm.load()

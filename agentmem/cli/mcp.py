@@ -7,6 +7,8 @@ import getpass
 import sys
 from typing import Any
 
+from agentmem.cli._common import DB_HELP, add_db_argument
+
 __all__ = ["register"]
 
 
@@ -17,7 +19,7 @@ def register(sub: Any) -> None:
     parser = sub.add_parser(
         "mcp", help="serve one user's memories to an MCP client (remember, recall, forget, list)"
     )
-    parser.add_argument("--db", required=True, help="the memory folder (created if missing)")
+    add_db_argument(parser, help=f"{DB_HELP} (created if missing)")
     parser.add_argument("--user", help="whose memories (default: your login name)")
     parser.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     parser.add_argument("--host", default="127.0.0.1", help="for --transport http")

@@ -1,4 +1,4 @@
-"""``agentmem memories list|show|history|forget --db PATH``: look into a memory folder."""
+"""``agentmem memories list|show|history|forget --db PATH|URL``: look into a memory."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from agentmem._errors import UserError
+from agentmem.cli._common import add_db_argument, open_memory
 
 __all__ = ["register"]
 
@@ -18,7 +19,7 @@ def register(sub: Any) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--db", required=True, help="the memory folder (as for Memory.default)")
+        add_db_argument(p)
 
     p = actions.add_parser("list", help="list memories, newest last")
     common(p)
@@ -46,15 +47,7 @@ def register(sub: Any) -> None:
 
 
 def _open(args: argparse.Namespace) -> Any:
-    from pathlib import Path
-
-    from agentmem import Memory
-
-    folder = Path(args.db).expanduser()
-    if not (folder / "vector.sqlite").exists():
-        msg = f"no memory at {folder} (expected {folder / 'vector.sqlite'})"
-        raise UserError(msg)
-    return Memory.default(folder)
+    return open_memory(args)
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from agentmem._errors import UserError
+from agentmem.cli._common import add_db_argument, open_memory
 
 __all__ = ["register"]
 
@@ -46,14 +46,14 @@ def register(sub: Any) -> None:
     p.set_defaults(func=_generate)
 
     p = actions.add_parser("preview", help="show what a policy set would do to a memory now")
-    p.add_argument("--db", required=True, help="the memory folder (as for Memory.default)")
+    add_db_argument(p)
     p.add_argument("--policy", required=True, metavar="SPEC", help="e.g. decay:threshold=0.2")
     p.add_argument("--apply", action="store_true", help="apply the decisions after showing them")
     _embedder_option(p)
     p.set_defaults(func=_preview)
 
     p = actions.add_parser("undo", help="reverse one change, read from the audit log")
-    p.add_argument("--db", required=True, help="the memory folder (as for Memory.default)")
+    add_db_argument(p)
     p.add_argument("event", type=int, help="the audit event id (see `memories history`)")
     _embedder_option(p)
     p.set_defaults(func=_undo)
@@ -133,34 +133,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _open(path: str, embedder: str = "default") -> Any:
-    from agentmem import Memory
-
-    folder = Path(path).expanduser()
-    if not (folder / "vector.sqlite").exists():
-        msg = f"no memory at {folder} (expected {folder / 'vector.sqlite'})"
-        raise UserError(msg)
-    if embedder == "default":
-        return Memory.default(folder)
-    return Memory.default(folder, embedder=_hash_embedder(folder))
-
-
-def _hash_embedder(folder: Path) -> Any:
-    """The hashing embedder with the dimension and seed the store at ``folder`` was built with."""
-    import sqlite3
-
-    from agentmem.testing import HashEmbedder
-
-    conn = sqlite3.connect(f"file:{folder / 'vector.sqlite'}?mode=ro", uri=True)
-    try:
-        row = conn.execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()
-    finally:
-        conn.close()
-    name = "" if row is None else str(row[0])
-    match = re.fullmatch(r"hash-(\d+)-(\d+)", name)
-    if match is None:
-        msg = f"the memory at {folder} was built with the embedder {name!r}; drop --embedder hash"
-        raise UserError(msg)
-    return HashEmbedder(int(match.group(1)), seed=int(match.group(2)))
+    return open_memory(path, embedder=embedder)
 
 
 def _preview(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from agentmem._errors import MissingDependencyError, UserError
+from agentmem.cli._common import DB_HELP, add_db_argument
 
 __all__ = ["app_from_env", "open_memory", "register"]
 
@@ -24,7 +25,7 @@ _ENV = "AGENTMEM_SERVE"
 def register(sub: Any) -> None:
     """Add the ``serve`` command."""
     parser = sub.add_parser("serve", help="serve a memory over HTTP, with an inspector page")
-    parser.add_argument("--db", required=True, help="the memory folder (created if missing)")
+    add_db_argument(parser, help=f"{DB_HELP} (created if missing)")
     parser.add_argument("--keys", required=True, help='KEYS.json: {"KEY": ["alice"], "KEY2": "*"}')
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8765)
@@ -61,31 +62,15 @@ def add_embedder_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def open_memory(db: str, *, embedder: str = "default", policy: str | None = None) -> Any:
-    """Open (or create) the memory at ``db`` the way ``serve`` and ``mcp`` do."""
-    from agentmem import Memory
+    """Open (or create) the memory at ``db`` (a folder or URL) the way ``serve`` and ``mcp`` do."""
+    from agentmem.cli._common import open_memory as open_db
 
-    if "://" in db:
-        from_url = getattr(Memory, "from_url", None)
-        if from_url is None:
-            msg = f"this agentmem cannot open a database URL ({db}); pass a folder"
-            raise UserError(msg)
-        return from_url(db)
-    policies = None
+    options: dict[str, Any] = {}
     if policy is not None:
         from agentmem.policies import parse_spec
 
-        policies = [parse_spec(policy)]
-    folder = Path(db).expanduser()
-    chosen = None
-    if embedder == "hash":
-        from agentmem.testing import HashEmbedder
-
-        chosen = HashEmbedder(64)
-        if (folder / "vector.sqlite").exists():
-            from agentmem.cli.policies import _hash_embedder
-
-            chosen = _hash_embedder(folder)
-    return Memory.default(folder, embedder=chosen, policies=policies)
+        options["policies"] = [parse_spec(policy)]
+    return open_db(db, must_exist=False, embedder=embedder, **options)
 
 
 def _llm(config: dict[str, Any]) -> Any:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agentmem._errors import InvalidInputError, UserError
+from agentmem.cli._common import is_postgres
 
 __all__ = ["register"]
 
@@ -81,6 +82,9 @@ def _open(args: argparse.Namespace, *, create: bool = False) -> Any:
 
     from agentmem.stores import SymbolicStore
 
+    if is_postgres(args.db):
+        msg = "symbolic stores keep their data in SQLite: --db takes a folder here, not a URL"
+        raise UserError(msg)
     folder = Path(args.db).expanduser()
     if not create and not (folder / "symbolic.sqlite").exists():
         msg = f"no symbolic store at {folder} (expected {folder / 'symbolic.sqlite'})"

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from agentmem._errors import UserError
+from agentmem.cli._common import is_postgres
 
 __all__ = ["register"]
 
@@ -38,6 +39,9 @@ def _open(args: argparse.Namespace) -> Any:
     from agentmem.embedders import SentenceTransformerEmbedder
     from agentmem.stores import ThoughtStore
 
+    if is_postgres(args.db):
+        msg = "thought stores keep their data in SQLite: --db takes a folder here, not a URL"
+        raise UserError(msg)
     folder = Path(args.db).expanduser()
     if not (folder / "thought.sqlite").exists():
         msg = f"no thought store at {folder} (expected {folder / 'thought.sqlite'})"

@@ -24,7 +24,7 @@ from agentmem.eval.metrics import exact_match, is_abstention, recall_at_k, token
 from agentmem.eval.report import QuestionResult, Report
 from agentmem.eval.systems import System, build_system
 
-__all__ = ["Evaluator", "JudgeCache", "parse_verdict"]
+__all__ = ["JUDGE_CHECK", "Evaluator", "JudgeCache", "check_judge", "parse_verdict"]
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +106,11 @@ class Evaluator:
             "seed": seed,
             "max_questions": self.max_questions,
         }
+        judge_check = None
+        if judge is not None:
+            judge_check = check_judge(judge, self._judge_cache)
+            if not all(judge_check.values()):
+                logger.warning("the judge misgrades its check items %s", judge_check)
         results: dict[str, list[QuestionResult]] = {name: [] for name in names}
         jobs = [(c, s) for c in dataset.conversations for s in built]
         bar = tqdm(jobs, desc="eval recall", unit="conv", disable=not self.progress)
@@ -125,6 +130,7 @@ class Evaluator:
             seed=seed,
             llm=_model_name(llm),
             judge=_model_name(judge),
+            judge_check=judge_check,
         )
 
     # -- one conversation --------------------------------------------------------------
@@ -257,11 +263,22 @@ _VERDICT = re.compile(r"\b(CORRECT|WRONG|INCORRECT)\b", re.IGNORECASE)
 
 
 def parse_verdict(text: str) -> float | None:
-    """1.0 for CORRECT, 0.0 for WRONG / INCORRECT (the first that appears), else ``None``."""
-    found = _VERDICT.search(text)
-    if found is None:
+    """1.0 for CORRECT, 0.0 for WRONG / INCORRECT, ``None`` for neither or both.
+
+    A reply that names both (a small model echoing "CORRECT or WRONG") decides nothing.
+    """
+    said = {word.upper() for word in _VERDICT.findall(text)}
+    if not said or ("CORRECT" in said and len(said) > 1):
         return None
-    return float(found.group(1).upper() == "CORRECT")
+    return float(said == {"CORRECT"})
+
+
+JUDGE_CHECK = (
+    ("right", "What colour is a clear daytime sky?", "blue", "It is blue.", 1.0),
+    ("wrong", "What colour is a clear daytime sky?", "blue", "It is green.", 0.0),
+    ("wrong-date", "When did Ann move to Porto?", "7 May 2023", "In 2019.", 0.0),
+)
+"""Graded before a run: a judge must pass a right answer and fail two wrong ones."""
 
 
 class JudgeCache:
@@ -300,6 +317,16 @@ class JudgeCache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps(entry) + "\n")
+
+
+def check_judge(judge: ChatModel, cache: JudgeCache | None = None) -> dict[str, bool]:
+    """Whether ``judge`` grades each :data:`JUDGE_CHECK` item as expected, by name."""
+    cache = cache or JudgeCache(None)
+    out = {}
+    for name, question, answer, reply, expected in JUDGE_CHECK:
+        probe = Question(id=name, question=question, answer=answer, category="check")
+        out[name] = _judge(judge, probe, reply, cache) == expected
+    return out
 
 
 def _judge(judge: ChatModel, question: Question, reply: str, cache: JudgeCache) -> float | None:

@@ -122,6 +122,7 @@ class Report(BaseModel):
     llm: str | None = None
     judge: str | None = None
     excluded: list[str] = Field(default_factory=lambda: ["adversarial"])
+    judge_check: dict[str, bool] | None = None
     summary: dict[str, dict[str, Summary]]
     results: dict[str, list[QuestionResult]]
 
@@ -221,6 +222,15 @@ class Report(BaseModel):
             "turns; brackets are seeded bootstrap 95% intervals over questions. Recall of "
             "fixed-context systems (full-context, recent-window, no-memory) counts everything "
             "in their prompt. Prompt tokens are estimated the same way for all.",
+        ]
+        if self.judge_check is not None and not all(self.judge_check.values()):
+            failed = ", ".join(name for name, ok in self.judge_check.items() if not ok)
+            lines += [
+                "",
+                f"**The judge failed its check** ({failed}: it misgraded a known right or "
+                "wrong answer), so its J column measures the judge, not the answers.",
+            ]
+        lines += [
             "",
             "| system | questions | with evidence | "
             + " | ".join(recall_keys + answer_cols)

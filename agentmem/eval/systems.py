@@ -19,6 +19,7 @@ from agentmem._errors import UserError
 from agentmem._memory import Memory
 from agentmem._protocols import Embedder, MemoryStore, RetentionPolicy
 from agentmem.eval.dataset import Conversation, Question, Session, Turn
+from agentmem.stores._fts import match_expression
 
 __all__ = [
     "BM25System",
@@ -210,9 +211,6 @@ class MemorySystem(System):
         return self._memory
 
 
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
 class BM25System(System):
     """Lexical search over turns with SQLite FTS5's BM25 ranking."""
 
@@ -232,10 +230,9 @@ class BM25System(System):
 
     def recall(self, question: Question, k: int) -> Recalled:  # noqa: D102
         assert self._db is not None
-        words = sorted({w.lower() for w in _WORD.findall(question.question)})
-        if not words:
+        query = match_expression(question.question)
+        if query is None:
             return []
-        query = " OR ".join('"' + w.replace('"', "") + '"' for w in words)
         rows = self._db.execute(
             "SELECT turn_id, line FROM turns WHERE turns MATCH ? ORDER BY bm25(turns), rowid "
             "LIMIT ?",

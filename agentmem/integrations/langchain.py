@@ -22,7 +22,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from langchain_core.callbacks import CallbackManagerForLLMRun, CallbackManagerForRetrieverRun
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForRetrieverRun,
+    CallbackManagerForLLMRun,
+    CallbackManagerForRetrieverRun,
+)
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
@@ -40,6 +44,7 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from langchain_core.vectorstores import VectorStore
 from pydantic import ConfigDict, Field
 
+from agentmem._async_memory import AsyncMemory
 from agentmem._errors import InvalidInputError, NotFoundError, UserError
 from agentmem._memory import Memory
 from agentmem._models import Filters, Hit, Kind, MemoryItem, Scope
@@ -316,6 +321,42 @@ class AgentMemVectorStore(VectorStore):
         """The ``k`` memories most similar to ``query``, best first."""
         return [doc for doc, _ in self.similarity_search_with_score(query, k, **kwargs)]
 
+    # Async paths: the same work in the memory's AsyncMemory pool, never on the loop.
+    async def aadd_texts(
+        self,
+        texts: Iterable[str],
+        metadatas: list[dict[str, Any]] | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Async :meth:`add_texts`, run off the event loop."""
+        listed = list(texts)
+        return await _async(self.memory).run(
+            lambda _m: self.add_texts(listed, metadatas, ids=ids, **kwargs)
+        )
+
+    async def adelete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
+        """Async :meth:`delete`, run off the event loop."""
+        return await _async(self.memory).run(lambda _m: self.delete(ids, **kwargs))
+
+    async def aget_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        """Async :meth:`get_by_ids`, run off the event loop."""
+        return await _async(self.memory).run(lambda _m: self.get_by_ids(ids))
+
+    async def asimilarity_search_with_score(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        """Async :meth:`similarity_search_with_score`, run off the event loop."""
+        return await _async(self.memory).run(
+            lambda _m: self.similarity_search_with_score(query, k, **kwargs)
+        )
+
+    async def asimilarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
+        """Async :meth:`similarity_search`, run off the event loop."""
+        found = await self.asimilarity_search_with_score(query, k, **kwargs)
+        return [doc for doc, _ in found]
+
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
         # Dense scores are cosine similarities; clip them into [0, 1].
         return lambda score: max(0.0, min(1.0, score))
@@ -422,6 +463,14 @@ class AgentMemRetriever(BaseRetriever):
             for hit in hits
         ]
 
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        sync_manager = run_manager.get_sync()
+        return await _async(self.memory).run(
+            lambda _m: self._get_relevant_documents(query, run_manager=sync_manager)
+        )
+
 
 # -- chat history --------------------------------------------------------------------------
 class AgentMemChatMessageHistory(BaseChatMessageHistory):
@@ -477,6 +526,19 @@ class AgentMemChatMessageHistory(BaseChatMessageHistory):
             if message_text(message).strip()
         ]
         self.memory.write(items)
+
+    async def aget_messages(self) -> list[BaseMessage]:
+        """The session's messages, oldest first, read off the event loop."""
+        return await _async(self.memory).run(lambda _m: self.messages)
+
+    async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
+        """Async :meth:`add_messages`, run off the event loop."""
+        listed = list(messages)
+        await _async(self.memory).run(lambda _m: self.add_messages(listed))
+
+    async def aclear(self) -> None:
+        """Async :meth:`clear`, run off the event loop."""
+        await _async(self.memory).run(lambda _m: self.clear())
 
     def clear(self) -> None:
         """Forget this session's messages for good."""
@@ -578,12 +640,18 @@ def with_memory(
 
     async def ainvoke(value: Any, config: RunnableConfig) -> Any:
         scope = scope_of(config)
-        prepared, query = before(value, scope)
+        amemory = _async(memory)
+        prepared, query = await amemory.run(lambda _m: before(value, scope))
         output = await runnable.ainvoke(prepared, config)
-        after(query, output, scope)
+        await amemory.run(lambda _m: after(query, output, scope))
         return output
 
     return RunnableLambda(invoke, afunc=ainvoke, name="with_memory")
+
+
+def _async(memory: Memory) -> AsyncMemory:
+    """The memory's shared AsyncMemory: a bounded pool and the memory's change lock."""
+    return AsyncMemory.shared(memory)
 
 
 def _query_of(value: Any, input_key: str) -> str:

@@ -58,13 +58,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_cli(folder: Path, *extra: str, keys: dict[str, Any] | None = None) -> Iterator[str]:
-    """Run ``agentmem serve`` in a subprocess over ``folder``; yield its base URL."""
+def serve_cli(
+    folder: Path, *extra: str, keys: dict[str, Any] | None = None, db: str | None = None
+) -> Iterator[str]:
+    """Run ``agentmem serve`` in a subprocess over ``folder`` (or ``db``); yield its base URL."""
     keys_file = folder.parent / f"{folder.name}-keys.json"
     keys_file.write_text(json.dumps(keys or KEYS))
     port = free_port()
     command = [
-        sys.executable, "-m", "agentmem.cli", "serve", "--db", str(folder),
+        sys.executable, "-m", "agentmem.cli", "serve", "--db", db or str(folder),
         "--port", str(port), "--keys", str(keys_file), "--embedder", "hash", *extra,
     ]  # fmt: skip
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}

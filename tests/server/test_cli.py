@@ -99,3 +99,23 @@ sys.exit(main(["serve", "--db", "x", "--keys", "k.json"]))
     assert 'pip install "agentmem[server]"' in done.stdout, done.stderr
     assert done.returncode == 2
     assert 'pip install "agentmem[server]"' in done.stderr
+
+
+def test_serve_a_postgresql_memory_with_two_workers(
+    tmp_path: Path, postgres_url: str, pg_schema: str
+) -> None:
+    db = f"{postgres_url}{'&' if '?' in postgres_url else '?'}schema={pg_schema}"
+    with serve_cli(tmp_path / "pg", "--workers", "2", db=db) as url:
+        alice = httpx.Client(base_url=url, headers=auth(ALICE_KEY), timeout=30)
+        bob = httpx.Client(base_url=url, headers=auth(BOB_KEY), timeout=30)
+        with alice, bob:
+            made = alice.post("/v1/memories", json={"text": "Alice likes figs", "user_id": "alice"})
+            assert made.status_code == 201, made.text
+            item_id = made.json()["id"]
+            hits = alice.get("/v1/memories/search", params={"user_id": "alice", "q": "figs"})
+            assert [hit["item"]["id"] for hit in hits.json()] == [item_id]
+            assert bob.get(f"/v1/memories/{item_id}").status_code == 403
+            assert bob.delete(f"/v1/memories/{item_id}").status_code == 403
+            history = alice.get(f"/v1/memories/{item_id}/history").json()
+            assert [event["op"] for event in history] == ["add", "access"]
+            assert alice.delete(f"/v1/memories/{item_id}").json() == {"forgotten": 1}

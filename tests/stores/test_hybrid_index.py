@@ -9,9 +9,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from agentmem.stores import HybridStore, IndexSettings
-from agentmem.stores import _index as index_module
+from agentmem.stores import _block as block_module
 
 from agentmem import MemoryItem, Scope
 from agentmem.testing import HashEmbedder
@@ -35,13 +36,13 @@ def notes(count: int, start: int = 0) -> list[MemoryItem]:
 def builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts HNSW graph builds (each entry: the rows the graph was built over)."""
     calls: list[int] = []
-    original = index_module._Block.build_hnsw
+    original = block_module.Block.build_hnsw
 
     def counted(block: Any, settings: IndexSettings) -> None:
         calls.append(block.n)
         original(block, settings)
 
-    monkeypatch.setattr(index_module._Block, "build_hnsw", counted)
+    monkeypatch.setattr(block_module.Block, "build_hnsw", counted)
     return calls
 
 
@@ -146,13 +147,13 @@ def gate(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
     """Once armed (``gate.clear()``), graph builds wait until ``gate.set()``."""
     release = threading.Event()
     release.set()
-    original = index_module._Block.build_hnsw
+    original = block_module.Block.build_hnsw
 
     def gated(block: Any, settings: IndexSettings) -> None:
         assert release.wait(10), "the test never released the build"
         original(block, settings)
 
-    monkeypatch.setattr(index_module._Block, "build_hnsw", gated)
+    monkeypatch.setattr(block_module.Block, "build_hnsw", gated)
     return release
 
 
@@ -226,3 +227,20 @@ def test_synchronous_compaction_stays_available(tmp_path: Path) -> None:
     assert not store.dense_index.compacting
     assert store.dense_index.tombstones == 0
     store.close()
+
+
+def test_save_as_and_load_current_check_the_key(tmp_path: Path) -> None:
+    from agentmem.stores._index import DenseIndex, item_attrs
+
+    index = DenseIndex(4)
+    vectors = np.eye(4, dtype=np.float32)[:2]
+    index.add("u", [1, 2], vectors, [item_attrs(n) for n in notes(2)])
+    key = {"version": "7", "dim": 4}
+    index.save_as(tmp_path / "dense", key)
+    index.save_as(tmp_path / "dense", key)  # replacing a saved index is atomic too
+    loaded = DenseIndex.load_current(tmp_path / "dense", key)
+    assert loaded is not None and loaded.size == 2
+    assert DenseIndex.load_current(tmp_path / "dense", {"version": "8", "dim": 4}) is None
+    assert DenseIndex.load_current(tmp_path / "missing", key) is None
+    (tmp_path / "dense" / "manifest.json").write_text("{broken")
+    assert DenseIndex.load_current(tmp_path / "dense", key) is None

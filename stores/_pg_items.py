@@ -1,0 +1,236 @@
+"""The items table in PostgreSQL: row mapping, scoped conditions and the two retrievers.
+
+The SQL twin of :mod:`agentmem.stores._sqlite`: scope, validity and filters mean the same
+thing here as there (``Filters.matches`` is the reference). Dense search is an ordered
+pgvector scan (HNSW, cosine distance, iterative so a filter never starves it); lexical
+search is PostgreSQL full-text search (``tsvector`` of the indexed text, ranked by
+``ts_rank_cd``). Every function takes an open connection: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from agentmem._errors import InvalidInputError
+from agentmem._models import Filters, Kind, MemoryItem, Scope
+
+__all__ = [
+    "COLUMNS",
+    "dense_search",
+    "index_terms",
+    "insert_rows",
+    "item_values",
+    "lexical_search",
+    "row_item",
+    "where_clause",
+]
+
+COLUMNS = (
+    "id, user_id, agent_id, session_id, kind, text, created_at, recorded_at, valid_from, "
+    "valid_to, importance, strength, access_count, last_accessed_at, source_ids, metadata"
+)
+_N = len(COLUMNS.split(","))
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def item_values(item: MemoryItem) -> tuple[Any, ...]:
+    """The column values of ``item``, in :data:`COLUMNS` order."""
+    from psycopg.types.json import Jsonb
+
+    return (
+        item.id,
+        item.scope.user_id,
+        item.scope.agent_id,
+        item.scope.session_id,
+        item.kind.value,
+        item.text,
+        item.created_at,
+        item.recorded_at,
+        item.valid_from or item.created_at,
+        item.valid_to,
+        item.importance,
+        item.strength,
+        item.access_count,
+        item.last_accessed_at,
+        Jsonb(list(item.source_ids), dumps=_dumps),
+        Jsonb(item.metadata, dumps=_dumps),
+    )
+
+
+def row_item(row: Sequence[Any]) -> MemoryItem:
+    """Build a MemoryItem from a row selected as :data:`COLUMNS`."""
+    (
+        id_,
+        user_id,
+        agent_id,
+        session_id,
+        kind,
+        text,
+        created_at,
+        recorded_at,
+        valid_from,
+        valid_to,
+        importance,
+        strength,
+        access_count,
+        last_accessed_at,
+        source_ids,
+        metadata,
+    ) = tuple(row)[:_N]
+    return MemoryItem.model_construct(
+        id=id_,
+        text=text,
+        kind=Kind(kind),
+        scope=Scope.model_construct(user_id=user_id, agent_id=agent_id, session_id=session_id),
+        created_at=created_at,
+        recorded_at=recorded_at,
+        valid_from=valid_from,
+        valid_to=valid_to,
+        importance=float(importance),
+        strength=float(strength),
+        access_count=int(access_count),
+        last_accessed_at=last_accessed_at,
+        source_ids=list(source_ids),
+        metadata=dict(metadata),
+    )
+
+
+def where_clause(
+    scope: Scope | None,
+    filters: Filters | None,
+    *,
+    as_of: datetime | None = None,
+    open_only: bool = False,
+) -> tuple[str, list[Any]]:
+    """SQL ``WHERE`` text (``%s`` placeholders) and parameters for scope, filters, validity."""
+    from psycopg.types.json import Jsonb
+
+    parts: list[str] = []
+    params: list[Any] = []
+    if scope is not None:
+        parts.append("user_id = %s")
+        params.append(scope.user_id)
+        if scope.agent_id is not None:
+            parts.append("agent_id = %s")
+            params.append(scope.agent_id)
+        if scope.session_id is not None:
+            parts.append("session_id = %s")
+            params.append(scope.session_id)
+    if as_of is not None:
+        parts.append("valid_from <= %s AND (valid_to IS NULL OR valid_to > %s)")
+        params += [as_of, as_of]
+    elif open_only:
+        parts.append("valid_to IS NULL")
+    if filters is not None:
+        if filters.kinds is not None:
+            parts.append("kind = ANY(%s)")
+            params.append([kind.value for kind in filters.kinds])
+        if filters.created_after is not None:
+            parts.append("created_at >= %s")
+            params.append(filters.created_after)
+        if filters.created_before is not None:
+            parts.append("created_at < %s")
+            params.append(filters.created_before)
+        for key, value in filters.metadata.items():
+            if not isinstance(key, str) or not key:
+                msg = f"metadata filter keys must be non-empty strings, got {key!r}"
+                raise InvalidInputError(msg)
+            if value is None:
+                parts.append("coalesce(metadata -> %s, 'null'::jsonb) = 'null'::jsonb")
+                params.append(key)
+            else:
+                parts.append("metadata -> %s = %s")
+                params += [key, Jsonb(value, dumps=_dumps)]
+    return (" AND ".join(parts) or "true"), params
+
+
+def insert_rows(
+    conn: Any,
+    items: Sequence[MemoryItem],
+    bodies: Sequence[str],
+    vectors: NDArray[np.float32],
+    hashes: Sequence[str],
+) -> None:
+    """Insert items with their indexed text, embedding and cache key (caller's transaction)."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            f"INSERT INTO items ({COLUMNS}, body, embedding, embedding_hash) "
+            f"VALUES ({', '.join(['%s'] * (_N + 3))})",
+            [
+                (*item_values(item), body, vector, digest)
+                for item, body, vector, digest in zip(items, bodies, vectors, hashes, strict=True)
+            ],
+        )
+    index_terms(conn, [item.id for item in items])
+
+
+def index_terms(conn: Any, ids: Sequence[str]) -> None:
+    """(Re)write the inverted-index rows of these items from their ``tsvector``."""
+    conn.execute(
+        "DELETE FROM terms WHERE vid IN (SELECT vid FROM items WHERE id = ANY(%s))", (list(ids),)
+    )
+    conn.execute(
+        "INSERT INTO terms (user_id, lexeme, vid, tf, tokens) "
+        "SELECT i.user_id, u.lexeme, i.vid, coalesce(array_length(u.positions, 1), 1), i.tokens "
+        "FROM items AS i, unnest(i.tsv) AS u WHERE i.id = ANY(%s)",
+        (list(ids),),
+    )
+
+
+def dense_search(
+    conn: Any, vector: NDArray[np.float32], where: str, params: Sequence[Any], depth: int
+) -> list[tuple[int, float]]:
+    """``(vid, cosine similarity)`` of the ``depth`` nearest rows that pass ``where``."""
+    rows = conn.execute(
+        "WITH found AS MATERIALIZED (SELECT vid, embedding <=> %s AS distance FROM items "
+        f"WHERE {where} ORDER BY embedding <=> %s LIMIT %s) "
+        "SELECT vid, distance FROM found ORDER BY distance, vid",
+        (vector, *params, vector, depth),
+    ).fetchall()
+    return [(int(vid), 1.0 - float(distance)) for vid, distance in rows]
+
+
+def lexical_search(
+    conn: Any,
+    words: Sequence[str],
+    user_id: str,
+    where: str,
+    params: Sequence[Any],
+    depth: int,
+) -> list[tuple[int, float]]:
+    """``(vid, BM25 score)`` of the ``depth`` best full-text matches of any of ``words``.
+
+    Okapi BM25 (k1 = 1.2, b = 0.75, as SQLite FTS5 ranks) over the ``terms`` inverted
+    index: the query's words go through the same English stemming as the memories
+    (``to_tsvector``); document frequencies, the collection size and the mean length
+    come from the memories that pass ``where`` (the user's, filtered), so a user's
+    ranking depends on that user's memories alone.
+    """
+    if not words:
+        return []
+    rows = conn.execute(
+        "WITH query AS (SELECT DISTINCT lexeme FROM unnest(to_tsvector('english', %s))), "
+        "posting AS MATERIALIZED (SELECT t.lexeme, t.vid, t.tf, t.tokens FROM terms AS t "
+        "JOIN query USING (lexeme) WHERE t.user_id = %s), "
+        "passing AS MATERIALIZED (SELECT vid FROM items "
+        f"WHERE vid IN (SELECT vid FROM posting) AND {where}), "
+        "hit AS MATERIALIZED (SELECT p.* FROM posting AS p JOIN passing USING (vid)), "
+        "df AS (SELECT lexeme, count(*) AS n FROM hit GROUP BY lexeme), "
+        "coll AS (SELECT count(*) AS n, coalesce(avg(tokens), 1) AS mean FROM items "
+        f"WHERE {where}) "
+        "SELECT h.vid, sum(greatest(ln((c.n - df.n + 0.5) / (df.n + 0.5)), 1e-6) * h.tf * 2.2 "
+        "/ (h.tf + 1.2 * (0.25 + 0.75 * h.tokens / greatest(c.mean, 1)))) AS score "
+        "FROM hit AS h JOIN df USING (lexeme) CROSS JOIN coll AS c "
+        "GROUP BY h.vid ORDER BY score DESC, h.vid LIMIT %s",
+        (" ".join(words), user_id, *params, *params, depth),
+    ).fetchall()
+    return [(int(vid), float(score)) for vid, score in rows]

@@ -1,0 +1,644 @@
+"""PostgresStore: the default store's behaviour on PostgreSQL + pgvector, for many machines.
+
+One database serves every process on every machine: there is no per-process index to
+catch up, so a write is in every other worker's next search. Items keep the same data
+model as the SQLite default (bi-temporal fields, metadata as ``jsonb``); dense search
+runs on a pgvector HNSW index (cosine), lexical search on PostgreSQL full-text search,
+and both are fused and boosted by the same query understanding as
+:class:`~agentmem.stores.HybridStore`. Identical indexed texts are embedded once (the
+embedding is looked up by content hash across the database). The audit log lives in the
+same database (:meth:`PostgresStore.audit_log`), and inside :meth:`transaction` an item
+change and its events commit together.
+
+Every query names its user. With ``row_security=True`` the tables also enforce it: a
+policy shows a transaction only the rows of the user it acts for, and a store opened
+with ``tenant="alice"`` acts for alice alone, whatever a query asks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from agentmem.stores._context import ContextOptions, contextual_texts, speaker_line
+from agentmem.stores._fts import STOP_WORDS, words
+from agentmem.stores._pg_audit import PostgresAuditLog
+from agentmem.stores._pg_db import PgDatabase, import_psycopg, redact, split_schema
+from agentmem.stores._pg_items import (
+    COLUMNS,
+    dense_search,
+    index_terms,
+    insert_rows,
+    item_values,
+    lexical_search,
+    row_item,
+    where_clause,
+)
+from agentmem.stores._pg_schema import migrate, set_row_security
+from agentmem.stores._ranking import (
+    Fusion,
+    RankingSettings,
+    Signal,
+    TimeMode,
+    parse_rewrites,
+    plan_query,
+    rank,
+)
+from agentmem.stores._rerank import CrossEncoderReranker, Reranker
+from agentmem.stores._sqlite import check_k
+from numpy.typing import NDArray
+from tqdm import tqdm
+
+from agentmem._clock import Clock, SystemClock
+from agentmem._errors import InvalidInputError, NotFoundError, StoreError, UserError
+from agentmem._models import Filters, Hit, MemoryItem, Scope
+from agentmem._prompts import render_prompt
+from agentmem._protocols import ChatMessage, ChatModel, Embedder
+
+__all__ = ["PostgresStore", "stored_embedder"]
+
+logger = logging.getLogger(__name__)
+
+
+class PostgresStore:
+    """Memories in PostgreSQL: pgvector (HNSW, cosine) and full-text search, fused.
+
+    Args:
+        url: a ``postgresql://`` URL or libpq connection string.
+        embedder: turns texts into vectors; the same model must be used on reopen.
+        name: the store's name in hits and traces.
+        schema: the PostgreSQL schema for this memory's tables (created if missing);
+            default: the URL's ``?schema=`` parameter, else ``agentmem``.
+        tenant: act for this user only (every transaction, every query).
+        row_security: enforce the per-user policies in the database (needs the tables'
+            owner; superusers are never subject to row-level security).
+        signals: which retrievers run: ``("dense", "bm25")`` (hybrid, the default),
+            ``("dense",)`` or ``("bm25",)``.
+        context: what the indexed text carries (speaker, day, previous turn).
+        clock: "now" for relative dates in queries (default: the system clock).
+        fusion, weights, rrf_k, candidates, time_mode, time_boost, name_boost,
+            recency_boost, expand, rerank_depth: the ranking, exactly as for
+            :class:`~agentmem.stores.HybridStore` (the same code ranks both).
+        rewriter: a chat model that rewrites a query into sub-queries (off if ``None``).
+        reranker: a cross-encoder model path, or any :class:`Reranker` (off if ``None``).
+        ef_search: the HNSW search breadth (pgvector's ``hnsw.ef_search``); the scan
+            goes on past it when filters reject candidates.
+        min_connections: connections the pool keeps open.
+        max_connections: connections the pool may open.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        embedder: Embedder,
+        *,
+        name: str = "vector",
+        schema: str | None = None,
+        tenant: str | None = None,
+        row_security: bool = False,
+        signals: Sequence[Signal] = ("dense", "bm25"),
+        context: ContextOptions | None = None,
+        clock: Clock | None = None,
+        fusion: Fusion = "rrf",
+        weights: dict[str, float] | None = None,
+        rrf_k: int = 60,
+        candidates: int = 50,
+        time_mode: TimeMode = "boost",
+        time_boost: float = 0.5,
+        name_boost: float = 0.3,
+        recency_boost: float = 0.1,
+        expand: float = 0.25,
+        rewriter: ChatModel | None = None,
+        reranker: str | Reranker | None = None,
+        rerank_depth: int = 30,
+        ef_search: int = 100,
+        min_connections: int = 1,
+        max_connections: int = 8,
+    ) -> None:
+        self.ranking = RankingSettings(
+            signals=tuple(signals),
+            fusion=fusion,
+            weights=dict(weights or {}),
+            rrf_k=rrf_k,
+            candidates=candidates,
+            time_mode=time_mode,
+            time_boost=time_boost,
+            name_boost=name_boost,
+            recency_boost=recency_boost,
+            expand=expand,
+            rerank_depth=rerank_depth,
+        )
+        self.signals: tuple[Signal, ...] = self.ranking.signals
+        self.rewriter = rewriter
+        self.reranker: Reranker | None = (
+            CrossEncoderReranker(reranker) if isinstance(reranker, str) else reranker
+        )
+        if not isinstance(ef_search, int) or not 1 <= ef_search <= 1000:
+            msg = f"ef_search must be an int from 1 to 1000, got {ef_search!r}"
+            raise InvalidInputError(msg)
+        self.name = name
+        self.embedder = embedder
+        self.context = context or ContextOptions()
+        self.clock: Clock = clock or SystemClock()
+        self.ef_search = ef_search
+        self._dim = int(embedder.dim)
+        url, named = split_schema(url)
+        self._db = PgDatabase(
+            url,
+            schema=schema or named or "agentmem",
+            tenant=tenant,
+            min_size=min_connections,
+            max_size=max_connections,
+        )
+        try:
+            self._open_schema(row_security)
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _open_schema(self, row_security: bool) -> None:
+        with self._db.transaction() as conn:
+            migrate(conn, self._db.schema, self._dim)
+            if row_security:
+                set_row_security(conn, self._db.schema)
+            stored = dict(
+                conn.execute(
+                    "SELECT key, value FROM meta WHERE key IN ('embedder', 'dim', 'context')"
+                ).fetchall()
+            )
+            if "embedder" not in stored:
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('embedder', %s), ('dim', %s), "
+                    "('context', %s) ON CONFLICT (key) DO NOTHING",
+                    (self.embedder.name, str(self._dim), self.context.key),
+                )
+                return
+        if stored.get("dim") != str(self._dim) or stored.get("embedder") != self.embedder.name:
+            msg = (
+                f"the PostgreSQL memory in schema {self._db.schema!r} was built with the "
+                f"embedder {stored.get('embedder')!r} ({stored.get('dim')} dimensions) but "
+                f"was opened with {self.embedder.name!r} ({self._dim} dimensions); open it "
+                "with the same embedder, or use another schema"
+            )
+            self._db.close()
+            raise UserError(msg)
+        if stored.get("context") != self.context.key:
+            msg = (
+                f"the PostgreSQL memory in schema {self._db.schema!r} was indexed with "
+                f"context {stored.get('context')!r}, not {self.context.key!r}; open it with "
+                "the same ContextOptions"
+            )
+            self._db.close()
+            raise UserError(msg)
+
+    # -- lifecycle ---------------------------------------------------------------------
+    @property
+    def database(self) -> PgDatabase:
+        """The connection pool and transactions this store runs on."""
+        return self._db
+
+    def transaction(self, user_id: str | None = None) -> AbstractContextManager[Any]:
+        """One PostgreSQL transaction for every store call (and audit write) inside it.
+
+        Commits when the block ends, rolls back on an error; nested blocks join it.
+        """
+        return self._db.transaction(user_id)
+
+    def audit_sink(self) -> PostgresAuditLog:
+        """The audit log in this store's database, written in its transactions."""
+        return PostgresAuditLog(self._db)
+
+    def touch(self, ids: Sequence[str], when: datetime) -> dict[str, int]:
+        """Count one access to each item, atomically (no lost increments); new counts by id."""
+        if not ids:
+            return {}
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                "UPDATE items SET access_count = access_count + 1, last_accessed_at = %s "
+                "WHERE id = ANY(%s) RETURNING id, access_count",
+                (when, list(ids)),
+            ).fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def purge(self) -> None:
+        """Vacuum the tables after an erasure, so deleted rows leave table and indexes.
+
+        PostgreSQL keeps a deleted row until ``VACUUM`` reclaims it; this runs it at once
+        (outside any transaction; a role that does not own the tables skips it with a
+        warning). Freed space is reused, not zeroed, and the server's WAL and backups hold
+        what they held: see ``docs/postgres.md`` for what erasure means on a server.
+        """
+        if self._db.in_transaction:
+            msg = "purge() cannot run inside a transaction; call it after the block"
+            raise UserError(msg)
+        with self._db.pool.connection() as conn:
+            for table in ("items", "terms", "events", "event_items"):
+                conn.execute(f"VACUUM {self._db.schema}.{table}")
+
+    def close(self) -> None:
+        """Close the connection pool. Further calls raise ClosedError."""
+        self._db.close()
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- indexing ----------------------------------------------------------------------
+    def _texts(self, conn: Any, items: Sequence[MemoryItem]) -> tuple[list[str], list[str]]:
+        """The lexical and the dense text to index for each item (shared with HybridStore)."""
+
+        def stored_turn_before(item: MemoryItem) -> str | None:
+            row = conn.execute(
+                f"SELECT {COLUMNS} FROM items WHERE user_id = %s AND session_id = %s "
+                "AND created_at < %s AND id <> %s ORDER BY created_at DESC, vid DESC LIMIT 1",
+                (item.scope.user_id, item.scope.session_id, item.created_at, item.id),
+            ).fetchone()
+            return None if row is None else speaker_line(row_item(row))
+
+        return contextual_texts(items, self.context, stored_turn_before)
+
+    def _embed(
+        self,
+        conn: Any,
+        texts: Sequence[str],
+        given: Sequence[NDArray[np.float32] | None] | None = None,
+        *,
+        progress: bool = False,
+    ) -> tuple[NDArray[np.float32], list[str]]:
+        """Embed ``texts``, reusing the stored embedding of any identical indexed text.
+
+        ``given`` holds embeddings already computed (e.g. copied from another store) for
+        some texts; those are used as they are.
+        """
+        prefix = f"{self.embedder.name}\0"
+        hashes = [
+            hashlib.sha256((prefix + t).encode("utf-8", "surrogatepass")).hexdigest() for t in texts
+        ]
+        cached: dict[str, NDArray[np.float32]] = {}
+        for digest, vector in zip(hashes, given or [None] * len(texts), strict=True):
+            if vector is not None:
+                cached.setdefault(digest, _checked(vector, self._dim))
+        unique = [h for h in dict.fromkeys(hashes) if h not in cached]
+        for start in range(0, len(unique), 5000):
+            rows = conn.execute(
+                "SELECT DISTINCT ON (embedding_hash) embedding_hash, embedding FROM items "
+                "WHERE embedding_hash = ANY(%s)",
+                (unique[start : start + 5000],),
+            ).fetchall()
+            cached.update((str(h), np.asarray(v.to_numpy(), dtype=np.float32)) for h, v in rows)
+        missing = [h for h in unique if h not in cached]
+        if missing:
+            first = dict(zip(hashes, texts, strict=True))
+            todo = [first[h] for h in missing]
+            batch = 256
+            chunks = range(0, len(todo), batch)
+            for start in tqdm(chunks, desc="embedding", unit="batch", disable=not progress):
+                vectors = self._embed_texts(todo[start : start + batch])
+                cached.update(zip(missing[start : start + batch], vectors, strict=True))
+        if not texts:
+            return np.zeros((0, self._dim), np.float32), []
+        return np.stack([cached[h] for h in hashes]).astype(np.float32, copy=False), hashes
+
+    def _embed_texts(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        vectors = np.asarray(self.embedder.embed(list(texts)), dtype=np.float32)
+        if vectors.shape != (len(texts), self._dim):
+            msg = (
+                f"the embedder returned an array of shape {vectors.shape} for {len(texts)} "
+                f"texts; expected ({len(texts)}, {self._dim})"
+            )
+            raise StoreError(msg)
+        return np.ascontiguousarray(vectors)
+
+    # -- MemoryStore: writing ------------------------------------------------------------
+    def add(self, items: Sequence[MemoryItem]) -> None:
+        """Embed (or reuse stored embeddings) and store ``items`` in one transaction."""
+        if not items:
+            return
+        self._db.ensure_open()
+        with self._db.transaction(_one_user(items)) as conn:
+            self._insert(conn, items)
+
+    def _insert(
+        self,
+        conn: Any,
+        items: Sequence[MemoryItem],
+        given: Sequence[NDArray[np.float32] | None] | None = None,
+        *,
+        progress: bool = False,
+    ) -> None:
+        psycopg = self._db._psycopg
+        bodies, dense_texts = self._texts(conn, items)
+        vectors, hashes = self._embed(conn, dense_texts, given, progress=progress)
+        try:
+            with conn.transaction():  # a savepoint: a duplicate id leaves the outer one usable
+                insert_rows(conn, items, bodies, vectors, hashes)
+        except psycopg.errors.UniqueViolation as exc:
+            msg = f"a memory with one of these ids already exists: {exc.diag.message_detail}"
+            raise InvalidInputError(msg) from exc
+
+    def add_bulk(
+        self,
+        items: Iterable[MemoryItem],
+        *,
+        batch: int = 5000,
+        progress: bool = False,
+        embeddings: Mapping[str, NDArray[np.float32]] | None = None,
+    ) -> int:
+        """Load many memories in one transaction, ``batch`` at a time; return how many.
+
+        The items may come from a generator. All or nothing: on an error nothing is stored.
+        ``embeddings`` maps item ids to vectors already computed for their indexed (dense)
+        text by this store's embedder and context options (as when copying a memory);
+        the other items are embedded here.
+        """
+        if batch <= 0:
+            msg = f"batch must be positive, got {batch}"
+            raise InvalidInputError(msg)
+        self._db.ensure_open()
+        added = 0
+        source = iter(items)
+        with (
+            self._db.transaction() as conn,
+            tqdm(desc="storing", unit="memory", disable=not progress) as bar,
+        ):
+            while chunk := list(itertools.islice(source, batch)):
+                given = None if embeddings is None else [embeddings.get(i.id) for i in chunk]
+                self._insert(conn, chunk, given, progress=progress)
+                added += len(chunk)
+                bar.update(len(chunk))
+        return added
+
+    def update(self, items: Sequence[MemoryItem]) -> None:
+        """Replace stored items by id; a changed indexed text is re-embedded."""
+        if not items:
+            return
+        self._db.ensure_open()
+        with self._db.transaction(_one_user(items)) as conn:
+            rows = {
+                str(r[0]): r
+                for r in conn.execute(
+                    "SELECT id, text, metadata ->> 'speaker', created_at, user_id FROM items "
+                    "WHERE id = ANY(%s)",
+                    ([item.id for item in items],),
+                ).fetchall()
+            }
+            for item in items:
+                if item.id not in rows:
+                    msg = f"no memory with id {item.id!r} in store {self.name!r}"
+                    raise NotFoundError(msg)
+            changed = [
+                item
+                for item in items
+                if tuple(rows[item.id][1:])
+                != (
+                    item.text,
+                    _speaker(item.metadata.get("speaker")),
+                    item.created_at,
+                    item.scope.user_id,
+                )
+                or self.context.needs_previous
+            ]
+            bodies, dense_texts = self._texts(conn, changed) if changed else ([], [])
+            vectors, hashes = self._embed(conn, dense_texts)
+            fresh = {
+                item.id: (body, vector, digest)
+                for item, body, vector, digest in zip(changed, bodies, vectors, hashes, strict=True)
+            }
+            names = [c.strip() for c in COLUMNS.split(",")][1:]
+            assign = ", ".join(f"{c} = %s" for c in names)
+            with conn.cursor() as cur:
+                plain = [item for item in items if item.id not in fresh]
+                if plain:
+                    cur.executemany(
+                        f"UPDATE items SET {assign} WHERE id = %s",
+                        [(*item_values(item)[1:], item.id) for item in plain],
+                    )
+                if fresh:
+                    cur.executemany(
+                        f"UPDATE items SET {assign}, body = %s, embedding = %s, "
+                        "embedding_hash = %s WHERE id = %s",
+                        [(*item_values(i)[1:], *fresh[i.id], i.id) for i in changed],
+                    )
+            if fresh:
+                index_terms(conn, list(fresh))
+
+    def delete(self, ids: Sequence[str]) -> int:
+        """Delete items for good; return how many existed."""
+        if not ids:
+            return 0
+        self._db.ensure_open()
+        with self._db.transaction() as conn:
+            cursor = conn.execute("DELETE FROM items WHERE id = ANY(%s)", (list(ids),))
+            return int(cursor.rowcount)
+
+    # -- MemoryStore: reading ------------------------------------------------------------
+    def get(self, item_id: str) -> MemoryItem | None:
+        """The item with this id, or None."""
+        self._db.ensure_open()
+        lock = self._lock_clause()
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                f"SELECT {COLUMNS} FROM items WHERE id = %s{lock}", (item_id,)
+            ).fetchone()
+        return None if row is None else row_item(row)
+
+    def _lock_clause(self) -> str:
+        # Read inside a caller's transaction: lock the rows, so that a read-modify-write
+        # (Memory.apply) cannot lose another process's update made in between.
+        return " FOR UPDATE" if self._db.in_transaction else ""
+
+    def get_many(self, ids: Sequence[str]) -> dict[str, MemoryItem]:
+        """The items with these ids that exist here, by id."""
+        self._db.ensure_open()
+        lock = self._lock_clause()
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                f"SELECT {COLUMNS} FROM items WHERE id = ANY(%s) ORDER BY id{lock}",
+                (list(ids),),
+            ).fetchall()
+        return {str(row[0]): row_item(row) for row in rows}
+
+    def scan(
+        self,
+        *,
+        scope: Scope | None = None,
+        filters: Filters | None = None,
+        include_closed: bool = True,
+        batch: int = 1000,
+    ) -> Iterator[MemoryItem]:
+        """Iterate over stored items, oldest first, in batches."""
+        self._db.ensure_open()
+        where, params = where_clause(scope, filters, open_only=not include_closed)
+        user = None if scope is None else scope.user_id
+        last: tuple[Any, int] | None = None
+        while True:
+            after = "" if last is None else " AND (created_at, vid) > (%s, %s)"
+            with self._db.transaction(user) as conn:
+                rows = conn.execute(
+                    f"SELECT created_at, vid, {COLUMNS} FROM items WHERE ({where}){after} "
+                    "ORDER BY created_at, vid LIMIT %s",
+                    (*params, *(last or ()), batch),
+                ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield row_item(row[2:])
+            last = (rows[-1][0], int(rows[-1][1]))
+
+    def count(self, *, scope: Scope | None = None) -> int:
+        """Count stored items (in ``scope`` if given)."""
+        self._db.ensure_open()
+        where, params = where_clause(scope, None)
+        with self._db.transaction(None if scope is None else scope.user_id) as conn:
+            (found,) = conn.execute(
+                f"SELECT count(*) FROM items WHERE {where}", params
+            ).fetchone() or (0,)
+        return int(found)
+
+    def users(self) -> list[str]:
+        """Every user with at least one memory."""
+        with self._db.transaction() as conn:
+            rows = conn.execute("SELECT DISTINCT user_id FROM items ORDER BY 1").fetchall()
+        return [str(r[0]) for r in rows]
+
+    # -- search ------------------------------------------------------------------------
+    def search(
+        self,
+        query: str,
+        *,
+        scope: Scope,
+        k: int = 10,
+        filters: Filters | None = None,
+        as_of: datetime | None = None,
+    ) -> list[Hit]:
+        """The ``k`` memories in ``scope`` most relevant to ``query``, fused, best first.
+
+        The ranking is :class:`~agentmem.stores.HybridStore`'s own (shared code): only
+        the retrievers differ. One transaction, acting for the searched user, serves
+        every query of the search.
+        """
+        check_k(k)
+        self._db.ensure_open()
+        now = as_of if as_of is not None else self.clock.now()
+        parsed, filters = plan_query(query, now, filters, self.ranking)
+        sub_queries = self._rewrite(query, now)
+        depth = max(k, self.ranking.candidates)
+        with self._db.transaction(scope.user_id) as conn:
+            conn.execute(
+                "SELECT set_config('hnsw.ef_search', %s, true)", (str(max(self.ef_search, depth)),)
+            )
+            ranked = rank(
+                query,
+                parsed,
+                _Retriever(self, conn, scope, filters, as_of),
+                self.ranking,
+                k,
+                now=self.clock.now(),
+                sub_queries=sub_queries,
+                rerank=None if self.reranker is None else self.reranker.score,
+            )
+        return [Hit(item=r.item, score=r.score, store=self.name, signal=r.signal) for r in ranked]
+
+    def _rewrite(self, query: str, now: datetime) -> list[str]:
+        if self.rewriter is None:
+            return []
+        prompt = render_prompt("query_rewrite", query=query, today=f"{now:%d %B %Y}", n=4)
+        reply = self.rewriter.chat([ChatMessage(role="user", content=prompt)], max_tokens=120)
+        return parse_rewrites(reply.text, query)
+
+
+class _Retriever:
+    """PostgreSQL's retrievers bound to one search's transaction, scope, filters and time."""
+
+    def __init__(
+        self,
+        store: PostgresStore,
+        conn: Any,
+        scope: Scope,
+        filters: Filters | None,
+        as_of: datetime | None,
+    ) -> None:
+        self._store = store
+        self._conn = conn
+        self._user = scope.user_id
+        self._where, self._params = where_clause(
+            scope, filters, as_of=as_of, open_only=as_of is None
+        )
+        self._bodies: dict[int, str] = {}
+
+    def dense(self, text: str, depth: int) -> list[tuple[int, float]]:
+        vector = self._store._embed_texts([text])[0]
+        return dense_search(self._conn, vector, self._where, self._params, depth)
+
+    def lexical(self, text: str, depth: int) -> list[tuple[int, float]]:
+        found = words(text, STOP_WORDS)
+        return lexical_search(self._conn, found, self._user, self._where, self._params, depth)
+
+    def recent(self, depth: int) -> list[tuple[int, float]]:
+        rows = self._conn.execute(
+            f"SELECT vid FROM items WHERE {self._where} ORDER BY created_at DESC, vid DESC "
+            "LIMIT %s",
+            (*self._params, depth),
+        ).fetchall()
+        return [(int(r[0]), 0.0) for r in rows]
+
+    def items(self, keys: Sequence[int]) -> dict[int, MemoryItem]:
+        rows = self._conn.execute(
+            f"SELECT vid, body, {COLUMNS} FROM items WHERE vid = ANY(%s)", (list(keys),)
+        ).fetchall()
+        self._bodies.update((int(r[0]), str(r[1])) for r in rows)
+        return {int(r[0]): row_item(r[2:]) for r in rows}
+
+    def bodies(self, keys: Sequence[int]) -> dict[int, str]:
+        missing = [key for key in keys if key not in self._bodies]
+        if missing:
+            rows = self._conn.execute(
+                "SELECT vid, body FROM items WHERE vid = ANY(%s)", (missing,)
+            ).fetchall()
+            self._bodies.update((int(r[0]), str(r[1])) for r in rows)
+        return {key: self._bodies[key] for key in keys if key in self._bodies}
+
+
+def stored_embedder(url: str, schema: str | None = None) -> str | None:
+    """The name of the embedder the memory in ``schema`` was built with, or None.
+
+    ``schema`` defaults to the URL's ``?schema=`` parameter, else ``agentmem``.
+    """
+    psycopg, _ = import_psycopg()
+    url, named = split_schema(url)
+    schema = schema or named or "agentmem"
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            found = conn.execute("SELECT to_regclass(%s)", (f"{schema}.meta",)).fetchone()
+            if found is None or found[0] is None:
+                return None
+            row = conn.execute(f"SELECT value FROM {schema}.meta WHERE key = 'embedder'").fetchone()
+    except psycopg.Error as exc:
+        msg = f"cannot read the memory at {redact(url)}: {exc}"
+        raise StoreError(msg) from exc
+    return None if row is None else str(row[0])
+
+
+def _checked(vector: NDArray[np.float32], dim: int) -> NDArray[np.float32]:
+    out = np.asarray(vector, dtype=np.float32).reshape(-1)
+    if out.shape != (dim,):
+        msg = f"a given embedding has shape {out.shape}; this store needs ({dim},)"
+        raise InvalidInputError(msg)
+    return out
+
+
+def _speaker(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _one_user(items: Sequence[MemoryItem]) -> str | None:
+    users = {item.scope.user_id for item in items}
+    return next(iter(users)) if len(users) == 1 else None
