@@ -61,8 +61,8 @@ class ContextOptions:
         The day goes to the lexical text only (a date prefix blurs a short turn's
         embedding). On the LoCoMo dev conversations, with the ranking of
         :func:`~agentmem.stores.conversation_options`, it lifts evidence recall@10 from
-        0.44 to 0.78 (0.77 held out); on generated conversations and bAbI it does worse than the default
-        (``benchmarks/RESULTS.md``), so it is a choice, not the default.
+        0.44 to 0.78 (0.77 held out); on generated conversations and bAbI it does worse
+        than the default (``benchmarks/RESULTS.md``), so it is a choice, not the default.
         """
         return cls(speaker="both", date="lexical", previous_turn="both", relative_dates="lexical")
 
