@@ -2,11 +2,25 @@
 
 Stores (vector, symbolic, thought), retention policies written in code, and evaluators,
 offline by default with real models that ship on PyPI.
+
+The agent loop (``Agent``, ``PostThinker``, fact extractors) loads on first use (PEP 562),
+so ``import agentmem`` costs about what importing numpy and pydantic does.
 """
 
-from agentmem._agent import Agent, Reply
-from agentmem._async_memory import AsyncMemory
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
+
 from agentmem._audit import AuditLog
+from agentmem._capabilities import (
+    AuditedStore,
+    BatchGetStore,
+    ColumnarStore,
+    EmbeddingStore,
+    ErasingStore,
+    PurgingStore,
+    TouchingStore,
+    TransactionalStore,
+)
 from agentmem._clock import Clock, ManualClock, SystemClock
 from agentmem._errors import (
     AgentMemError,
@@ -19,9 +33,7 @@ from agentmem._errors import (
     StoreError,
     UserError,
 )
-from agentmem._facts import Fact, FactExtractor, LLMFactExtractor, PatternFactExtractor
 from agentmem._memory import Changes, Memory
-from agentmem._migrate import CopyReport, copy_memory
 from agentmem._models import EventOp, Filters, Hit, Kind, MemoryEvent, MemoryItem, Scope
 from agentmem._protocols import (
     Action,
@@ -34,10 +46,48 @@ from agentmem._protocols import (
     PolicyContext,
     RetentionPolicy,
 )
-from agentmem._thinking import PostThinker, Thought
 from agentmem._tracing import Tracer, TraceRecord
 
+if _TYPE_CHECKING:
+    from agentmem._agent import Agent, Reply
+    from agentmem._async_memory import AsyncMemory
+    from agentmem._facts import Fact, FactExtractor, LLMFactExtractor, PatternFactExtractor
+    from agentmem._migrate import CopyReport, copy_memory
+    from agentmem._thinking import PostThinker, Thought
+
 __version__ = "0.1.0"
+
+# public name -> the module that defines it, imported on first use
+_LAZY = {
+    "Agent": "agentmem._agent",
+    "AsyncMemory": "agentmem._async_memory",
+    "CopyReport": "agentmem._migrate",
+    "copy_memory": "agentmem._migrate",
+    "Reply": "agentmem._agent",
+    "Fact": "agentmem._facts",
+    "FactExtractor": "agentmem._facts",
+    "LLMFactExtractor": "agentmem._facts",
+    "PatternFactExtractor": "agentmem._facts",
+    "PostThinker": "agentmem._thinking",
+    "Thought": "agentmem._thinking",
+}
+
+
+def __getattr__(name: str) -> _Any:
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module {__name__!r} has no attribute {name!r}"
+        raise AttributeError(msg)
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "Action",
@@ -45,6 +95,8 @@ __all__ = [
     "AgentMemError",
     "AsyncMemory",
     "AuditLog",
+    "AuditedStore",
+    "BatchGetStore",
     "Changes",
     "CopyReport",
     "ChatMessage",
@@ -52,8 +104,11 @@ __all__ = [
     "ChatResult",
     "Clock",
     "ClosedError",
+    "ColumnarStore",
     "Decision",
     "Embedder",
+    "EmbeddingStore",
+    "ErasingStore",
     "EventOp",
     "Fact",
     "FactExtractor",
@@ -74,14 +129,17 @@ __all__ = [
     "PatternFactExtractor",
     "PolicyContext",
     "PostThinker",
+    "PurgingStore",
     "Reply",
     "RetentionPolicy",
     "Scope",
     "StoreError",
     "SystemClock",
     "Thought",
+    "TouchingStore",
     "TraceRecord",
     "Tracer",
+    "TransactionalStore",
     "UserError",
     "copy_memory",
     "__version__",

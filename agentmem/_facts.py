@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 class Fact(BaseModel):
     """A lasting fact: ``subject`` has ``attribute`` = ``value``, with a readable text."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     subject: str
     attribute: str
@@ -201,8 +201,33 @@ def _pet_name(species: str, name: str) -> Fact:
     )
 
 
-_LINE = re.compile(r"^\s*[-*\d.)]*\s*([^|]{1,60})\|([^|]{1,60})\|([^|]{1,120})$")
-_ATTRIBUTE = re.compile(r"^[a-z][a-z0-9_ ]{0,39}$")
+_TRIPLE = re.compile(r"^\s*[-*\d.)]*\s*([^|]{1,60})\|([^|]{1,60})\|([^|]{1,120})(?:\|(.{1,300}))?$")
+_KEY = re.compile(r"^[a-z][a-z0-9_ ]{0,39}$")
+_USER = frozenset({"user", "the user"})
+
+
+def triple_lines(
+    reply: str, user_words: frozenset[str] = _USER
+) -> Iterator[tuple[str, str, str, str | None]]:
+    """The ``subject | key | value [| sentence]`` lines of a model's reply, cleaned.
+
+    The one parser for the pipe-separated lines the fact and thought prompts ask for:
+    bullets and numbers before a line are dropped, quotes around parts stripped, the key
+    made lower snake case (a line whose key is not a short word is skipped), and a
+    subject in ``user_words`` becomes ``"user"``. Lines without a subject or a value are
+    skipped; the fourth part is ``None`` when absent.
+    """
+    for line in reply.splitlines():
+        m = _TRIPLE.match(line)
+        if not m:
+            continue
+        subject, key, value = (_clean(part) for part in m.groups()[:3])
+        key = key.lower().replace(" ", "_")
+        if subject.lower() in user_words:
+            subject = "user"
+        if not subject or not value or not _KEY.match(key):
+            continue
+        yield subject, key, value, (m.group(4) or "").strip() or None
 
 
 class LLMFactExtractor:
@@ -237,15 +262,8 @@ class LLMFactExtractor:
         """Parse the model's lines, keeping grounded, well-formed facts."""
         facts: list[Fact] = []
         lowered = message.lower()
-        for line in reply.splitlines():
-            m = _LINE.match(line)
-            if not m:
-                continue
-            subject, attribute, value = (_clean(part) for part in m.groups())
-            attribute = attribute.lower().replace(" ", "_")
-            subject = subject.lower() if subject.lower() in {"user", "the user"} else subject
-            subject = "user" if subject == "the user" else subject
-            if not value or not _ATTRIBUTE.match(attribute) or value.lower() not in lowered:
+        for subject, attribute, value, extra in triple_lines(reply):
+            if extra is not None or value.lower() not in lowered:
                 continue
             if subject != "user" and subject.lower() not in lowered:
                 continue

@@ -1,21 +1,34 @@
-"""Memory: stores, retention policies, an embedder and a clock behind one API."""
+"""Memory: stores, retention policies, an embedder and a clock behind one API.
+
+This module is the public surface: each method is its docstring and a few lines, and
+the work lives beside it (decisions applied and undone in ``_apply``, opening by location
+in ``_open``, erasure in ``_erase``, batch records in ``_records``, the policies' view in
+``_policy_context``). It is over 500 lines because the API and its documentation are.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 
+from agentmem import _apply, _erase, _open, _records
 from agentmem._audit import AuditLog
+from agentmem._capabilities import (
+    AuditedStore,
+    EmbeddingStore,
+    TouchingStore,
+    TransactionalStore,
+)
+from agentmem._changes import Changes
 from agentmem._clock import Clock, SystemClock, as_utc
-from agentmem._columns import item_columns, merge_columns
+from agentmem._compose import Policies
 from agentmem._errors import (
     AgentMemError,
     ClosedError,
@@ -25,6 +38,7 @@ from agentmem._errors import (
 )
 from agentmem._fusion import reciprocal_rank
 from agentmem._models import EventOp, Filters, Hit, Kind, MemoryEvent, MemoryItem, Scope
+from agentmem._policy_context import MemoryContext
 from agentmem._protocols import (
     Action,
     Decision,
@@ -44,76 +58,6 @@ from agentmem._validation import (
 __all__ = ["Changes", "Memory"]
 
 logger = logging.getLogger(__name__)
-
-_RECORD_KEYS = frozenset(
-    {"text", "agent_id", "session_id", "kind", "created_at", "importance", "metadata", "source_ids"}
-)
-
-
-class Changes(BaseModel):
-    """What one write, recall or tick did to memory."""
-
-    written: list[MemoryItem] = Field(default_factory=list)
-    updated: list[MemoryItem] = Field(default_factory=list)
-    forgotten: list[MemoryItem] = Field(default_factory=list)
-    events: list[MemoryEvent] = Field(default_factory=list)
-
-    def extend(self, other: Changes) -> None:
-        """Add ``other``'s changes to these."""
-        self.written += other.written
-        self.updated += other.updated
-        self.forgotten += other.forgotten
-        self.events += other.events
-
-
-class _Context:
-    """The read-only view of memory that policies decide on."""
-
-    def __init__(self, memory: Memory) -> None:
-        self._memory = memory
-
-    @property
-    def now(self) -> datetime:
-        return self._memory.clock.now()
-
-    @property
-    def embedder(self) -> Embedder | None:
-        return self._memory.embedder
-
-    def scan(
-        self,
-        *,
-        scope: Scope | None = None,
-        filters: Filters | None = None,
-        include_closed: bool = False,
-    ) -> Iterator[MemoryItem]:
-        for store in self._memory.stores:
-            yield from store.scan(scope=scope, filters=filters, include_closed=include_closed)
-
-    def columns(
-        self,
-        *,
-        scope: Scope | None = None,
-        filters: Filters | None = None,
-        include_closed: bool = False,
-        extra: Sequence[str] = (),
-    ) -> dict[str, list[Any]]:
-        """Raw columns of every store's items (see ``VectorStore.columns``), no items built."""
-        parts = []
-        for store in self._memory.stores:
-            read = getattr(store, "columns", None)
-            if read is not None:
-                parts.append(
-                    read(scope=scope, filters=filters, include_closed=include_closed, extra=extra)
-                )
-            else:
-                found = store.scan(scope=scope, filters=filters, include_closed=include_closed)
-                parts.append(item_columns(found, extra))
-        return merge_columns(parts)
-
-    def get(self, item_id: str) -> MemoryItem | None:
-        found = self._memory._locate(item_id)
-        return None if found is None else found[1]
 
 
 class Memory:
@@ -151,21 +95,39 @@ class Memory:
             msg = f"store names must be unique, got {names}"
             raise UserError(msg)
         self.stores: list[MemoryStore] = list(stores)
-        self.policies: list[RetentionPolicy] = list(policies)
-        self.embedder = embedder if embedder is not None else getattr(stores[0], "embedder", None)
+        self.tracer = tracer
+        self.policies = policies  # a list in, a list out (composed by Policies)
+        if embedder is None and isinstance(stores[0], EmbeddingStore):
+            embedder = stores[0].embedder
+        self.embedder = embedder
         self.clock: Clock = clock if clock is not None else SystemClock()
         if audit is None:
-            sink = getattr(self.stores[0], "audit_sink", None)
+            first = self.stores[0]
+            sink = first.audit_sink if isinstance(first, AuditedStore) else None
             audit = sink() if sink is not None else AuditLog()
         self.audit = audit
         # The store whose database holds the audit log, if one does (events then commit
         # with that store's changes).
         owner = getattr(audit, "owner", None)
         self._audit_home = next((st for st in self.stores if st is owner), None)
-        self.tracer = tracer
         self.max_text_bytes = max_text_bytes
         self._closed = False
-        self._context = _Context(self)
+        self._context = MemoryContext(self)
+
+    @property
+    def policies(self) -> list[RetentionPolicy]:
+        """The retention policies, in order; assign a new list to change them.
+
+        They are composed with :class:`~agentmem.policies.Policies`: a later policy sees
+        memory as the earlier ones left it, in every hook, so what :meth:`preview` shows
+        is exactly what :meth:`tick` applies.
+        """
+        return self._policy.policies
+
+    @policies.setter
+    def policies(self, policies: Sequence[RetentionPolicy] | Policies) -> None:
+        members = [policies] if isinstance(policies, Policies) else list(policies)
+        self._policy = Policies(members, tracer=self.tracer)
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -187,7 +149,7 @@ class Memory:
         """
         folder = Path(path).expanduser()
         folder.mkdir(parents=True, exist_ok=True)
-        return cls._offline(folder, embedder, clock, policies, tracer)
+        return _open.open_offline(cls, folder, embedder, clock, policies, tracer)
 
     @classmethod
     def from_url(
@@ -209,38 +171,15 @@ class Memory:
         ``sqlite:////abs/path`` for an absolute one) or a plain folder path gives
         :meth:`default`. The other keywords mean what they mean there.
         """
-        text = os.fspath(url)
-        if text.startswith(("postgresql://", "postgres://")):
-            from agentmem.embedders import SentenceTransformerEmbedder
-            from agentmem.policies import UpdatePolicy
-            from agentmem.stores.postgres import PostgresStore
-
-            embedder = embedder if embedder is not None else SentenceTransformerEmbedder()
-            clock = clock if clock is not None else SystemClock()
-            store = PostgresStore(text, embedder, name="vector", clock=clock, **store_options)
-            return cls(
-                [store],
-                policies=[UpdatePolicy()] if policies is None else policies,
-                embedder=embedder,
-                clock=clock,
-                tracer=tracer,  # the audit log: the store's own (audit_sink), in its transactions
-            )
-        if store_options:
-            msg = f"options {sorted(store_options)} apply to PostgreSQL URLs only"
-            raise InvalidInputError(msg)
-        if text.startswith("sqlite://"):
-            # As SQLAlchemy reads it: sqlite:///relative/folder, sqlite:////absolute/folder.
-            if not text.startswith("sqlite:///") or text == "sqlite:///":
-                msg = f"a SQLite URL names a folder as sqlite:///path, got {text!r}"
-                raise InvalidInputError(msg)
-            text = text.removeprefix("sqlite:///")
-        elif "://" in text:
-            msg = (
-                f"unknown memory URL {text!r}: use postgresql://user@host/db, sqlite:///folder "
-                "or a folder path"
-            )
-            raise InvalidInputError(msg)
-        return cls.default(text, embedder=embedder, clock=clock, policies=policies, tracer=tracer)
+        return _open.open_url(
+            cls,
+            url,
+            embedder=embedder,
+            clock=clock,
+            policies=policies,
+            tracer=tracer,
+            **store_options,
+        )
 
     @classmethod
     def in_memory(
@@ -252,35 +191,7 @@ class Memory:
         tracer: Tracer | None = None,
     ) -> Memory:
         """Like :meth:`default`, but nothing touches the disk."""
-        return cls._offline(None, embedder, clock, policies, tracer)
-
-    @classmethod
-    def _offline(
-        cls,
-        folder: Path | None,
-        embedder: Embedder | None,
-        clock: Clock | None,
-        policies: Sequence[RetentionPolicy] | None,
-        tracer: Tracer | None,
-    ) -> Memory:
-        from agentmem.embedders import SentenceTransformerEmbedder
-        from agentmem.policies import UpdatePolicy
-        from agentmem.stores import HybridStore
-
-        embedder = embedder if embedder is not None else SentenceTransformerEmbedder()
-        clock = clock if clock is not None else SystemClock()  # one clock for store and memory
-        store = HybridStore(folder, embedder, name="vector", clock=clock)
-        audit = store.audit_sink()  # the events live in the store's database, atomically
-        if folder is not None:
-            _import_old_audit(folder / "audit.sqlite", audit)
-        return cls(
-            [store],
-            policies=[UpdatePolicy()] if policies is None else policies,
-            embedder=embedder,
-            clock=clock,
-            audit=audit,
-            tracer=tracer,
-        )
+        return _open.open_offline(cls, None, embedder, clock, policies, tracer)
 
     @property
     def context(self) -> PolicyContext:
@@ -360,7 +271,7 @@ class Memory:
         # two stores' commits may leave an event without its change, never the reverse.
         home = self._audit_home
         for store in sorted(stores, key=lambda s: s is home):
-            begin = getattr(store, "transaction", None)
+            begin = store.transaction if isinstance(store, TransactionalStore) else None
             if begin is not None and id(store) not in seen:
                 seen.add(id(store))
                 stack.enter_context(begin())
@@ -413,7 +324,11 @@ class Memory:
     ) -> MemoryItem:
         """Store one memory directly (no LLM) and apply the retention policies.
 
-        ``created_at`` is when it happened (default: now); returns the stored item.
+        ``created_at`` is when it happened (default: now). Returns what is stored: the new
+        item, or, when a policy found it already stored or merged it with others, the
+        memory that stands in its place (logged at INFO; the audit log has the reason).
+        Only when a policy forgot it outright (e.g. a capacity policy evicted it at once)
+        is the returned item no longer stored; :meth:`history` says why.
         """
         item = self.make_item(
             text,
@@ -426,8 +341,17 @@ class Memory:
             metadata=metadata,
             source_ids=source_ids,
         )
-        self.write([item], store=store)
-        return item
+        changes = self.write([item], store=store)
+        survivor = changes.survivor(item.id)
+        if survivor is None:
+            return item
+        if survivor == item.id:  # as stored: a policy may have changed it on write
+            return next((u for u in reversed(changes.updated) if u.id == item.id), item)
+        found = self._locate(survivor)
+        if found is None:
+            return item
+        logger.info("add: %s was stored as %s already (or merged into it)", item.id, survivor)
+        return found[1]
 
     def add_many(
         self,
@@ -480,7 +404,7 @@ class Memory:
         stored: list[MemoryItem] = []
         pending: list[MemoryItem] = []
         for position, record in enumerate(records):
-            pending.append(self._record_item(record, position, user_id, defaults))
+            pending.append(_records.record_item(self, record, position, user_id, defaults))
             if len(pending) >= batch:
                 self.write(pending, store=store, reason=reason)
                 stored += pending
@@ -489,30 +413,6 @@ class Memory:
             self.write(pending, store=store, reason=reason)
             stored += pending
         return stored
-
-    def _record_item(
-        self,
-        record: str | bytes | Mapping[str, Any],
-        position: int,
-        user_id: str,
-        defaults: Mapping[str, Any],
-    ) -> MemoryItem:
-        """One record of :meth:`add_many` as a validated item."""
-        if isinstance(record, (str, bytes)):
-            return self.make_item(record, user_id=user_id, **defaults)
-        if not isinstance(record, Mapping):
-            got = type(record).__name__
-            msg = f"add_many record {position} must be a text or a mapping, got {got}"
-            raise InvalidInputError(msg)
-        unknown = sorted(set(record) - _RECORD_KEYS)
-        if unknown or "text" not in record:
-            msg = (
-                f"add_many record {position}: needs 'text' and takes only "
-                f"{sorted(_RECORD_KEYS)}; got {sorted(record)}"
-            )
-            raise InvalidInputError(msg)
-        fields = {**defaults, **{k: v for k, v in record.items() if k != "text"}}
-        return self.make_item(record["text"], user_id=user_id, **fields)
 
     def write(
         self, items: Sequence[MemoryItem], *, store: str | None = None, reason: str | None = None
@@ -544,10 +444,7 @@ class Memory:
                 target.add(list(items))
             changes = Changes(written=list(items), events=self._log(events))
         try:
-            for policy in self.policies:
-                with traced(self.tracer, "policy", f"{policy.name}.on_write", count=len(items)):
-                    decisions = policy.on_write(list(items), self._context)
-                changes.extend(self.apply(decisions))
+            changes.extend(self.apply(self._policy.on_write(list(items), self._context)))
         except BaseException:
             self._roll_back(changes)
             raise
@@ -632,13 +529,12 @@ class Memory:
                         )
             self._log([event])
         accessed = [hit.item for hit in hits]
-        for policy in self.policies:
-            self.apply(policy.on_access(accessed, self._context))
+        self.apply(self._policy.on_access(accessed, self._context))
 
     @staticmethod
     def _touch(store: MemoryStore, items: list[MemoryItem], now: datetime) -> dict[str, int]:
         """Count an access to each item: an atomic increment where the store offers one."""
-        touch = getattr(store, "touch", None)
+        touch = store.touch if isinstance(store, TouchingStore) else None
         if touch is not None:
             counts: dict[str, int] = touch([item.id for item in items], now)
             return counts
@@ -745,76 +641,12 @@ class Memory:
         Returns how many memories were erased.
         """
         self._check_open()
-        scope = self._scope(user_id, None, None)
-        now = self.clock.now()
-        removed = 0
-        with self._atomic(*self.stores):
-            if ids is None:
-                for store in self.stores:
-                    ids_here = [item.id for item in store.scan(scope=scope)]
-                    with traced(self.tracer, "store", f"{store.name}.delete", count=len(ids_here)):
-                        removed += store.delete(ids_here)
-                    erase_user = getattr(store, "erase_user", None)
-                    if erase_user is not None:  # what the store keeps beside items (facts...)
-                        erase_user(scope.user_id)
-                for log in self._audit_logs():
-                    log.forget_user(scope.user_id)
-                event = MemoryEvent(
-                    op=EventOp.FORGET,
-                    item_ids=[],
-                    user_id=scope.user_id,
-                    at=now,
-                    reason=f"{reason}: all {removed} memories of the user",
-                    policy="user",
-                )
-            else:
-                found = self._locate_many(list(dict.fromkeys(ids)))
-                owned = {
-                    i: hit for i, hit in found.items() if hit[1].scope.user_id == scope.user_id
-                }
-                by_store: dict[str, tuple[MemoryStore, list[str]]] = {}
-                for item_id, (store, _) in owned.items():
-                    by_store.setdefault(store.name, (store, []))[1].append(item_id)
-                for store, ids_here in by_store.values():
-                    with traced(self.tracer, "store", f"{store.name}.delete", count=len(ids_here)):
-                        removed += store.delete(ids_here)
-                for log in self._audit_logs():
-                    log.erase_items(list(owned))
-                event = MemoryEvent(
-                    op=EventOp.FORGET,
-                    item_ids=list(owned),
-                    user_id=scope.user_id,
-                    at=now,
-                    reason=reason,
-                    policy="user",
-                    after={"sha256": {i: _digest(item.text) for i, (_, item) in owned.items()}},
-                )
-            self._log([event])
-        for store in self.stores:
-            purge = getattr(store, "purge", None)
-            if purge is not None:
-                with traced(self.tracer, "store", f"{store.name}.purge"):
-                    purge()
-        return removed
-
-    def _audit_logs(self) -> list[AuditLog]:
-        """This memory's audit log and any other a store writes its own events to."""
-        logs = [self.audit]
-        for store in self.stores:
-            own = getattr(store, "audit", None)
-            if own is not None and all(own is not log for log in logs):
-                logs.append(own)
-        return logs
+        return _erase.erase(self, user_id, ids, reason)
 
     def tick(self) -> Changes:
         """Let time-based policies (decay, TTL, capacity) act at the clock's current time."""
         self._check_open()
-        changes = Changes()
-        for policy in self.policies:
-            with traced(self.tracer, "policy", f"{policy.name}.on_tick"):
-                decisions = policy.on_tick(self._context)
-            changes.extend(self.apply(decisions))
-        return changes
+        return self.apply(self.preview())
 
     def preview(self, policy: RetentionPolicy | None = None) -> list[Decision]:
         """What a tick would decide now, without changing anything.
@@ -822,15 +654,14 @@ class Memory:
         Inspect the decisions (each has a reason), then commit them with :meth:`apply`.
 
         Args:
-            policy: the policy to ask; ``None`` asks every policy of this memory, in order.
+            policy: the policy to ask; ``None`` asks this memory's policies, composed as
+                :meth:`tick` composes them (so ``apply(preview())`` is ``tick()``).
         """
         self._check_open()
-        policies = self.policies if policy is None else [policy]
-        decisions: list[Decision] = []
-        for each in policies:
-            with traced(self.tracer, "policy", f"{each.name}.preview"):
-                decisions += each.on_tick(self._context)
-        return decisions
+        if policy is None:
+            return self._policy.on_tick(self._context)
+        with traced(self.tracer, "policy", f"{policy.name}.preview"):
+            return policy.on_tick(self._context)
 
     def undo(self, event_id: int) -> Changes:
         """Reverse one applied change, read back from the audit log; the undo is logged too.
@@ -840,74 +671,7 @@ class Memory:
         reopen). Recalls and whole-user erasures cannot be undone.
         """
         self._check_open()
-        event = self.audit.get(event_id)
-        if event is None:
-            msg = f"no audit event with id {event_id}; list them with Memory.events()"
-            raise NotFoundError(msg)
-        reason = f"undo of event {event_id} ({event.op.value}: {event.reason})"
-        if event.op is EventOp.ADD:
-            decision = Decision(
-                action=Action.FORGET, item_ids=event.item_ids, reason=reason, policy="undo"
-            )
-            return self.apply([decision])
-        if event.op is EventOp.FORGET and event.policy == "user":
-            msg = (
-                f"event {event_id} erased memories on request; an erasure cannot be undone "
-                "(nothing of them was kept)"
-            )
-            raise UserError(msg)
-        if event.op is EventOp.FORGET and event.before is not None and event.item_ids:
-            return self._restore(MemoryItem.model_validate(event.before), reason)
-        if event.op in (EventOp.UPDATE, EventOp.DECAY) and event.before is not None:
-            decision = Decision(
-                action=Action.UPDATE,
-                item_ids=event.item_ids,
-                reason=reason,
-                policy="undo",
-                changes=dict(event.before),
-            )
-            return self.apply([decision])
-        if event.op is EventOp.MERGE and event.before is not None and event.item_ids:
-            reopened: dict[str, Any] = event.before.get("valid_to", {})
-            decisions = [
-                Decision(
-                    action=Action.FORGET, item_ids=event.item_ids[:1], reason=reason, policy="undo"
-                ),
-                *(
-                    Decision(
-                        action=Action.UPDATE,
-                        item_ids=[item_id],
-                        reason=reason,
-                        policy="undo",
-                        changes={"valid_to": reopened.get(item_id)},
-                    )
-                    for item_id in event.item_ids[1:]
-                ),
-            ]
-            return self.apply(decisions)
-        msg = (
-            f"event {event_id} ({event.op.value}) cannot be undone: only adds, updates, "
-            "decays, merges and forgets of single memories can"
-        )
-        raise UserError(msg)
-
-    def _restore(self, item: MemoryItem, reason: str) -> Changes:
-        if self._locate(item.id) is not None:
-            msg = f"memory {item.id} exists again; there is nothing to restore"
-            raise UserError(msg)
-        store = self.stores[0]
-        event = MemoryEvent(
-            op=EventOp.ADD,
-            item_ids=[item.id],
-            user_id=item.scope.user_id,
-            at=self.clock.now(),
-            reason=reason,
-            policy="undo",
-            after=_snapshot(item),
-        )
-        with self._atomic(store):
-            store.add([item])
-            return Changes(written=[item], events=self._log([event]))
+        return _apply.undo(self, event_id)
 
     def apply(self, decisions: Sequence[Decision]) -> Changes:
         """Carry out policy decisions and log each with its reason.
@@ -920,149 +684,11 @@ class Memory:
         """
         self._check_open()
         with self._atomic(*self.stores):
-            return self._apply(decisions)
-
-    def _apply(self, decisions: Sequence[Decision]) -> Changes:
-        changes = Changes()
-        now = self.clock.now()
-        events: list[MemoryEvent] = []
-        pending: dict[str, tuple[MemoryStore, MemoryItem]] = {}
-        doomed = _Doomed()  # forgotten, not yet deleted: consecutive forgets delete at once
-
-        def delete() -> None:
-            for store, ids in doomed.by_store.values():
-                with traced(self.tracer, "store", f"{store.name}.delete", count=len(ids)):
-                    store.delete(ids)
-            doomed.clear()
-
-        def flush() -> None:
-            delete()
-            by_store: dict[str, tuple[MemoryStore, list[MemoryItem]]] = {}
-            for store, item in pending.values():
-                by_store.setdefault(store.name, (store, []))[1].append(item)
-            for store, items in by_store.values():
-                with traced(self.tracer, "store", f"{store.name}.update", count=len(items)):
-                    store.update(items)
-            pending.clear()
-
-        for decision in decisions:
-            if decision.action is Action.KEEP:
-                continue
-            if decision.action is Action.MERGE:
-                flush()
-                self._apply_merge(decision, now, changes, events)
-                continue
-            if decision.action is Action.FORGET:
-                if pending:
-                    flush()
-                self._apply_forget(decision, now, changes, events, doomed)
-                continue
-            delete()
-            for item_id in decision.item_ids:
-                found = pending.get(item_id) or self._locate(item_id)
-                if found is None:
-                    logger.debug("%s: %s is already gone", decision.policy, item_id)
-                    continue
-                store, item = found
-                try:
-                    new = MemoryItem.model_validate({**item.model_dump(), **decision.changes})
-                except ValidationError as exc:
-                    msg = f"policy {decision.policy!r} made an invalid change: {exc}"
-                    raise UserError(msg) from exc
-                pending[item_id] = (store, new)
-                changes.updated.append(new)
-                op = EventOp.DECAY if decision.action is Action.DECAY else EventOp.UPDATE
-                before = {key: _plain(getattr(item, key)) for key in decision.changes}
-                after = {key: _plain(getattr(new, key)) for key in decision.changes}
-                events.append(_event(op, decision, item, now, before=before, after=after))
-        flush()
-        changes.events = self._log(events)
-        return changes
+            return _apply.apply_decisions(self, decisions)
 
     def _locate_many(self, ids: Sequence[str]) -> dict[str, tuple[MemoryStore, MemoryItem]]:
         """Like :meth:`_locate` for many ids, in one query per store where it can."""
-        found: dict[str, tuple[MemoryStore, MemoryItem]] = {}
-        for store in self.stores:
-            wanted = [item_id for item_id in ids if item_id not in found]
-            if not wanted:
-                break
-            get_many = getattr(store, "get_many", None)
-            if get_many is not None:
-                here: dict[str, MemoryItem] = get_many(wanted)
-            else:
-                here = {i: item for i in wanted if (item := store.get(i)) is not None}
-            found.update((item_id, (store, item)) for item_id, item in here.items())
-        return found
-
-    def _apply_forget(
-        self,
-        decision: Decision,
-        now: datetime,
-        changes: Changes,
-        events: list[MemoryEvent],
-        doomed: _Doomed,
-    ) -> None:
-        """Mark a decision's memories for deletion, looked up in one query per store."""
-        ids = [i for i in dict.fromkeys(decision.item_ids) if i not in doomed.ids]
-        found = self._locate_many(ids)
-        for item_id in ids:
-            if item_id not in found:
-                logger.debug("%s: %s is already gone", decision.policy, item_id)
-                continue
-            store, item = found[item_id]
-            doomed.add(store, item_id)
-            changes.forgotten.append(item)
-            events.append(
-                _event(EventOp.FORGET, decision, item, now, before=_snapshot(item), after=None)
-            )
-
-    def _apply_merge(
-        self, decision: Decision, now: datetime, changes: Changes, events: list[MemoryEvent]
-    ) -> None:
-        if decision.merged is None:
-            msg = f"policy {decision.policy!r} decided a merge without a merged item"
-            raise UserError(msg)
-        sources = [found for i in decision.item_ids if (found := self._locate(i)) is not None]
-        if not sources:
-            return
-        store = sources[0][0]
-        store.add([decision.merged])
-        changes.written.append(decision.merged)
-        for source_store, item in sources:
-            closed = item.model_copy(update={"valid_to": max(now, item.valid_from or now)})
-            source_store.update([closed])
-            changes.updated.append(closed)
-        events.append(
-            MemoryEvent(
-                op=EventOp.MERGE,
-                item_ids=[decision.merged.id, *(item.id for _, item in sources)],
-                user_id=decision.merged.scope.user_id,
-                at=now,
-                reason=decision.reason,
-                policy=decision.policy,
-                before={
-                    "texts": [item.text for _, item in sources],
-                    "valid_to": {item.id: _plain(item.valid_to) for _, item in sources},
-                },
-                after={"text": decision.merged.text},
-            )
-        )
-
-
-class _Doomed:
-    """Memories forgotten by ``Memory.apply`` and not yet deleted, by store."""
-
-    def __init__(self) -> None:
-        self.by_store: dict[str, tuple[MemoryStore, list[str]]] = {}
-        self.ids: set[str] = set()
-
-    def add(self, store: MemoryStore, item_id: str) -> None:
-        self.by_store.setdefault(store.name, (store, []))[1].append(item_id)
-        self.ids.add(item_id)
-
-    def clear(self) -> None:
-        self.by_store.clear()
-        self.ids.clear()
+        return _apply.locate_many(self, ids)
 
 
 def _explain(what: str, exc: ValidationError) -> str:
@@ -1071,42 +697,6 @@ def _explain(what: str, exc: ValidationError) -> str:
     where = ".".join(str(part) for part in first.get("loc", ()))
     text = str(first.get("msg", exc)).removeprefix("Value error, ")
     return f"{what}: {where}: {text}" if where else f"{what}: {text}"
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _plain(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
-def _snapshot(item: MemoryItem) -> dict[str, Any]:
-    """The whole item as JSON, so that ``Memory.undo`` can restore a forgotten memory."""
-    return item.model_dump(mode="json")
-
-
-def _event(
-    op: EventOp,
-    decision: Decision,
-    item: MemoryItem,
-    now: datetime,
-    *,
-    before: dict[str, Any] | None,
-    after: dict[str, Any] | None,
-) -> MemoryEvent:
-    # Built without re-validation: every field is already typed (a tick may log 70k).
-    return MemoryEvent.model_construct(
-        id=None,
-        op=op,
-        item_ids=[item.id],
-        user_id=item.scope.user_id,
-        at=as_utc(now),
-        reason=decision.reason,
-        policy=decision.policy,
-        before=before,
-        after=after,
-    )
 
 
 def _fuse(per_store: list[list[Hit]], k: int) -> list[Hit]:
@@ -1118,25 +708,3 @@ def _fuse(per_store: list[list[Hit]], k: int) -> list[Hit]:
             best.setdefault(hit.item.id, hit)
     ranked = sorted(scores, key=lambda item_id: -scores[item_id])[:k]
     return [best[i].model_copy(update={"score": scores[i]}) for i in ranked]
-
-
-def _import_old_audit(path: Path, audit: AuditLog) -> None:
-    """Move the events of a folder's old separate audit file into the store's database.
-
-    Earlier versions kept the log in ``audit.sqlite`` beside the store; the events are
-    copied once (ids kept) and the old file and its WAL removed.
-    """
-    if not path.exists():
-        return
-    old = AuditLog(path)
-    try:
-        events = old.events()
-    finally:
-        old.close()
-    if audit.events(limit=1):
-        logger.warning("%s is left alone: the store's own audit log already has events", path)
-        return
-    audit.record(events)
-    logger.info("moved %d audit events from %s into the store's database", len(events), path)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)

@@ -69,7 +69,7 @@ class Scope(BaseModel):
     spellings of the same name (composed or decomposed accents) are one id.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     user_id: str
     agent_id: str | None = None
@@ -104,7 +104,7 @@ class MemoryItem(BaseModel):
     survives. All datetimes are aware UTC (naive ones are taken as UTC).
     """
 
-    model_config = ConfigDict(validate_assignment=True)
+    model_config = ConfigDict(defer_build=True, validate_assignment=True)
 
     id: str = Field(default_factory=new_id)
     text: str
@@ -153,7 +153,7 @@ class MemoryItem(BaseModel):
 class Filters(BaseModel):
     """Conditions a search result must meet, beyond its scope."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     kinds: tuple[Kind, ...] | None = None
     created_after: datetime | None = None
@@ -184,6 +184,8 @@ class Filters(BaseModel):
 class Hit(BaseModel):
     """A search result: the memory, its score, and which store and signal found it."""
 
+    model_config = ConfigDict(defer_build=True)
+
     item: MemoryItem
     score: float
     store: str
@@ -192,6 +194,8 @@ class Hit(BaseModel):
 
 class MemoryEvent(BaseModel):
     """One line of the audit log: what changed, why, and who decided."""
+
+    model_config = ConfigDict(defer_build=True)
 
     id: int | None = None
     op: EventOp

@@ -31,7 +31,7 @@ Role = Literal["system", "user", "assistant"]
 class ChatMessage(BaseModel):
     """One message of a chat: who said it and what."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     role: Role
     content: str
@@ -39,6 +39,8 @@ class ChatMessage(BaseModel):
 
 class ChatResult(BaseModel):
     """What a chat model answered, with the token counts it reports (or estimates)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     text: str
     prompt_tokens: int = 0
@@ -149,8 +151,11 @@ class Decision(BaseModel):
     - ``decay`` / ``update``: set ``changes`` (field -> new value) on every item in
       ``item_ids``; an update that sets ``valid_to`` closes a superseded memory.
     - ``merge``: store ``merged`` and close (``valid_to``) every item in ``item_ids``.
-    - ``forget``: delete every item in ``item_ids`` for good.
+    - ``forget``: delete every item in ``item_ids`` for good; ``kept`` names the memory
+      that stands in its place when the forgotten one duplicated it.
     """
+
+    model_config = ConfigDict(defer_build=True)
 
     action: Action
     item_ids: list[str]
@@ -158,6 +163,7 @@ class Decision(BaseModel):
     policy: str
     changes: dict[str, Any] = Field(default_factory=dict)
     merged: MemoryItem | None = None
+    kept: str | None = None
 
 
 class PolicyContext(Protocol):

@@ -11,7 +11,6 @@ and forget those a newer thought contradicts. Every step is a logged ``MemoryEve
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 from agentmem._errors import ModelError, UserError
-from agentmem._facts import PatternFactExtractor
+from agentmem._facts import PatternFactExtractor, triple_lines
 from agentmem._memory import Changes, Memory
 from agentmem._models import Hit, Kind
 from agentmem._prompts import render_prompt
@@ -32,14 +31,13 @@ __all__ = ["PostThinker", "Thought"]
 
 logger = logging.getLogger(__name__)
 
-_LINE = re.compile(r"^\s*[-*\d.)]*\s*([^|]{1,60})\|([^|]{1,60})\|([^|]{1,120})(?:\|(.{1,300}))?$")
-_RELATION = re.compile(r"^[a-z][a-z0-9_ ]{0,39}$")
+_USER_WORDS = frozenset({"user", "the user", "i", "me"})
 
 
 class Thought(BaseModel):
     """A short self-contained statement, optionally with a (subject, relation, object) triple."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     text: str
     subject: str | None = None
@@ -146,19 +144,11 @@ class PostThinker:
         model cannot invent one). A missing thought sentence is built from the triple.
         """
         thoughts: list[Thought] = []
-        for line in reply.splitlines():
-            m = _LINE.match(line)
-            if not m:
-                continue
-            subject, relation, obj = (part.strip().strip("\"'").strip() for part in m.groups()[:3])
-            relation = relation.lower().replace(" ", "_")
-            subject = "user" if subject.lower() in {"user", "the user", "i", "me"} else subject
-            if not subject or not obj or not _RELATION.match(relation):
-                continue
+        for subject, relation, obj, sentence in triple_lines(reply, _USER_WORDS):
             if message is not None and obj.lower() not in message.lower():
                 continue
             owner = "The user" if subject == "user" else subject
-            text = (m.group(4) or "").strip() or f"{owner} {relation.replace('_', ' ')}: {obj}."
+            text = sentence or f"{owner} {relation.replace('_', ' ')}: {obj}."
             thoughts.append(Thought(text=text, subject=subject, relation=relation, object=obj))
         return thoughts
 

@@ -7,13 +7,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["TraceRecord", "Tracer", "traced"]
 
 
 class TraceRecord(BaseModel):
     """One traced operation: what was asked, what came back, how long it took."""
+
+    model_config = ConfigDict(defer_build=True)
 
     kind: str  # "store", "llm", "embed", "policy"
     name: str

@@ -32,13 +32,13 @@ from typing import Any
 
 import numpy as np
 from _locomo import DiskCachedEmbedder
-from agentmem.stores import ContextOptions, HybridStore, conversation_options
 from numpy.typing import NDArray
 
 from agentmem import Filters, ManualClock, MemoryItem, Scope
 from agentmem.eval import generate
 from agentmem.eval.loaders import load_locomo
 from agentmem.eval.metrics import recall_at_k
+from agentmem.stores import ContextOptions, HybridStore, conversation_options
 
 KS = (1, 5, 10, 25)
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

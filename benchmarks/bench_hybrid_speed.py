@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from agentmem.stores import ContextOptions, HybridStore, IndexSettings
 from numpy.typing import NDArray
 
 from agentmem import MemoryItem, Scope
+from agentmem.stores import ContextOptions, HybridStore, IndexSettings
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 DIM = 384

@@ -34,9 +34,9 @@ from _locomo import (  # noqa: E402
     score,
     summary,
 )
-from agentmem.stores import ContextOptions, conversation_options  # noqa: E402
 
 from agentmem import ManualClock, Memory  # noqa: E402
+from agentmem.stores import ContextOptions, conversation_options  # noqa: E402
 
 #: The hybrid store's options before the LoCoMo work, spelled out so the row stays put.
 BEFORE: dict[str, Any] = {

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from agentmem.stores._lsh import LSHIndex
 
 

@@ -23,10 +23,9 @@ from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-from agentmem.policies import CapacityPolicy, DecayPolicy, ImportancePolicy, Policies, TTLPolicy
-
 from agentmem import Action, Decision, Kind, ManualClock, Memory, MemoryItem, Scope
 from agentmem._columns import item_columns
+from agentmem.policies import CapacityPolicy, DecayPolicy, ImportancePolicy, Policies, TTLPolicy
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 TTL = timedelta(days=60)
@@ -167,8 +166,8 @@ def main() -> None:
 def store_run(items: list[MemoryItem], forgotten: set[str]) -> None:
     """Preview and apply through a SQLite + faiss VectorStore, next to the naive path."""
     import faiss
-    from agentmem.stores import VectorStore
 
+    from agentmem.stores import VectorStore
     from agentmem.testing import HashEmbedder
 
     faiss.omp_set_num_threads(1)

@@ -35,10 +35,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from agentmem.stores import ContextOptions, HybridStore
 from numpy.typing import NDArray
 
 from agentmem import MemoryItem, Scope
+from agentmem.stores import ContextOptions, HybridStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_hybrid_speed import padded, real_texts  # noqa: E402

@@ -1,6 +1,7 @@
 """Load on `agentmem serve`: concurrent clients, several worker processes, one memory folder.
 
     python benchmarks/bench_server_load.py --clients 8 --requests 500 --workers 2 --peer-workers 1
+    python benchmarks/bench_server_load.py ... --postgres      (a PostgreSQL memory, from pgserver)
 
 Each client owns one tenant (its own API key and user) and sends a mix of requests over
 loopback: add (LoCoMo turns), search (LoCoMo questions), get, list, history, update, and
@@ -77,11 +78,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start(
-    folder: Path, keys: Path, workers: int, embedder: str
-) -> tuple[subprocess.Popen[bytes], str]:
+def start(db: str, keys: Path, workers: int, embedder: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    command = [sys.executable, "-m", "agentmem.cli", "serve", "--db", str(folder), "--keys",
+    command = [sys.executable, "-m", "agentmem.cli", "serve", "--db", db, "--keys",
                str(keys), "--port", str(port), "--workers", str(workers), "--embedder", embedder,
                "--log-level", "warning"]  # fmt: skip
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
@@ -248,8 +247,11 @@ def run(
         keys = {secrets.token_urlsafe(24): [user] for user in users}
         keys_file = Path(tmp) / "KEYS.json"
         keys_file.write_text(json.dumps(keys))
-        folder = Path(tmp) / "memory"
-        process, url = start(folder, keys_file, workers, args.embedder)
+        db = str(Path(tmp) / "memory")
+        if args.postgres_url:
+            schema = f"load_{workers}_{secrets.token_hex(4)}"
+            db = f"{args.postgres_url}{'&' if '?' in args.postgres_url else '?'}schema={schema}"
+        process, url = start(db, keys_file, workers, args.embedder)
         tally = Tally()
         ids: dict[str, list[str]] = {}
         threads = [
@@ -266,18 +268,16 @@ def run(
             thread.join()
         wall = time.perf_counter() - began
         stop(process)
-        lost = check_writes(folder, tally, args.embedder)
+        lost = check_writes(db, tally, args.embedder)
     total = sum(len(values) for values in tally.latency.values())
     return {"workers": workers, "tally": tally, "wall": wall, "total": total, "lost": lost}
 
 
-def check_writes(folder: Path, tally: Tally, embedder: str) -> int:
+def check_writes(db: str, tally: Tally, embedder: str) -> int:
     """How many acknowledged writes are missing or wrong once the server has stopped."""
-    from agentmem import Memory
-    from agentmem.testing import HashEmbedder
+    from agentmem.cli._common import open_memory
 
-    chosen = HashEmbedder(64) if embedder == "hash" else None
-    with Memory.default(folder, embedder=chosen) as memory:
+    with open_memory(db, embedder=embedder) as memory:
         stored = {item.id: item for item in memory.items(include_closed=True)}
     lost = 0
     for item_id, (user, text) in tally.written.items():
@@ -300,7 +300,17 @@ def main() -> None:
     parser.add_argument("--peer-workers", type=int, default=1, help="0: no peer run")
     parser.add_argument("--embedder", choices=["default", "hash"], default="default")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--postgres", action="store_true", help="serve a PostgreSQL memory (pgserver) instead"
+    )
     args = parser.parse_args()
+    args.postgres_url = None
+    if args.postgres:
+        import pgserver
+
+        pg_root = Path(tempfile.mkdtemp(prefix="agentmem-load-pg-"))
+        server = pgserver.get_server(pg_root / "pgdata", cleanup_mode="delete")
+        args.postgres_url = str(server.get_uri())
     turns, questions = corpus()
     runs = [run(args.workers, args, turns, questions)]
     if args.peer_workers:
@@ -336,6 +346,7 @@ def main() -> None:
         print("| " + " | ".join(str(cell) for cell in cells) + " |")
         for line in tally.server_errors[:5]:
             print(f"    5xx: {line}")
+    print(f"memory: {'PostgreSQL (pgserver)' if args.postgres else 'a folder (SQLite + faiss)'}")
     print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print("\nstatus codes:", {r["workers"]: dict(sorted(r["tally"].status.items())) for r in runs})
 

@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from agentmem.stores import VectorStore
 from numpy.typing import NDArray
 
 from agentmem import MemoryItem, Scope
+from agentmem.stores import VectorStore
 
 DIM = 384
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

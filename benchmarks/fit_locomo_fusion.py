@@ -24,8 +24,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _locomo import CATEGORIES, DiskCachedEmbedder, dev_conversations, score, summary  # noqa: E402
-from agentmem.stores import conversation_options  # noqa: E402
 from bench_locomo_recall import store_memory  # noqa: E402
+
+from agentmem.stores import conversation_options  # noqa: E402
 
 #: The grid: each key is a HybridStore option, each value the settings tried.
 GRID: dict[str, list[Any]] = {

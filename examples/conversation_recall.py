@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from agentmem.stores import HybridStore, conversation_options
-
 from agentmem import ManualClock, Memory
 from agentmem.embedders import SentenceTransformerEmbedder
+from agentmem.stores import HybridStore, conversation_options
 
 SESSIONS = [
     (

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import sys
 
-from agentmem.policies import UpdatePolicy
-
 from agentmem.eval import (
     ConflictEvaluator,
     InterferenceEvaluator,
@@ -21,6 +19,7 @@ from agentmem.eval import (
     substitute_all,
     update_stream_episodes,
 )
+from agentmem.policies import UpdatePolicy
 from agentmem.testing import HashEmbedder, ScriptedLLM
 
 out = sys.argv[1] if len(sys.argv) > 1 else "eval-conflicts-out"

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from agentmem import Kind, ManualClock, Memory
+from agentmem.eval.simulate import generate_log, replay
 from agentmem.policies import CapacityPolicy, DecayPolicy, TTLPolicy, UpdatePolicy, parse_spec
 from agentmem.stores import VectorStore
-
-from agentmem import Kind, ManualClock, Memory
-from agentmem.simulate import generate_log, replay
 from agentmem.testing import HashEmbedder  # swap in the default embedder for real use
 
 clock = ManualClock(datetime(2024, 1, 1, 9, 0, tzinfo=UTC))

@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from agentmem.stores import SymbolicStore
-
 from agentmem import AuditLog, ChatMessage, ManualClock
+from agentmem.stores import SymbolicStore
 from agentmem.testing import FunctionLLM
 
 clock = ManualClock(datetime(2024, 5, 1, tzinfo=UTC))

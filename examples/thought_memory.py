@@ -14,9 +14,8 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from agentmem.stores import ThoughtStore, VectorStore
-
 from agentmem import Agent, ManualClock, Memory, PostThinker
+from agentmem.stores import ThoughtStore, VectorStore
 
 
 def main() -> None:

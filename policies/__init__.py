@@ -1,5 +1,6 @@
 """Retention policies: rules, written in code, for what memory keeps, changes and forgets."""
 
+from agentmem._layout import check_same_checkout
 from agentmem.policies.base import BasePolicy
 from agentmem.policies.capacity import CapacityPolicy
 from agentmem.policies.compose import Policies
@@ -24,6 +25,8 @@ from agentmem.policies.update import (
     UpdatePolicy,
     fact_key,
 )
+
+check_same_checkout(__file__, "policies")
 
 __all__ = [
     "BasePolicy",

@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
-from agentmem.policies._arrays import Frame, read_frame
-from agentmem.policies.base import BasePolicy
 from numpy.typing import NDArray
 
 from agentmem._errors import UserError
+from agentmem._frame import Frame, read_frame
 from agentmem._models import MemoryItem, Scope
 from agentmem._protocols import Action, Decision, PolicyContext
+from agentmem.policies.base import BasePolicy
 
 __all__ = ["CapacityPolicy"]
 

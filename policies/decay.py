@@ -15,14 +15,14 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 import numpy as np
-from agentmem.policies._arrays import ages, read_frame
-from agentmem.policies._decide import decision
-from agentmem.policies.base import BasePolicy
 from numpy.typing import NDArray
 
 from agentmem._errors import UserError
+from agentmem._frame import ages, read_frame
 from agentmem._models import Kind, MemoryItem
 from agentmem._protocols import Action, Decision, PolicyContext
+from agentmem.policies._decide import decision
+from agentmem.policies.base import BasePolicy
 
 __all__ = ["DecayPolicy"]
 

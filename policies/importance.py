@@ -19,15 +19,15 @@ from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-from agentmem.policies._arrays import Frame, read_frame
-from agentmem.policies._decide import decision
-from agentmem.policies.base import BasePolicy
 from numpy.typing import NDArray
 
 from agentmem._errors import ModelError, UserError
+from agentmem._frame import Frame, read_frame
 from agentmem._models import MemoryItem
 from agentmem._prompts import render_prompt
 from agentmem._protocols import Action, ChatMessage, ChatModel, Decision, PolicyContext
+from agentmem.policies._decide import decision
+from agentmem.policies.base import BasePolicy
 
 __all__ = [
     "EntropyImportance",

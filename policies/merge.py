@@ -17,14 +17,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 import numpy as np
-from agentmem.policies._arrays import Frame, read_frame
-from agentmem.policies.base import BasePolicy
 from numpy.typing import NDArray
 
 from agentmem._errors import ModelError, UserError
+from agentmem._frame import Frame, read_frame
 from agentmem._models import MemoryItem, Scope, new_id
 from agentmem._prompts import render_prompt
 from agentmem._protocols import Action, ChatMessage, ChatModel, Decision, PolicyContext
+from agentmem.policies.base import BasePolicy
 
 __all__ = ["MergePolicy", "merge_items"]
 

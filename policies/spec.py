@@ -10,10 +10,14 @@ pairs joined by ``,``. Values are numbers, ``true``/``false``, durations (``30m`
 
 from __future__ import annotations
 
+import inspect
 import re
 from datetime import timedelta
 from typing import Any
 
+from agentmem._errors import UserError
+from agentmem._protocols import RetentionPolicy
+from agentmem._spec import split_spec
 from agentmem.policies.capacity import CapacityPolicy
 from agentmem.policies.compose import Policies
 from agentmem.policies.decay import DecayPolicy
@@ -21,9 +25,6 @@ from agentmem.policies.importance import EntropyImportance, HeuristicImportance,
 from agentmem.policies.merge import MergePolicy
 from agentmem.policies.ttl import TTLPolicy
 from agentmem.policies.update import UpdatePolicy
-
-from agentmem._errors import UserError
-from agentmem._protocols import RetentionPolicy
 
 __all__ = ["POLICY_NAMES", "parse_spec"]
 
@@ -48,6 +49,42 @@ def _value(text: str) -> Any:
     if "|" in text:
         return text.split("|")
     return text
+
+
+_CLASSES: dict[str, type] = {
+    "update": UpdatePolicy,
+    "capacity": CapacityPolicy,
+    "ttl": TTLPolicy,
+    "decay": DecayPolicy,
+    "importance": ImportancePolicy,
+    "merge": MergePolicy,
+}
+
+
+def _check_options(name: str, kwargs: dict[str, Any], part: str) -> None:
+    """Refuse unknown options and values of the wrong kind, naming the option."""
+    options = dict(inspect.signature(_CLASSES[name]).parameters)
+    known = sorted(options) + (["score"] if name == "importance" else [])
+    for key, value in kwargs.items():
+        if key not in known:
+            msg = f"{name} has no option {key!r} (in {part!r}); its options: {', '.join(known)}"
+            raise UserError(msg)
+        if key == "score":
+            continue
+        hint = str(options[key].annotation)
+        if "timedelta" in hint:
+            if not isinstance(value, timedelta):
+                msg = f"{name}:{key} takes a duration such as 30m, 12h, 7d or 2w; got {value!r}"
+                raise UserError(msg)
+        elif hint.startswith("bool"):
+            if not isinstance(value, bool):
+                msg = f"{name}:{key} takes true or false; got {value!r}"
+                raise UserError(msg)
+        elif re.match(r"^(float|int)\b", hint) and (
+            isinstance(value, bool) or not isinstance(value, int | float)
+        ):
+            msg = f"{name}:{key} takes a number; got {value!r}"
+            raise UserError(msg)
 
 
 def _build(name: str, kwargs: dict[str, Any]) -> RetentionPolicy:
@@ -79,20 +116,15 @@ def parse_spec(spec: str, *, name: str | None = None) -> Policies:
         return Policies([], name=name or "none")
     policies: list[RetentionPolicy] = []
     for part in spec.split("+"):
-        policy_name, _, args = part.strip().partition(":")
-        policy_name = policy_name.strip().lower()
+        policy_name, options = split_spec(part, "policy")
+        policy_name = policy_name.lower()
         if policy_name not in POLICY_NAMES:
             msg = f"unknown policy {policy_name!r} in {spec!r}; known: {', '.join(POLICY_NAMES)}"
             raise UserError(msg)
-        kwargs: dict[str, Any] = {}
-        for pair in filter(None, (p.strip() for p in args.split(","))):
-            key, eq, raw = pair.partition("=")
-            if not eq or not key.strip():
-                msg = f"expected key=value in {part!r}, got {pair!r}"
-                raise UserError(msg)
-            kwargs[key.strip()] = _value(raw.strip())
+        kwargs: dict[str, Any] = {key: _value(raw) for key, raw in options.items()}
         if isinstance(kwargs.get("kinds"), str):
             kwargs["kinds"] = [kwargs["kinds"]]
+        _check_options(policy_name, kwargs, part.strip())
         try:
             policies.append(_build(policy_name, kwargs))
         except TypeError as exc:

@@ -21,12 +21,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 
-from agentmem.policies.base import BasePolicy
-
 from agentmem._errors import ModelError
 from agentmem._models import Filters, Kind, MemoryItem
 from agentmem._prompts import render_prompt
 from agentmem._protocols import Action, ChatMessage, ChatModel, Decision, PolicyContext
+from agentmem.policies.base import BasePolicy
 
 __all__ = ["ThoughtPolicy", "thought_key"]
 

@@ -6,12 +6,12 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 import numpy as np
-from agentmem.policies._arrays import read_frame
-from agentmem.policies.base import BasePolicy
 
 from agentmem._errors import UserError
+from agentmem._frame import read_frame
 from agentmem._models import Kind
 from agentmem._protocols import Action, Decision, PolicyContext
+from agentmem.policies.base import BasePolicy
 
 __all__ = ["TTLPolicy"]
 

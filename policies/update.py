@@ -33,13 +33,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from agentmem.policies.base import BasePolicy
-
 from agentmem._errors import ModelError
 from agentmem._models import Filters, Kind, MemoryItem, Scope
 from agentmem._prompts import render_prompt
 from agentmem._protocols import Action, ChatMessage, ChatModel, Decision, PolicyContext
 from agentmem._structured import UpdateChoice, ask_lines
+from agentmem.policies.base import BasePolicy
 
 __all__ = [
     "LLMUpdateDecider",
@@ -264,6 +263,7 @@ class UpdatePolicy(BasePolicy):
             reason=f"PASS: {key[0]} {key[1]} = {new.metadata.get('value', new.text)!r} "
             f"is already stored as {old.id}",
             policy=self.name,
+            kept=old.id,
         )
 
     def _close(

@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from agentmem._layout import check_same_checkout
+
 if TYPE_CHECKING:
     from agentmem.stores._context import ContextOptions
     from agentmem.stores._index import IndexSettings
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
     )
     from agentmem.stores.thought import ThoughtStore
     from agentmem.stores.vector import VectorStore
+
+check_same_checkout(__file__, "stores")
 
 # public name -> the module (under agentmem.stores) that defines it
 _WHERE = {

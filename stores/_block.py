@@ -7,6 +7,8 @@ them. :func:`exact_search` answers exactly with one matrix product.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +19,7 @@ from numpy.typing import NDArray
 if TYPE_CHECKING:
     from agentmem.stores._index import IndexSettings, RowFilter
 
-__all__ = ["ARRAYS", "OPEN", "Block", "RowAttrs", "exact_search"]
+__all__ = ["ARRAYS", "OPEN", "Block", "RowAttrs", "exact_search", "faiss_threads"]
 
 ARRAYS = ("vids", "kind", "created", "valid_from", "valid_to", "alive")
 """The per-row arrays of a block (vectors aside)."""
@@ -170,3 +172,23 @@ def exact_search(
         for r, i in zip(chosen, top, strict=True)
         if np.isfinite(scores[i])
     ]
+
+
+@contextmanager
+def faiss_threads(threads: int | None) -> Iterator[None]:
+    """Let faiss use ``threads`` OpenMP threads inside the block, in the calling thread only.
+
+    OpenMP's thread count is a per-thread setting: it is set before the block and
+    restored after, so nothing changes for other threads or later code. ``None`` leaves
+    faiss's setting alone. One thread is fastest for single queries on small machines,
+    where idle OpenMP workers spin against the embedding model's threads.
+    """
+    if threads is None:
+        yield
+        return
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(threads)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)

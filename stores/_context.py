@@ -20,10 +20,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from agentmem.stores._query import resolved_dates
-
 from agentmem._errors import UserError
 from agentmem._models import MemoryItem
+from agentmem.stores._query import resolved_dates
 
 __all__ = ["ContextOptions", "Where", "contextual_text", "contextual_texts", "speaker_line"]
 

@@ -14,11 +14,14 @@ saved index reflects. The row attributes (:class:`RowAttrs`) live in :mod:`._blo
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import logging
+import os
 import shutil
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,13 +29,21 @@ from typing import Any
 
 import faiss
 import numpy as np
-from agentmem.stores._block import ARRAYS, OPEN, Block, RowAttrs, exact_search
 from numpy.typing import NDArray
 
 from agentmem._models import Filters, Kind, MemoryItem
 from agentmem._time import to_micros
+from agentmem.stores._block import ARRAYS, OPEN, Block, RowAttrs, exact_search, faiss_threads
 
-__all__ = ["DenseIndex", "IndexSettings", "RowAttrs", "item_attrs", "kind_code", "row_filter"]
+__all__ = [
+    "DenseIndex",
+    "IndexSettings",
+    "RowAttrs",
+    "faiss_threads",
+    "item_attrs",
+    "kind_code",
+    "row_filter",
+]
 
 _MANIFEST = "manifest.json"
 _KEY = "key.json"
@@ -130,6 +141,63 @@ class DenseIndex:
                 self._user_of[vid] = user
             if maintain:
                 self._maintain(user, block)
+
+    def sync(
+        self, user: str, vids: list[int], vectors: NDArray[np.float32], attrs: list[RowAttrs]
+    ) -> None:
+        """Bring rows to their stored state (a process catching up on the change log).
+
+        A row whose owner and vector are unchanged gets its attributes set in place; any
+        other is (re)added. Graph maintenance is left to :meth:`maintain`.
+        """
+        with self.lock:
+            fresh: list[int] = []
+            for position, vid in enumerate(vids):
+                block = self._blocks.get(user) if self._user_of.get(vid) == user else None
+                row = None if block is None else block.row_of.get(vid)
+                if block is not None and row is not None:
+                    if np.array_equal(block.vectors[row], vectors[position]):
+                        block.set_attrs(vid, attrs[position])
+                        continue
+                fresh.append(position)
+            if fresh:
+                self.add(
+                    user,
+                    [vids[p] for p in fresh],
+                    vectors[fresh],
+                    [attrs[p] for p in fresh],
+                    maintain=False,
+                )
+
+    def maintain(self, users: Iterable[str]) -> None:
+        """Compact and build graphs where due, for these users' blocks."""
+        with self.lock:
+            for user in users:
+                block = self._blocks.get(user)
+                if block is not None:
+                    self._maintain(user, block)
+
+    def purge(self) -> bool:
+        """Compact every block now and drop the empty ones; False if one is compacting.
+
+        After an erasure: a saved index then holds neither an erased vector (tombstones
+        keep them until compaction) nor the id of a user who has no memory left. A block
+        being compacted in the background is left to it: call :meth:`wait` (without
+        holding the lock) and purge again.
+        """
+        with self.lock:
+            complete = True
+            for user, block in list(self._blocks.items()):
+                if user in self._compacting:
+                    complete = False
+                    continue
+                if block.live == 0:
+                    del self._blocks[user]
+                    continue
+                if block.dead:
+                    block.compact()
+                    self._maintain(user, block)
+            return complete
 
     def maintain_all(self) -> None:
         """Compact and build graphs where due (after a bulk load)."""
@@ -343,20 +411,41 @@ class DenseIndex:
         return {k: key[k] for k in ("hnsw_m", "ef_construction")}
 
     def save_as(self, folder: Path, key: dict[str, Any]) -> None:
-        """Save into ``folder`` atomically (a temporary folder renamed), tagged with ``key``.
+        """Save into ``folder`` atomically, tagged with ``key`` and each file's checksum.
 
-        :meth:`load_current` uses the saved index only when its key equals the caller's.
+        The files are written in a temporary folder private to this process, fsynced,
+        and renamed into place under an exclusive file lock (several processes may close
+        the same memory at once). :meth:`load_current` uses the save only when its key
+        equals the caller's and every checksum holds.
         """
-        final, tmp, old = (folder.with_name(folder.name + s) for s in ("", ".tmp", ".old"))
-        with self.lock:
+        final, old = folder, folder.with_name(folder.name + ".old")
+        tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
+        with self.lock, _folder_lock(folder.with_name(folder.name + ".lock")):
             for stale in (tmp, old):
                 shutil.rmtree(stale, ignore_errors=True)
             self.save(tmp)
-            (tmp / _KEY).write_text(json.dumps(key))
+            files = {path.name: _digest(path) for path in sorted(tmp.iterdir())}
+            (tmp / _KEY).write_text(json.dumps({**key, "files": files}))
+            for path in tmp.iterdir():
+                _fsync(path)
+            _fsync(tmp)
             if final.exists():
                 final.rename(old)
             tmp.rename(final)
+            _fsync(final.parent)
             shutil.rmtree(old, ignore_errors=True)
+
+    @staticmethod
+    def saved_key(folder: Path) -> dict[str, Any] | None:
+        """The key a saved index was written with (without checksums), or None."""
+        try:
+            saved = json.loads((folder / _KEY).read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(saved, dict):
+            return None
+        saved.pop("files", None)
+        return saved
 
     @classmethod
     def load_current(
@@ -369,23 +458,29 @@ class DenseIndex:
     ) -> DenseIndex | None:
         """The index saved by :meth:`save_as` if its key is ``key``; ``None`` if stale or bad.
 
-        ``key["dim"]`` is the expected dimension. A stale or unreadable save is logged and
-        ``None`` returned: the caller rebuilds from its source of truth.
+        ``key["dim"]`` is the expected dimension. A stale save, a file whose checksum does
+        not match (truncated, overwritten) or anything unreadable is logged and ``None``
+        returned: the caller rebuilds from its source of truth. Opening never fails
+        because of a saved index.
         """
         key_path = folder / _KEY
         if not key_path.exists():
             return None
         try:
             saved = json.loads(key_path.read_text())
+            files = saved.pop("files", None)
             if saved != key:
-                logger.info(
-                    "the saved dense index is stale (%s, database %s); rebuilding it",
-                    saved.get("version"),
-                    key.get("version"),
+                logger.info("the saved dense index is stale (%s); rebuilding it", saved)
+                return None
+            if not isinstance(files, dict) or any(
+                _digest(folder / str(name)) != digest for name, digest in files.items()
+            ):
+                logger.warning(
+                    "the saved dense index is unreadable (a checksum fails); rebuilding it"
                 )
                 return None
             index = cls.load(folder, int(key["dim"]), settings, lock=lock)
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - a bad save is rebuilt, never trusted
             logger.warning("the saved dense index is unreadable (%s); rebuilding it", exc)
             return None
         logger.info("loaded the saved dense index (%d vectors)", index.size)
@@ -488,3 +583,35 @@ def row_filter(filters: Filters | None, as_of: datetime | None) -> RowFilter:
         return np.asarray(ok, dtype=bool)
 
     return keep
+
+
+def _digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _folder_lock(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock between processes (POSIX ``flock``; none elsewhere)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: renames are the only guard
+        yield
+        return
+    with path.open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

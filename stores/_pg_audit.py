@@ -11,9 +11,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from agentmem.stores._pg_db import PgDatabase
-
 from agentmem._models import EventOp, MemoryEvent
+from agentmem.stores._pg_db import PgDatabase
 
 __all__ = ["PostgresAuditLog"]
 

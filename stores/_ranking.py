@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, Literal, Protocol, TypeVar
 
+from agentmem._errors import UserError
+from agentmem._fusion import reciprocal_rank
+from agentmem._models import Filters, MemoryItem
 from agentmem.stores._query import (
     ParsedQuery,
     TimeWindow,
@@ -24,10 +27,6 @@ from agentmem.stores._query import (
     parse_query,
     speaks_of,
 )
-
-from agentmem._errors import UserError
-from agentmem._fusion import reciprocal_rank
-from agentmem._models import Filters, MemoryItem
 
 __all__ = [
     "Fused",

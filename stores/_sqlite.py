@@ -547,6 +547,14 @@ class ItemTable:
                     out[str(row[0])] = row_item(row)
         return out
 
+    def count_embedded(self) -> int:
+        """How many items carry an embedding (what a dense index over them must hold)."""
+        with self.lock:
+            row = self.conn.execute(
+                "SELECT COUNT(*) FROM items WHERE embedding IS NOT NULL"
+            ).fetchone()
+        return int(row[0])
+
     def count(self, scope: Scope | None, *, open_only: bool = False) -> int:
         """Count items in scope."""
         where, params = where_clause(scope, None, open_only=open_only)
@@ -568,6 +576,21 @@ class ItemTable:
                 return
             yield [int(r[0]) for r in rows], [bytes(r[1]) for r in rows]
             last = int(rows[-1][0])
+
+    def embeddings_of(self, vids: Sequence[int]) -> list[tuple[int, bytes]]:
+        """``(vid, embedding)`` of those of ``vids`` that exist and carry one."""
+        out: list[tuple[int, bytes]] = []
+        with self.lock:
+            for start in range(0, len(vids), 500):
+                chunk = list(vids[start : start + 500])
+                marks = ", ".join("?" * len(chunk))
+                rows = self.conn.execute(
+                    f"SELECT vid, embedding FROM items WHERE vid IN ({marks}) "
+                    "AND embedding IS NOT NULL",
+                    chunk,
+                ).fetchall()
+                out += [(int(r[0]), bytes(r[1])) for r in rows]
+        return out
 
     def texts(self) -> Iterator[tuple[list[int], list[str]]]:
         """Every stored text, in batches of ``(vids, texts)``."""

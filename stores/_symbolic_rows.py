@@ -13,12 +13,11 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
+from agentmem._errors import InvalidInputError
+from agentmem._models import EventOp, Kind, MemoryEvent, MemoryItem, Scope
 from agentmem.stores._sql_sandbox import SqlSandbox
 from agentmem.stores._sqlite import ItemTable
 from agentmem.stores._symbolic_results import CitedRow, SqlStep
-
-from agentmem._errors import InvalidInputError
-from agentmem._models import EventOp, Kind, MemoryEvent, MemoryItem, Scope
 
 _STEP_REF = re.compile(r"(?i)\bsteps?\s+(\d+(?:\s*(?:,|and|&)\s*\d+)*)")
 

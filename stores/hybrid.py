@@ -15,7 +15,8 @@ is a composition of small parts, each in its own module and tested on its own:
 
 A query's dates and names (``"what did Alice say last May?"``) boost the memories from
 that time and about that person; an optional LLM splits a multi-hop question into
-sub-queries; an optional cross-encoder reranks.
+sub-queries; an optional cross-encoder reranks. (This module is a little over 500 lines:
+the lifecycle and the ``MemoryStore`` methods, each a few lines over the parts above.)
 """
 
 from __future__ import annotations
@@ -29,11 +30,18 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+
+from agentmem._clock import Clock, SystemClock
+from agentmem._errors import InvalidInputError, NotFoundError
+from agentmem._models import EventOp, Filters, Hit, MemoryEvent, MemoryItem, Scope
+from agentmem._prompts import render_prompt
+from agentmem._protocols import ChatMessage, ChatModel, Embedder
+from agentmem._time import to_micros
 from agentmem.stores._block import RowAttrs
 from agentmem.stores._context import ContextOptions, contextual_texts
-from agentmem.stores._embedding_cache import EmbeddingCache
-from agentmem.stores._fts import STOP_WORDS, FtsIndex, bm25_search, match_expression
-from agentmem.stores._index import DenseIndex, IndexSettings, item_attrs, kind_code, row_filter
+from agentmem.stores._embedding_cache import CachedEmbeddings, EmbeddingCache
+from agentmem.stores._fts import FtsIndex
+from agentmem.stores._index import DenseIndex, IndexSettings, kind_code
 from agentmem.stores._ranking import (
     Fusion,
     RankingSettings,
@@ -44,22 +52,14 @@ from agentmem.stores._ranking import (
     rank,
 )
 from agentmem.stores._rerank import CrossEncoderReranker, Reranker
+from agentmem.stores._retrieval import SqliteRetriever, load_dense
 from agentmem.stores._sqlite import (
     ColumnReads,
     EmbeddedTableStore,
     ItemTable,
     check_k,
     open_folder,
-    where_clause,
 )
-from numpy.typing import NDArray
-
-from agentmem._clock import Clock, SystemClock
-from agentmem._errors import InvalidInputError, NotFoundError
-from agentmem._models import Filters, Hit, MemoryItem, Scope
-from agentmem._prompts import render_prompt
-from agentmem._protocols import ChatMessage, ChatModel, Embedder
-from agentmem._time import to_micros
 
 __all__ = ["ContextOptions", "HybridStore", "IndexSettings", "conversation_options"]
 
@@ -124,7 +124,8 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
         rerank_depth: how many fused candidates the reranker sees.
         index: when to switch from exact search to HNSW, and when to compact.
         synchronous: SQLite durability, ``FULL`` (default) or ``NORMAL``.
-        faiss_threads: OpenMP threads for faiss (process-wide); ``None`` leaves it alone.
+        faiss_threads: OpenMP threads faiss may use in this store's searches (set around
+            each search in the calling thread only, then restored); ``None`` leaves it alone.
         progress: show a progress bar while embedding many texts (off by default).
     """
 
@@ -175,10 +176,7 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
             CrossEncoderReranker(reranker) if isinstance(reranker, str) else reranker
         )
         self.index_settings = index or IndexSettings()
-        if faiss_threads is not None:
-            import faiss
-
-            faiss.omp_set_num_threads(faiss_threads)
+        self.faiss_threads = faiss_threads
         self.name = name
         self.embedder = embedder
         self._folder = open_folder(path)
@@ -199,6 +197,7 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
             progress=progress,
         )
         self._saved_dense: dict[str, Any] | None = None
+        self._seen = 0  # the change-log position the dense index reflects
         self._open_indexes()
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -206,9 +205,14 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
         """Bring the full-text index and the dense index up to date with SQLite."""
         with self._table.lock:
             self._table.conn.executescript(_EXTRA_SCHEMA)
-        version = self._table.get_meta("version") or "0"
-        stored_context = self._table.get_meta("context")
-        has_items = self._table.count(None) > 0
+        with self._table.lock:  # one statement: a consistent view while others write
+            version, fts_version, stored_context, has_items = self._table.conn.execute(
+                "SELECT (SELECT value FROM meta WHERE key = 'version'), "
+                "(SELECT value FROM meta WHERE key = 'fts_version'), "
+                "(SELECT value FROM meta WHERE key = 'context'), "
+                "EXISTS (SELECT 1 FROM items)"
+            ).fetchone()
+        version = version or "0"
         if has_items and stored_context != self.context.key:
             logger.info(
                 "indexing context changed (%s -> %s); re-embedding every memory",
@@ -216,71 +220,137 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
                 self.context.key,
             )
             self._reindex_context(reembed=True)
-        elif has_items and self._table.get_meta("fts_version") != version:
+        elif has_items and fts_version != version:
             logger.info("the full-text index lags the database; rebuilding it from SQLite")
             self._reindex_context(reembed=False)
         elif not has_items:
             with self._table.transaction():
                 self._table.set_meta("context", self.context.key)
                 self._table.set_meta("fts_version", version)
-        saved = None
-        if self._folder is not None:
-            key = self._dense_key()
-            saved = DenseIndex.load_current(
-                self._folder / _DENSE, key, self.index_settings, lock=self._table.lock
-            )
-            self._saved_dense = None if saved is None else key
-        if saved is not None:
-            self._dense = saved
-            self._dense.maintain_all()
-        else:
-            self._dense = self._load_dense()
+        with self._table.lock:
+            if not self._load_saved_dense():
+                self._seen = self._table.last_change()  # before reading: later changes replay
+                self._dense = self._load_dense()
+            self._catch_up()
+            stored = self._table.count_embedded()
+            if self._dense.size != stored:
+                logger.warning(
+                    "the dense index holds %d vectors for %d stored memories; rebuilding it",
+                    self._dense.size,
+                    stored,
+                )
+                self._seen = self._table.last_change()
+                self._dense = self._load_dense()
+                self._saved_dense = None
 
-    def _dense_key(self) -> dict[str, Any]:
-        """What a saved dense index must match to be used: the data version and the model."""
+    def _load_saved_dense(self) -> bool:
+        """Start from the index saved by the last close, if it can be trusted.
+
+        It must match the embedder and index settings, pass its checksums, and reflect a
+        change-log position still in the log; the changes after it are applied next.
+        """
+        if self._folder is None:
+            return False
+        folder = self._folder / _DENSE
+        saved = DenseIndex.saved_key(folder)
+        seq = None if saved is None else saved.get("seq")
+        if not isinstance(seq, int) or self._table.changes_since(seq, limit=1) is None:
+            return False
+        key = self._dense_key(seq)
+        loaded = DenseIndex.load_current(folder, key, self.index_settings, lock=self._table.lock)
+        if loaded is None:
+            return False
+        self._dense, self._seen, self._saved_dense = loaded, seq, key
+        self._dense.maintain_all()
+        behind = self._table.last_change() - seq
+        if behind:
+            logger.info("the saved dense index lags %d changes; applying them", behind)
+        return True
+
+    def _dense_key(self, seq: int) -> dict[str, Any]:
+        """What a saved dense index must match: the change-log position and the model."""
         return {
-            "version": self._table.get_meta("version") or "0",
+            "seq": seq,
             "embedder": self.embedder.name,
             "dim": self._dim,
             **DenseIndex.settings_key(self.index_settings),
         }
 
+    def _catch_up(self) -> None:
+        """Apply every committed change since the dense index's position (any process's).
+
+        Skipped inside an open transaction: the index only ever reflects committed rows,
+        so a rolled-back write leaves nothing behind in it.
+        """
+        table = self._table
+        with table.lock:
+            if table.in_transaction or table.closed:
+                return
+            touched: set[str] = set()
+            while True:
+                found = table.changes_since(self._seen)
+                if found is None:  # pruned past our position: start over
+                    logger.info("the change log moved past this index; reloading it")
+                    self._seen = table.last_change()
+                    self._dense = self._load_dense()
+                    continue
+                seq, vids = found
+                if not vids:
+                    break
+                touched |= self._apply_changes(list(dict.fromkeys(vids)))
+                self._seen = seq
+            if touched:
+                self._dense.maintain(touched)
+
+    def _apply_changes(self, vids: list[int]) -> set[str]:
+        """Sync these rows of the dense index with SQLite; return the users touched."""
+        conn = self._table.conn
+        present: dict[int, tuple[Any, ...]] = {}
+        for start in range(0, len(vids), 500):
+            chunk = vids[start : start + 500]
+            rows = conn.execute(
+                "SELECT vid, user_id, kind, created_at, valid_from, valid_to, embedding "
+                f"FROM items WHERE vid IN ({', '.join('?' * len(chunk))}) "
+                "AND embedding IS NOT NULL",
+                chunk,
+            ).fetchall()
+            present.update((int(r[0]), tuple(r)) for r in rows)
+        gone = [vid for vid in vids if vid not in present]
+        touched = {user for vid in gone if (user := self._dense.user_of(vid)) is not None}
+        self._dense.remove(gone)
+        by_user: dict[str, list[tuple[Any, ...]]] = {}
+        for row in present.values():
+            by_user.setdefault(str(row[1]), []).append(row)
+        for user, group in by_user.items():
+            vectors = np.frombuffer(b"".join(bytes(r[6]) for r in group), dtype=np.float32)
+            self._dense.sync(
+                user,
+                [int(r[0]) for r in group],
+                vectors.reshape(len(group), self._dim),
+                [_row_attrs(r) for r in group],
+            )
+            touched.add(user)
+        return touched
+
     def _load_dense(self) -> DenseIndex:
         """A dense index built from the embeddings stored in SQLite."""
-        dense = DenseIndex(self._dim, self.index_settings, lock=self._table.lock)
-        last = -1
-        while True:
-            with self._table.lock:
-                rows = self._table.conn.execute(
-                    "SELECT vid, user_id, kind, created_at, valid_from, valid_to, embedding "
-                    "FROM items WHERE vid > ? AND embedding IS NOT NULL ORDER BY vid LIMIT 20000",
-                    (last,),
-                ).fetchall()
-            if not rows:
-                break
-            by_user: dict[str, list[Any]] = {}
-            for row in rows:
-                by_user.setdefault(str(row[1]), []).append(row)
-            for user, group in by_user.items():
-                vectors = np.frombuffer(b"".join(bytes(r[6]) for r in group), dtype=np.float32)
-                dense.add(
-                    user,
-                    [int(r[0]) for r in group],
-                    vectors.reshape(len(group), self._dim),
-                    [_row_attrs(r) for r in group],
-                    maintain=False,
-                )
-            last = int(rows[-1][0])
-        dense.maintain_all()
-        logger.debug("loaded %d vectors into the dense index", dense.size)
-        return dense
+        return load_dense(self._table, self._dim, self.index_settings)
 
     def _reindex_context(self, *, reembed: bool) -> None:
-        """Recompute every memory's indexed text; re-embed it if ``reembed``."""
-        items = list(self._table.scan(None, None, batch=5000))
-        texts, dense_texts = self._contextual(items, lookup=False)
-        embedded = self._cache.embed(self._table.conn, dense_texts) if reembed else None
+        """Recompute every memory's indexed text; re-embed it if ``reembed``.
+
+        All in one write transaction, the rows read inside it (another process may write
+        or have done this very rebuild meanwhile: then there is nothing left to do).
+        """
         with self._table.transaction() as conn:
+            table = self._table
+            if reembed and table.get_meta("context") == self.context.key:
+                return
+            if not reembed and table.get_meta("fts_version") == table.get_meta("version"):
+                return
+            items = list(table.scan(None, None, batch=5000))
+            texts, dense_texts = self._contextual(items, lookup=False)
+            embedded = self._cache.embed(conn, dense_texts) if reembed else None
             FtsIndex.clear(conn)
             vids = {str(i): int(v) for v, i in conn.execute("SELECT vid, id FROM items")}
             item_vids = [vids[item.id] for item in items]
@@ -301,19 +371,39 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
     def flush(self) -> None:
         """Save the dense index (blocks and HNSW graphs) beside the database.
 
-        The next open loads it instead of rebuilding, if no write happened since (the
-        database's version is part of the save); otherwise it is rebuilt from SQLite.
-        Called by ``close``; writes nothing when the saved index is already current.
+        The save records the change-log position it reflects; the next open (in any
+        process) loads it and applies only the changes after that position. Called by
+        ``close``; writes nothing when the saved index is already current.
         """
         if self._folder is None or self._table.closed:
             return
         with self._table.lock:
-            key = self._dense_key()
+            self._catch_up()
+            key = self._dense_key(self._seen)
             if key == self._saved_dense:
                 return
             self._dense.save_as(self._folder / _DENSE, key)
             self._saved_dense = key
-        logger.debug("saved the dense index at version %s", key["version"])
+            self._table.prune_changes()
+        logger.debug("saved the dense index at change %s", key["seq"])
+
+    def purge(self) -> None:
+        """After an erasure: merge the full-text index, compact the dense index, resave it.
+
+        Compaction drops the erased vectors (kept as tombstones until then) and the blocks
+        of users with no memory left, so a rewritten save holds neither.
+        """
+        super().purge()
+        while True:
+            self._catch_up()
+            self._dense.wait()  # not under the lock: a compaction swaps in under it
+            with self._table.lock:
+                if not self._dense.purge():
+                    continue
+                if self._folder is not None and (self._folder / _DENSE).exists():
+                    self._saved_dense = None
+                    self.flush()
+                return
 
     def close(self) -> None:
         """Wait for a background compaction, save the dense index, close the database."""
@@ -350,11 +440,13 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
     @property
     def index_size(self) -> int:
         """How many live vectors the dense index holds (equals ``count()``)."""
+        self._catch_up()
         return self._dense.size
 
     @property
     def dense_index(self) -> DenseIndex:
-        """The in-memory dense index (for inspection and tests)."""
+        """The in-memory dense index (for inspection and tests), caught up first."""
+        self._catch_up()
         return self._dense
 
     # -- indexing ----------------------------------------------------------------------
@@ -393,15 +485,23 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
         if not items:
             return
         self._table.ensure_open()
-        self._add_batch(items, maintain=True, transaction=True)
+        texts, embedded = self._prepare(items)
+        with self._table.transaction():
+            self._insert(items, texts, embedded)
+        self._catch_up()
 
     def add_bulk(self, items: Iterable[MemoryItem], *, batch: int = 10_000) -> int:
         """Load many memories fast: one transaction, each HNSW graph built once at the end.
 
+        Retention policies are not applied here; :meth:`agentmem.Memory.add_many` applies
+        them and logs one event per memory.
+
         Unlike :meth:`add`, the items may come from a generator (read ``batch`` at a
         time) and the dense index is not maintained per batch: a user's graph is built
         once over all their vectors after the last row, instead of growing one batch at a
-        time. All or nothing: on an error nothing is stored and the index is reloaded.
+        time. All or nothing: on an error nothing is stored. Each batch is logged in the
+        audit log kept in the store's database (one add event per user and batch, in the
+        same transaction).
 
         Args:
             items: the memories to store (new ids).
@@ -416,58 +516,51 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
         self._table.ensure_open()
         added = 0
         source = iter(items)
-        try:
-            with self._table.transaction():
-                while chunk := list(itertools.islice(source, batch)):
-                    self._add_batch(chunk, maintain=False, transaction=False)
-                    added += len(chunk)
-                self._dense.maintain_all()
-        except BaseException:
-            logger.warning("bulk load failed after %d items; reloading the dense index", added)
-            self._dense = self._load_dense()
-            raise
+        audit = self.audit_sink()
+        with self._table.transaction():
+            while chunk := list(itertools.islice(source, batch)):
+                texts, embedded = self._prepare(chunk)
+                self._insert(chunk, texts, embedded)
+                audit.record(self._bulk_events(chunk))  # in the same transaction
+                added += len(chunk)
+        self._catch_up()  # the index reads the committed rows, each graph built once
         return added
 
-    def _add_batch(self, items: Sequence[MemoryItem], *, maintain: bool, transaction: bool) -> None:
-        """Embed ``items`` and write rows, full-text entries, cache references and vectors."""
-        texts, dense_texts = self._contextual(items)
-        embedded = self._cache.embed(self._table.conn, dense_texts)
-        if transaction:
-            with self._table.transaction():
-                self._insert(
-                    items, texts, embedded.vectors, embedded.hashes, embedded.new_rows, maintain
-                )
-        else:
-            self._insert(
-                items, texts, embedded.vectors, embedded.hashes, embedded.new_rows, maintain
+    def _bulk_events(self, items: Sequence[MemoryItem]) -> list[MemoryEvent]:
+        """One add event per user of a bulk-loaded batch (ids kept, texts not copied)."""
+        by_user: dict[str, list[str]] = {}
+        for item in items:
+            by_user.setdefault(item.scope.user_id, []).append(item.id)
+        now = self.clock.now()
+        return [
+            MemoryEvent(
+                op=EventOp.ADD,
+                item_ids=ids,
+                user_id=user,
+                at=now,
+                reason=f"bulk load into {self.name}",
+                policy="add_bulk",
             )
+            for user, ids in by_user.items()
+        ]
+
+    def _prepare(self, items: Sequence[MemoryItem]) -> tuple[list[str], CachedEmbeddings]:
+        """The lexical texts of ``items`` and their (cached or computed) embeddings."""
+        texts, dense_texts = self._contextual(items)
+        return texts, self._cache.embed(self._table.conn, dense_texts)
 
     def _insert(
         self,
         items: Sequence[MemoryItem],
         texts: Sequence[str],
-        vectors: NDArray[np.float32],
-        hashes: Sequence[str],
-        new_cache: list[tuple[str, bytes]],
-        maintain: bool,
+        embedded: CachedEmbeddings,
     ) -> None:
-        """Write rows, full-text entries and cache references; add the vectors to the index."""
-        conn = self._table.conn
+        """Write rows, full-text entries and cache references (the change log gets the ids)."""
+        conn, vectors = self._table.conn, embedded.vectors
         vids = self._table.insert(items, [row.tobytes() for row in vectors])
-        EmbeddingCache.ref(conn, vids, hashes)
+        EmbeddingCache.ref(conn, vids, embedded.hashes)
         FtsIndex.insert(conn, vids, texts)
-        self._commit(new_cache)
-        by_user: dict[str, list[int]] = {}
-        for position, item in enumerate(items):
-            by_user.setdefault(item.scope.user_id, []).append(position)
-        for user, positions in by_user.items():
-            self._dense.add(
-                user,
-                [vids[p] for p in positions],
-                vectors[positions],
-                [item_attrs(items[p]) for p in positions],
-                maintain=maintain,
-            )
+        self._commit(embedded.new_rows)
 
     def update(self, items: Sequence[MemoryItem]) -> None:
         """Replace stored items by id; a changed indexed text is re-embedded and re-indexed."""
@@ -506,21 +599,7 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
                 EmbeddingCache.ref(conn, changed_vids, embedded.hashes)
                 FtsIndex.replace(conn, changed_vids, texts)
                 self._commit(embedded.new_rows)
-                for item in items:
-                    self._reindex_item(conn, rows[item.id][0], item, fresh.get(item.id))
-
-    def _reindex_item(
-        self, conn: Any, vid: int, item: MemoryItem, vector: NDArray[np.float32] | None
-    ) -> None:
-        """Bring the dense index's row of ``item`` up to date (in the update transaction)."""
-        user = item.scope.user_id
-        if vector is None and self._dense.user_of(vid) == user:
-            self._dense.set_attrs(vid, item_attrs(item))
-            return
-        if vector is None:
-            blob = conn.execute("SELECT embedding FROM items WHERE vid = ?", (vid,)).fetchone()[0]
-            vector = np.frombuffer(bytes(blob), dtype=np.float32)
-        self._dense.add(user, [vid], vector.reshape(1, -1), [item_attrs(item)])
+        self._catch_up()
 
     def delete(self, ids: Sequence[str]) -> int:
         """Delete items for good (rows and full-text entries); the index tombstones them."""
@@ -532,7 +611,7 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
                 FtsIndex.delete(conn, vids)
                 EmbeddingCache.unref(conn, vids)
                 self._commit([])
-                self._dense.remove(vids)
+        self._catch_up()
         return len(vids)
 
     # -- search ------------------------------------------------------------------------
@@ -548,13 +627,23 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
         """The ``k`` memories in ``scope`` most relevant to ``query``, fused, best first."""
         check_k(k)
         self._table.ensure_open()
+        self._catch_up()  # every committed write, from any process, before answering
         now = as_of if as_of is not None else self.clock.now()
         parsed, filters = plan_query(query, now, filters, self.ranking)
         sub_queries = self._rewrite(query, now)
         ranked = rank(
             query,
             parsed,
-            _Retriever(self, scope, filters, as_of, queries=[query, *sub_queries]),
+            SqliteRetriever(
+                self._table,
+                self._dense,
+                self._embed,
+                scope,
+                filters,
+                as_of,
+                self.faiss_threads,
+                queries=[query, *sub_queries],
+            ),
             self.ranking,
             k,
             now=self.clock.now(),
@@ -569,83 +658,6 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
         prompt = render_prompt("query_rewrite", query=query, today=f"{now:%d %B %Y}", n=4)
         reply = self.rewriter.chat([ChatMessage(role="user", content=prompt)], max_tokens=120)
         return parse_rewrites(reply.text, query)
-
-
-class _Retriever:
-    """The store's retrievers bound to one search's scope, filters and time."""
-
-    def __init__(
-        self,
-        store: HybridStore,
-        scope: Scope,
-        filters: Filters | None,
-        as_of: datetime | None,
-        *,
-        queries: Sequence[str] = (),
-    ) -> None:
-        self._store = store
-        self._table = store._table
-        self._scope = scope
-        self._filters = filters
-        self._as_of = as_of
-        self._queries = list(dict.fromkeys(queries))
-        self._vectors: dict[str, NDArray[np.float32]] = {}
-
-    def _vector(self, text: str) -> NDArray[np.float32]:
-        """The query's embedding; the search's queries are embedded together, once."""
-        if text not in self._vectors:
-            texts = [t for t in self._queries if t not in self._vectors] or [text]
-            if text not in texts:
-                texts.append(text)
-            for t, vector in zip(texts, self._store._embed(texts), strict=True):
-                self._vectors[t] = vector
-        return self._vectors[text]
-
-    def _where(self) -> tuple[str, list[Any]]:
-        return where_clause(
-            self._scope, self._filters, as_of=self._as_of, open_only=self._as_of is None
-        )
-
-    def dense(self, text: str, depth: int) -> list[tuple[int, float]]:
-        scope, filters, as_of = self._scope, self._filters, self._as_of
-        only: list[int] | None = None
-        if (
-            scope.agent_id is not None
-            or scope.session_id is not None
-            or (filters and filters.metadata)
-        ):
-            only = self._table.vids(scope, filters, as_of=as_of, open_only=as_of is None)
-            if not only:
-                return []
-        vector = self._vector(text)
-        with self._table.lock:
-            self._table.ensure_open()
-            return self._store._dense.search(
-                scope.user_id, vector, depth, row_filter(filters, as_of), only_vids=only
-            )
-
-    def lexical(self, text: str, depth: int) -> list[tuple[int, float]]:
-        match = match_expression(text, STOP_WORDS)
-        if match is None:
-            return []
-        where, params = self._where()
-        with self._table.lock:
-            return bm25_search(self._table.conn, match, where, params, depth)
-
-    def recent(self, depth: int) -> list[tuple[int, float]]:
-        where, params = self._where()
-        with self._table.lock:
-            rows = self._table.conn.execute(
-                f"SELECT vid FROM items WHERE {where} ORDER BY created_at DESC, vid DESC LIMIT ?",
-                (*params, depth),
-            ).fetchall()
-        return [(int(r[0]), 0.0) for r in rows]
-
-    def items(self, keys: Sequence[int]) -> dict[int, MemoryItem]:
-        return self._table.by_vids(keys)
-
-    def bodies(self, keys: Sequence[int]) -> dict[int, str]:
-        return self._store._bodies(keys)
 
 
 def _row_attrs(row: Sequence[Any]) -> RowAttrs:

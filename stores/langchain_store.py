@@ -21,14 +21,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from agentmem.stores._sqlite import ItemTable, TableStore, check_k, where_clause
-from langchain_core.documents import Document
-from langchain_core.vectorstores import InMemoryVectorStore
-from langchain_core.vectorstores import VectorStore as LangChainVectorStore
 from tqdm import tqdm
 
-from agentmem._errors import InvalidInputError, NotFoundError, StoreError
+from agentmem._errors import InvalidInputError, MissingDependencyError, NotFoundError, StoreError
 from agentmem._models import Filters, Hit, MemoryItem, Scope
+from agentmem.stores._sqlite import ItemTable, TableStore, check_k, where_clause
+
+try:
+    from langchain_core.documents import Document
+    from langchain_core.vectorstores import InMemoryVectorStore
+    from langchain_core.vectorstores import VectorStore as LangChainVectorStore
+except ImportError as exc:
+    raise MissingDependencyError.for_extra("langchain_core", "langchain", "LangChainStore") from exc
 
 __all__ = ["LangChainStore", "ScopeFilter"]
 

@@ -26,6 +26,14 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
+from tqdm import tqdm
+
+from agentmem._clock import Clock, SystemClock
+from agentmem._errors import InvalidInputError, NotFoundError, StoreError, UserError
+from agentmem._models import Filters, Hit, MemoryItem, Scope
+from agentmem._prompts import render_prompt
+from agentmem._protocols import ChatMessage, ChatModel, Embedder
 from agentmem.stores._context import ContextOptions, contextual_texts, speaker_line
 from agentmem.stores._fts import STOP_WORDS, words
 from agentmem.stores._pg_audit import PostgresAuditLog
@@ -52,14 +60,6 @@ from agentmem.stores._ranking import (
 )
 from agentmem.stores._rerank import CrossEncoderReranker, Reranker
 from agentmem.stores._sqlite import check_k
-from numpy.typing import NDArray
-from tqdm import tqdm
-
-from agentmem._clock import Clock, SystemClock
-from agentmem._errors import InvalidInputError, NotFoundError, StoreError, UserError
-from agentmem._models import Filters, Hit, MemoryItem, Scope
-from agentmem._prompts import render_prompt
-from agentmem._protocols import ChatMessage, ChatModel, Embedder
 
 __all__ = ["PostgresStore", "stored_embedder"]
 

@@ -20,12 +20,12 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from agentmem.stores._lsh import LSHIndex
-from agentmem.stores._sqlite import EmbeddedTableStore, ItemTable, check_k
 
 from agentmem._errors import InvalidInputError
 from agentmem._models import Filters, Hit, MemoryItem, Scope
 from agentmem._protocols import Embedder
+from agentmem.stores._lsh import LSHIndex
+from agentmem.stores._sqlite import EmbeddedTableStore, ItemTable, check_k
 
 __all__ = ["ThoughtStore"]
 

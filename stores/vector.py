@@ -18,11 +18,12 @@ from typing import Any
 
 import faiss
 import numpy as np
-from agentmem.stores._sqlite import ColumnReads, EmbeddedTableStore, ItemTable, check_k, open_folder
 from numpy.typing import NDArray
 
 from agentmem._models import Filters, Hit, MemoryItem, Scope
 from agentmem._protocols import Embedder
+from agentmem.stores._index import faiss_threads
+from agentmem.stores._sqlite import ColumnReads, EmbeddedTableStore, ItemTable, check_k, open_folder
 
 __all__ = ["VectorStore"]
 
@@ -45,9 +46,11 @@ class VectorStore(EmbeddedTableStore, ColumnReads):
             safe against a killed process, not against power loss).
         save_every: save the faiss index after this many writes (it is also saved on
             ``close``/``flush``; an index left stale by a crash is rebuilt on open).
-        faiss_threads: OpenMP threads faiss may use (a process-wide setting). One thread
-            is fastest for single queries on small machines, where idle OpenMP workers
-            spin against the embedding model's threads; ``None`` leaves it alone.
+        faiss_threads: OpenMP threads faiss may use in this store's searches, set around
+            each search in the calling thread only (OpenMP's setting is per thread) and
+            restored after. One thread is fastest for single queries on small machines,
+            where idle OpenMP workers spin against the embedding model's threads; ``None``
+            leaves faiss's setting alone.
     """
 
     def __init__(
@@ -60,8 +63,7 @@ class VectorStore(EmbeddedTableStore, ColumnReads):
         save_every: int = 5000,
         faiss_threads: int | None = 1,
     ) -> None:
-        if faiss_threads is not None:
-            faiss.omp_set_num_threads(faiss_threads)
+        self.faiss_threads = faiss_threads
         self.name = name
         self.embedder = embedder
         self._folder = open_folder(path)
@@ -76,6 +78,7 @@ class VectorStore(EmbeddedTableStore, ColumnReads):
             "open it with the same embedder, or call VectorStore.reindex(path, embedder) to "
             "re-embed every memory",
         )
+        self._seen = self._table.last_change()  # before loading: later changes replay
         self._index = self._load_or_build_index()
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -187,11 +190,12 @@ class VectorStore(EmbeddedTableStore, ColumnReads):
     ) -> list[Hit]:
         """Exact cosine search over the items in ``scope`` that pass ``filters``."""
         check_k(k)
+        self._catch_up()
         allowed = self._table.vids(scope, filters, as_of=as_of, open_only=as_of is None)
         if not allowed:
             return []
         vector = self._embed([query])
-        with self._table.lock:
+        with self._table.lock, faiss_threads(self.faiss_threads):
             selector = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
             params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
             scores, ids = self._index.search(vector, min(k, len(allowed)), params=params)
@@ -202,7 +206,34 @@ class VectorStore(EmbeddedTableStore, ColumnReads):
     @property
     def index_size(self) -> int:
         """How many vectors the faiss index holds (equals ``count()`` when consistent)."""
+        self._catch_up()
         return int(self._index.ntotal)
+
+    def _catch_up(self) -> None:
+        """Apply every change committed since this index last looked (any process's)."""
+        table = self._table
+        with table.lock:
+            if table.in_transaction or table.closed:
+                return
+            while True:
+                found = table.changes_since(self._seen)
+                if found is None:  # pruned past our position: start over
+                    self._seen = table.last_change()
+                    self._index = self._rebuild()
+                    continue
+                seq, vids = found
+                if not vids:
+                    return
+                unique = list(dict.fromkeys(vids))
+                self._index.remove_ids(np.asarray(unique, dtype=np.int64))
+                rows = table.embeddings_of(unique)
+                if rows:
+                    vectors = np.frombuffer(b"".join(blob for _, blob in rows), np.float32)
+                    self._index.add_with_ids(
+                        vectors.reshape(len(rows), self._dim),
+                        np.asarray([vid for vid, _ in rows], dtype=np.int64),
+                    )
+                self._seen = seq
 
     @classmethod
     def reindex(cls, path: str | os.PathLike[str], embedder: Embedder) -> VectorStore:

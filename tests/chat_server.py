@@ -46,9 +46,12 @@ class ChatServer:
         payload = {"choices": [{"message": {"content": text}}]}
         self.replies.append((200, payload, {"delay": seconds}))
 
-    def stream(self, *chunks: str) -> None:
-        """Queue a streamed reply: one server-sent event per chunk, then ``[DONE]``."""
-        self.replies.append((200, None, {"stream": list(chunks)}))
+    def stream(self, *chunks: str, cut: bool = False) -> None:
+        """Queue a streamed reply: one server-sent event per chunk, then ``[DONE]``.
+
+        ``cut=True`` drops the connection after the chunks instead of finishing.
+        """
+        self.replies.append((200, None, {"stream": list(chunks), "cut": cut}))
 
     @property
     def messages(self) -> list[list[dict[str, Any]]]:
@@ -78,7 +81,7 @@ def chat_server() -> Iterator[ChatServer]:
             time.sleep(options.get("delay", 0))
             try:
                 if "stream" in options:
-                    self._stream(options["stream"])
+                    self._stream(options["stream"], cut=options.get("cut", False))
                     return
                 data = (
                     payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
@@ -93,7 +96,7 @@ def chat_server() -> Iterator[ChatServer]:
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True  # the client gave up (a timeout test)
 
-        def _stream(self, chunks: list[str]) -> None:
+        def _stream(self, chunks: list[str], *, cut: bool) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Connection", "close")
@@ -103,6 +106,9 @@ def chat_server() -> Iterator[ChatServer]:
                 event = {"choices": [{"index": 0, "delta": {"content": chunk}}]}
                 self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
                 self.wfile.flush()
+            if cut:
+                self.connection.shutdown(2)
+                return
             self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()
 

@@ -1,8 +1,9 @@
 """Worker processes for the deployment tests: several processes on one memory folder.
 
 Each worker appends what it did to a shared journal (one JSON line per acknowledged
-operation, written with ``O_APPEND`` and fsynced after the call returned), so the test
-and the other workers know which writes were acknowledged, and when.
+operation, written with ``O_APPEND`` and fsynced after the call returned; an update or a
+forget is announced before it starts), so the test and the other workers know which
+writes were acknowledged, and which items may be changing.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def live_items(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         if rec["op"] in ("add", "update"):
             for item_id, token in zip(rec["ids"], rec["tokens"], strict=True):
                 live[item_id] = {"user": rec["user"], "token": token}
-        elif rec["op"] == "forget":
+        elif rec["op"] in ("forget", "changing"):  # "changing": an update or forget began
             for item_id in rec["ids"]:
                 live.pop(item_id, None)
     return live
@@ -91,12 +92,14 @@ def property_worker(folder: str, journal_path: str, worker: int, seconds: float)
             elif roll < 0.5:
                 item_id = rng.choice(sorted(mine))
                 owner = mine[item_id]["user"]
+                journal(jpath, {"op": "changing", "user": owner, "ids": [item_id], "tokens": []})
                 memory.update(item_id, text=f"note {token} for {owner} (changed)")
                 mine[item_id] = {"user": owner, "token": token}
                 journal(jpath, {"op": "update", "user": owner, "ids": [item_id], "tokens": [token]})
             elif roll < 0.6:
                 item_id = rng.choice(sorted(mine))
                 owner = mine.pop(item_id)["user"]
+                journal(jpath, {"op": "changing", "user": owner, "ids": [item_id], "tokens": []})
                 memory.forget(user_id=owner, ids=[item_id])
                 journal(jpath, {"op": "forget", "user": owner, "ids": [item_id], "tokens": []})
             else:
@@ -173,7 +176,10 @@ def crash_worker(folder: str, journal_path: str, seed: int) -> None:
             elif roll < 0.55:
                 tokens = [f"s{seed}n{counter}b{i}z" for i in range(rng.randint(50, 400))]
                 items = [memory.make_item(f"bulk note {t}", user_id=user) for t in tokens]
-                memory.write(items)
+                if rng.random() < 0.5:
+                    memory.write(items)  # batched through Memory, policies applied
+                else:
+                    memory.stores[0].add_bulk(items, batch=64)  # type: ignore[attr-defined]
                 ids = [item.id for item in items]
                 journal(jpath, {"op": "add", "user": user, "ids": ids, "tokens": tokens})
             elif roll < 0.75:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from agentmem import ManualClock, Memory
 from agentmem.policies import UpdatePolicy
 from agentmem.stores import VectorStore
-
-from agentmem import ManualClock, Memory
 from agentmem.testing import HashEmbedder
 
 T0 = datetime(2024, 1, 1, 9, 0, tzinfo=UTC)

@@ -7,11 +7,11 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from agentmem.policies import CapacityPolicy
-from agentmem.stores import HybridStore
 from numpy.typing import NDArray
 
 from agentmem import EventOp, InvalidInputError, Kind, ManualClock, Memory
+from agentmem.policies import CapacityPolicy
+from agentmem.stores import HybridStore
 from agentmem.testing import HashEmbedder
 from tests.helpers import T0
 

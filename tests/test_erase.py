@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from agentmem.stores import HybridStore, SymbolicStore, ThoughtStore
 
 from agentmem import EventOp, ManualClock, Memory, UserError
+from agentmem.stores import HybridStore, SymbolicStore, ThoughtStore
 from agentmem.testing import HashEmbedder
 from tests.helpers import T0
 
@@ -83,10 +83,45 @@ def test_forgotten_secrets_leave_no_byte_in_any_file(tmp_path: Path, how: str) -
     memory.close()
     assert leaks(folder, gone) == {}
     assert leaks(folder, kept), "another user's memories are kept"
+    if how == "by user":
+        saved = [p for p in (folder / "dense").rglob("*") if p.is_file()]
+        assert saved and not [p.name for p in saved if b"alice" in p.read_bytes()]
     reopened = open_memory(folder)
     assert [i.text for i in reopened.items(user_id="bob")], "bob's memories survive"
     forgets = [e for e in reopened.events() if e.op is EventOp.FORGET]
     assert forgets and forgets[-1].policy == "user"
     with pytest.raises(UserError, match="cannot be undone"):
         reopened.undo(forgets[-1].id or 0)
+    reopened.close()
+
+
+def test_an_erasure_waits_for_background_compaction_and_leaves_no_tombstone(
+    tmp_path: Path,
+) -> None:
+    import threading
+
+    from agentmem.stores import IndexSettings
+
+    embedder = HashEmbedder(64)
+    settings = IndexSettings(exact_limit=40, tombstone_ratio=0.1, background_compaction=True)
+    store = HybridStore(tmp_path, embedder, name="vector", index=settings)
+    memory = Memory([store], embedder=embedder, policies=[])
+    items = memory.add_many([f"alice note {i} zq" for i in range(120)], user_id="alice")
+    memory.add_many([f"bob note {i}" for i in range(30)], user_id="bob")
+    assert store.dense_index.uses_hnsw("alice")
+    done = threading.Event()
+
+    def erase() -> None:
+        memory.forget(user_id="alice", ids=[item.id for item in items[:40]])
+        done.set()
+
+    worker = threading.Thread(target=erase, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert done.is_set(), "the erasure hung"
+    assert store.dense_index.tombstones == 0
+    assert store.index_size == store.count() == 110
+    memory.close()
+    reopened = HybridStore(tmp_path, embedder, name="vector", index=settings)
+    assert reopened.index_size == reopened.count() == 110
     reopened.close()

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 HEAVY = (
     "faiss",
@@ -51,3 +54,43 @@ def test_lazy_store_names_resolve() -> None:
     for name in stores.__all__:
         assert getattr(stores, name) is not None
     assert "HybridStore" in dir(stores)
+
+
+def test_a_missing_extra_names_its_pip_command() -> None:
+    # as if langchain-core / matplotlib were not installed: the import is blocked
+    code = """
+import sys
+
+import pytest
+sys.modules["langchain_core"] = None
+sys.modules["matplotlib"] = None
+import agentmem
+from agentmem import MissingDependencyError
+for load in (lambda: agentmem.stores.LangChainStore,
+             lambda: __import__("agentmem.integrations.langchain"),
+             lambda: __import__("agentmem.eval.plots").eval.plots._figure()):
+    try:
+        load()
+    except MissingDependencyError as exc:
+        print(str(exc).split("pip install ")[1])
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", "import agentmem.stores\n" + code],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout.split()
+    assert out == ['"agentmem[langchain]"', '"agentmem[langchain]"', '"agentmem[eval]"']
+
+
+def test_stores_and_policies_come_from_the_same_checkout_as_agentmem(tmp_path: Path) -> None:
+    import agentmem.policies
+    import agentmem.stores
+    from agentmem._layout import check_same_checkout
+
+    assert check_same_checkout(agentmem.stores.__file__, "stores")
+    assert check_same_checkout(agentmem.policies.__file__, "policies")
+    other = tmp_path / "other-checkout" / "stores" / "__init__.py"
+    with pytest.warns(ImportWarning, match="two checkouts are mixed"):
+        assert not check_same_checkout(str(other), "stores")

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from agentmem.stores import VectorStore
 
 from agentmem import (
     AuditLog,
@@ -19,6 +18,7 @@ from agentmem import (
     TraceRecord,
     UserError,
 )
+from agentmem.stores import VectorStore
 from agentmem.testing import HashEmbedder
 from tests.helpers import T0, fresh_memory
 

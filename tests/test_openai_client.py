@@ -114,6 +114,17 @@ def test_streaming_yields_chunks(server: ChatServer) -> None:
     assert len(waits) == 1
 
 
+def test_a_stream_cut_off_midway_is_a_model_error(server: ChatServer) -> None:
+    server.stream("partial ", "answer", cut=True)
+    llm, waits = make(server)
+    got: list[str] = []
+    with pytest.raises(ModelError, match="broke off"):
+        for chunk in llm.stream(MESSAGES):
+            got.append(chunk)
+    assert got == ["partial ", "answer"]
+    assert waits == [] and len(server.seen) == 1  # text had arrived: not retried
+
+
 def test_async_chat_retries_without_blocking(server: ChatServer) -> None:
     server.fail(429, retry_after="2")
     server.say("async hello")
@@ -188,8 +199,9 @@ def test_fact_extraction_uses_structured_output(server: ChatServer, tmp_path) ->
 
 
 def test_symbolic_steps_use_structured_output(server: ChatServer, tmp_path) -> None:
-    from agentmem.stores import SymbolicStore
     from pydantic import BaseModel
+
+    from agentmem.stores import SymbolicStore
 
     class Pet(BaseModel):
         name: str

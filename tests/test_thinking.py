@@ -5,8 +5,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from agentmem.policies import ThoughtPolicy
-from agentmem.stores import ThoughtStore, VectorStore
 
 from agentmem import (
     Agent,
@@ -19,6 +17,8 @@ from agentmem import (
     Thought,
     UserError,
 )
+from agentmem.policies import ThoughtPolicy
+from agentmem.stores import ThoughtStore, VectorStore
 from agentmem.testing import FunctionLLM, HashEmbedder, ScriptedLLM
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)

@@ -6,9 +6,9 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from agentmem.stores import ThoughtStore, VectorStore
 
 from agentmem import Agent, ManualClock, Memory, PostThinker
+from agentmem.stores import ThoughtStore, VectorStore
 
 
 @pytest.mark.real_models

@@ -6,12 +6,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from agentmem.stores import ThoughtStore
 
 from agentmem import Kind, UserError
 from agentmem.cli import thoughts
+from agentmem.stores import ThoughtStore
 from agentmem.testing import HashEmbedder
-from tests.stores.contract import make
+from agentmem.testing.stores import make
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
-from agentmem.stores import HybridStore
-from agentmem.stores._sqlite import ItemTable
 
 from agentmem import EventOp, Memory, StoreError
+from agentmem.stores import HybridStore
+from agentmem.stores._sqlite import ItemTable
 from agentmem.testing import HashEmbedder
 
 
@@ -60,7 +60,13 @@ def test_a_write_waits_for_another_process_holding_the_lock(tmp_path: Path) -> N
     started = time.monotonic()
     memory.add("second", user_id="u")  # waits instead of 'database is locked'
     assert time.monotonic() - started >= 0.4
+    release.join()
+    other.execute("BEGIN IMMEDIATE")  # a search writes access counts: it waits too
+    release = threading.Timer(0.5, lambda: other.execute("COMMIT"))
+    release.start()
+    started = time.monotonic()
     assert [h.item.text for h in memory.search("second", user_id="u", k=1)] == ["second"]
+    assert time.monotonic() - started >= 0.4
     release.join()
     other.close()
 
@@ -156,3 +162,31 @@ def test_an_old_separate_audit_file_is_moved_into_the_store(tmp_path: Path) -> N
     assert [e.reason for e in memory.history("x1")] == ["from before"]
     memory.close()
     assert not (tmp_path / "audit.sqlite").exists()
+
+
+def test_bulk_loads_are_audited_in_their_transaction(tmp_path: Path) -> None:
+    from agentmem import MemoryItem
+    from tests.helpers import T0
+
+    store = HybridStore(tmp_path, HashEmbedder(64), name="vector")
+    items = [
+        MemoryItem(text=f"bulk {i}", scope={"user_id": f"u{i % 2}"}, created_at=T0, recorded_at=T0)  # type: ignore[arg-type]
+        for i in range(30)
+    ]
+    assert store.add_bulk(items, batch=8) == 30
+    memory = Memory([store], embedder=HashEmbedder(64), policies=[])
+    for item in items:
+        assert [e.op for e in memory.history(item.id)] == [EventOp.ADD]
+    undone = memory.undo(memory.history(items[0].id)[0].id or 0)
+    assert {i.id for i in undone.forgotten} == {i.id for i in items[0:30:2][:4]}
+    memory.close()
+
+
+def test_sql_writes_of_a_symbolic_store_are_audited_without_wiring() -> None:
+    from agentmem.stores import SymbolicStore
+
+    store = SymbolicStore()
+    store.create_table("notes", {"body": str})
+    _, events = store.execute("INSERT INTO notes (body) VALUES ('x')", user_id="u")
+    assert events and [e.id for e in store.audit.events()] == [e.id for e in events]
+    store.close()

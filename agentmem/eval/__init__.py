@@ -63,7 +63,7 @@ from agentmem.eval.systems import (
     System,
     SystemFactory,
     build_system,
-    parse_spec,
+    parse_system_spec,
     register_system,
     registered_systems,
 )
@@ -128,7 +128,7 @@ __all__ = [
     "normalize_answer",
     "parse_fact",
     "parse_locomo_date",
-    "parse_spec",
+    "parse_system_spec",
     "percentile",
     "picks_answer",
     "recall_at_k",

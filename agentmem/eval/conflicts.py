@@ -9,7 +9,7 @@
 - :meth:`ConflictEvaluator.substitution` asks entity-substituted QA items
   (:mod:`agentmem.eval.substitution`) with the substituted passage as memory.
 - :func:`staleness` replays generated multi-session histories whose facts change
-  (:func:`agentmem.simulate.generate_log`) under several retention policy sets and counts
+  (:func:`agentmem.eval.simulate.generate_log`) under several retention policy sets and counts
   how often recall hands back an outdated value (Keep Me Updated!).
 
 Per item the answers follow the memory (``counter``), the prior (``prior``), neither
@@ -556,12 +556,12 @@ def staleness(
 ) -> StalenessReport:
     """Replay generated histories under each policy set and score recall of changed facts.
 
-    Each history (``agentmem.simulate.generate_log(seed, sessions)``) is written turn by
+    Each history (``agentmem.eval.simulate.generate_log(seed, sessions)``) is written turn by
     turn into a fresh vector memory with the policy set; at each probe about a fact whose
     value has changed, the top hit should give the current value (update accuracy) and no
     top-``k`` hit an outdated one (staleness).
     """
-    from agentmem.simulate import Probe, Turn, generate_log
+    from agentmem.eval.simulate import LoggedTurn, Probe, generate_log
     from agentmem.stores import VectorStore
 
     counts: dict[str, list[tuple[float, float]]] = defaultdict(list)
@@ -576,7 +576,7 @@ def staleness(
             try:
                 for event in log:
                     clock.set(event.at)
-                    if isinstance(event, Turn):
+                    if isinstance(event, LoggedTurn):
                         memory.add(
                             event.text,
                             user_id=event.user,

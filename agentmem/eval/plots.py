@@ -5,7 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agentmem._errors import MissingDependencyError
+
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from agentmem.eval.intervals import Rate
     from agentmem.eval.report import Report
 
@@ -15,13 +19,22 @@ RatePanels = dict[str, dict[str, dict[str, "Rate"]]]
 """panel title -> group on the x axis -> series (one colour each) -> rate."""
 
 
+def _figure() -> type[Figure]:
+    """Matplotlib's Figure class, or an error naming ``agentmem[eval]``."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise MissingDependencyError.for_extra("matplotlib", "eval", "plotting") from exc
+    return Figure
+
+
 def draw_report(report: Report, path: Path) -> Path:
     """Recall@k per system, recall per category, answer scores and prompt tokens (log axis).
 
     Rates carry 95% bootstrap error bars; the headline panels leave out the excluded
     categories (LoCoMo's adversarial), the per-category panel shows every category.
     """
-    from matplotlib.figure import Figure
+    Figure = _figure()
 
     from agentmem.eval.report import HEADLINE
 
@@ -92,7 +105,7 @@ def draw_rates(
     ``references`` draws a dashed line at a value in the panels it names (e.g. 0.5, the
     first-option rate of a model that chooses by content).
     """
-    from matplotlib.figure import Figure
+    Figure = _figure()
 
     widths = [_panel_width(groups) for groups in panels.values()]
     fig = Figure(figsize=(max(6.5, sum(widths)), 4.4))
@@ -168,7 +181,7 @@ def draw_curves(
     lines lying on top of each other stay visible. ``bands[panel][system]`` holds
     ``(x, low, high)`` intervals, drawn as a shaded band around the line.
     """
-    from matplotlib.figure import Figure
+    Figure = _figure()
 
     fig = Figure(figsize=(5.5 * len(panels), 4.2), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]

@@ -18,6 +18,7 @@ from agentmem._clock import ManualClock
 from agentmem._errors import UserError
 from agentmem._memory import Memory
 from agentmem._protocols import Embedder, MemoryStore, RetentionPolicy
+from agentmem._spec import split_spec
 from agentmem.eval.dataset import Conversation, Question, Session, Turn
 from agentmem.stores._fts import match_expression
 
@@ -31,7 +32,7 @@ __all__ = [
     "StoredAnswer",
     "SystemFactory",
     "build_system",
-    "parse_spec",
+    "parse_system_spec",
     "register_system",
     "registered_systems",
 ]
@@ -265,24 +266,16 @@ def registered_systems() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
-    """Split ``name:key=value,key=value`` into the name and its options."""
-    name, _, rest = spec.strip().partition(":")
-    options: dict[str, str] = {}
-    for part in filter(None, (p.strip() for p in rest.split(","))):
-        key, eq, value = part.partition("=")
-        if not eq or not key.strip():
-            msg = f"system spec {spec!r}: option {part!r} must look like key=value"
-            raise UserError(msg)
-        options[key.strip()] = value.strip()
-    return name, options
+def parse_system_spec(spec: str) -> tuple[str, dict[str, str]]:
+    """Split ``name:key=value,key=value`` into the system's name and its options."""
+    return split_spec(spec, "system spec")
 
 
 def build_system(spec: str | System, *, embedder: Embedder | None = None) -> System:
     """Build a system from a spec string (or return a :class:`System` as it is)."""
     if isinstance(spec, System):
         return spec
-    name, options = parse_spec(spec)
+    name, options = parse_system_spec(spec)
     if name not in _REGISTRY:
         msg = f"unknown system {name!r}; registered: {', '.join(registered_systems())}"
         raise UserError(msg)

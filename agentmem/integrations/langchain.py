@@ -22,34 +22,41 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from langchain_core.callbacks import (
-    AsyncCallbackManagerForRetrieverRun,
-    CallbackManagerForLLMRun,
-    CallbackManagerForRetrieverRun,
-)
-from langchain_core.chat_history import BaseChatMessageHistory
-from langchain_core.documents import Document
-from langchain_core.embeddings import Embeddings
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import (
-    AIMessage,
-    BaseMessage,
-    HumanMessage,
-    SystemMessage,
-)
-from langchain_core.outputs import ChatGeneration
-from langchain_core.outputs import ChatResult as LCChatResult
-from langchain_core.retrievers import BaseRetriever
-from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
-from langchain_core.vectorstores import VectorStore
 from pydantic import ConfigDict, Field
 
 from agentmem._async_memory import AsyncMemory
-from agentmem._errors import InvalidInputError, NotFoundError, UserError
+from agentmem._errors import InvalidInputError, MissingDependencyError, NotFoundError, UserError
 from agentmem._memory import Memory
 from agentmem._models import Filters, Hit, Kind, MemoryItem, Scope
 from agentmem._prompts import quote_memory, render_prompt
 from agentmem._protocols import ChatMessage, ChatModel, Embedder
+from agentmem.llms._langchain import message_text
+
+try:
+    from langchain_core.callbacks import (
+        AsyncCallbackManagerForRetrieverRun,
+        CallbackManagerForLLMRun,
+        CallbackManagerForRetrieverRun,
+    )
+    from langchain_core.chat_history import BaseChatMessageHistory
+    from langchain_core.documents import Document
+    from langchain_core.embeddings import Embeddings
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import (
+        AIMessage,
+        BaseMessage,
+        HumanMessage,
+        SystemMessage,
+    )
+    from langchain_core.outputs import ChatGeneration
+    from langchain_core.outputs import ChatResult as LCChatResult
+    from langchain_core.retrievers import BaseRetriever
+    from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+    from langchain_core.vectorstores import VectorStore
+except ImportError as exc:
+    raise MissingDependencyError.for_extra(
+        "langchain_core", "langchain", "the LangChain integration"
+    ) from exc
 
 __all__ = [
     "AgentMemChatMessageHistory",
@@ -71,16 +78,6 @@ _ROLE_OF_TYPE: dict[str, Literal["system", "user", "assistant"]] = {
 
 
 # -- conversions ---------------------------------------------------------------------------
-def message_text(message: BaseMessage) -> str:
-    """The plain text of a LangChain message (text blocks joined for multi-part content)."""
-    if isinstance(message.content, str):
-        return message.content
-    text: Any = message.text
-    if isinstance(text, str):  # langchain-core 1.x: a property (a callable str, deprecated)
-        return str(text)
-    return str(text())  # langchain-core 0.3: a method
-
-
 def _to_message(item: MemoryItem) -> BaseMessage:
     role = str(item.metadata.get("role", "user"))
     if role == "assistant":

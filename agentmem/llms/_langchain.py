@@ -43,7 +43,7 @@ class LangChainLLM:
         except Exception as exc:  # the wrapped library's errors are not ours to know
             msg = f"the LangChain chat model {self.name} failed: {exc}"
             raise ModelError(msg) from exc
-        text = _text(result)
+        text = message_text(result)
         usage = getattr(result, "usage_metadata", None) or {}
         return ChatResult(
             text=str(text).strip(),
@@ -55,8 +55,11 @@ class LangChainLLM:
         )
 
 
-def _text(message: Any) -> str:
-    """A message's text across langchain-core versions."""
+def message_text(message: Any) -> str:
+    """The plain text of a LangChain message across langchain-core versions.
+
+    Text blocks of multi-part content are joined (the message's own ``text``).
+    """
     if isinstance(message.content, str):
         return message.content
     text = getattr(message, "text", None)

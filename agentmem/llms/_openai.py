@@ -362,7 +362,7 @@ class OpenAICompatibleLLM:
     def _events(self, response: httpx.Response) -> Iterator[str]:
         import httpx
 
-        started = False
+        started = finished = False
         try:
             for line in response.iter_lines():
                 if not line.startswith("data:"):
@@ -372,10 +372,12 @@ class OpenAICompatibleLLM:
                     return
                 try:
                     event = json.loads(data)
-                    delta = event["choices"][0].get("delta") or {}
+                    choice = event["choices"][0]
+                    delta = choice.get("delta") or {}
                 except (json.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError):
                     logger.debug("skipping a stream event that is not a chat chunk: %r", data)
                     continue
+                finished = finished or bool(choice.get("finish_reason"))
                 text = delta.get("content")
                 if text:
                     started = True
@@ -385,6 +387,9 @@ class OpenAICompatibleLLM:
                 raise
             msg = f"the stream from {self.base_url} broke off: {type(exc).__name__}: {exc}"
             raise ModelError(msg) from exc
+        if not finished:  # closed with neither [DONE] nor a finish_reason: cut short
+            msg = f"the stream from {self.base_url} broke off before the reply was finished"
+            raise ModelError(msg)
 
     # -- structured output ---------------------------------------------------------------
     def chat_structured(

@@ -3,7 +3,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from agentmem.policies import UpdatePolicy
 
 from agentmem.eval import (
     ConflictEvaluator,
@@ -19,6 +18,7 @@ from agentmem.eval.conflicts import ConflictItem
 from agentmem.eval.loaders import DatasetError
 from agentmem.eval.shared_data import shared_data_dir
 from agentmem.eval.substitution import EntityQA, substitute
+from agentmem.policies import UpdatePolicy
 from agentmem.testing import FunctionLLM, HashEmbedder, ScriptedLLM
 
 FIXTURES = Path(__file__).parent / "fixtures"

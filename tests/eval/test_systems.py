@@ -10,7 +10,7 @@ from agentmem.eval import (
     System,
     Turn,
     build_system,
-    parse_spec,
+    parse_system_spec,
     register_system,
     registered_systems,
 )
@@ -67,7 +67,7 @@ def test_search_systems_find_the_evidence_with_session_dates(spec: str) -> None:
 
 
 def test_spec_parsing_and_errors() -> None:
-    assert parse_spec("recent-window:n=40") == ("recent-window", {"n": "40"})
+    assert parse_system_spec("recent-window:n=40") == ("recent-window", {"n": "40"})
     assert build_system("recent-window:n=40").name == "recent-window:n=40"
     with pytest.raises(UserError, match="unknown system 'hybrd'; registered:"):
         build_system("hybrd")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from agentmem.stores import LangChainStore, VectorStore
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.language_models import FakeListChatModel, GenericFakeChatModel
 from langchain_core.messages import AIMessage
@@ -13,6 +12,7 @@ from langchain_core.vectorstores import InMemoryVectorStore
 from agentmem import Agent, ChatMessage, Memory, ModelError
 from agentmem.embedders import LangChainEmbedder
 from agentmem.llms import LangChainLLM
+from agentmem.stores import LangChainStore, VectorStore
 
 
 def test_langchain_chat_model_as_agentmem_chat_model() -> None:

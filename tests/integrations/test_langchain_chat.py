@@ -4,7 +4,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from agentmem.stores import VectorStore
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.prompts import ChatPromptTemplate
@@ -17,6 +16,7 @@ from agentmem.integrations.langchain import (
     AgentMemRetriever,
     with_memory,
 )
+from agentmem.stores import VectorStore
 from agentmem.testing import HashEmbedder, ScriptedLLM
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)

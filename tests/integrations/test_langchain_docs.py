@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from agentmem.stores import VectorStore
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.language_models import GenericFakeChatModel
 
 from agentmem import Memory
+from agentmem.stores import VectorStore
 from agentmem.testing import HashEmbedder
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "langchain.md"

@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agentmem.stores import VectorStore
 from langchain_core.language_models import GenericFakeChatModel
 
 from agentmem import Memory
 from agentmem.integrations.langchain import AgentMemChatModel
+from agentmem.stores import VectorStore
 from agentmem.testing import HashEmbedder, ScriptedLLM
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "langchain_chat.py"

@@ -3,13 +3,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from agentmem.stores import VectorStore
 from langchain_core.documents import Document
 from langchain_tests.integration_tests import VectorStoreIntegrationTests
 
 from agentmem import Memory, UserError
 from agentmem.embedders import LangChainEmbedder
 from agentmem.integrations.langchain import AgentMemVectorStore
+from agentmem.stores import VectorStore
 from agentmem.testing import HashEmbedder
 
 

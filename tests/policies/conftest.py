@@ -4,9 +4,9 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 
 import pytest
-from agentmem.stores import VectorStore
 
 from agentmem import ManualClock, Memory, RetentionPolicy
+from agentmem.stores import VectorStore
 from agentmem.testing import HashEmbedder
 
 START = datetime(2024, 1, 1, 9, 0, tzinfo=UTC)

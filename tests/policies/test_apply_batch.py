@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from agentmem.stores import VectorStore
-
 from agentmem import Action, Decision, ManualClock, Memory
+from agentmem.stores import VectorStore
 from agentmem.testing import HashEmbedder
 
 

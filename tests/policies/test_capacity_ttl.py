@@ -3,9 +3,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from agentmem.policies import CapacityPolicy, TTLPolicy
 
 from agentmem import ManualClock, UserError
+from agentmem.policies import CapacityPolicy, TTLPolicy
 
 from .conftest import MakeMemory
 

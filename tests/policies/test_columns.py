@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from agentmem.policies._arrays import Frame
-from agentmem.stores import VectorStore
 
 from agentmem import InvalidInputError, ManualClock, Memory, Scope
 from agentmem._columns import item_columns
+from agentmem._frame import Frame
+from agentmem.stores import VectorStore
 from agentmem.testing import HashEmbedder
 
 from .conftest import START

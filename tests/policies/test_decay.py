@@ -3,9 +3,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from agentmem.policies import DecayPolicy
 
 from agentmem import Action, ManualClock, UserError
+from agentmem.policies import DecayPolicy
 
 from .conftest import MakeMemory
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 import math
 
 import pytest
-from agentmem.policies import EntropyImportance, ImportancePolicy, SurprisalModel, parse_spec
 
 from agentmem import UserError
+from agentmem.policies import EntropyImportance, ImportancePolicy, SurprisalModel, parse_spec
 
 from .conftest import MakeMemory
 

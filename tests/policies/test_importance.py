@@ -3,9 +3,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from agentmem.policies import HeuristicImportance, ImportancePolicy, LLMImportance
 
 from agentmem import ManualClock, UserError
+from agentmem.policies import HeuristicImportance, ImportancePolicy, LLMImportance
 from agentmem.testing import ScriptedLLM
 
 from .conftest import MakeMemory

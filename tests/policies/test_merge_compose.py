@@ -3,6 +3,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+
+from agentmem import ManualClock, UserError
 from agentmem.policies import (
     CapacityPolicy,
     DecayPolicy,
@@ -12,8 +14,6 @@ from agentmem.policies import (
     UpdatePolicy,
     parse_spec,
 )
-
-from agentmem import ManualClock, UserError
 from agentmem.testing import ScriptedLLM
 
 from .conftest import MakeMemory
@@ -28,7 +28,9 @@ def test_merge_near_duplicates_keeps_longest(make_memory: MakeMemory, clock: Man
     open_items = memory.items(user_id="alice")
     merged = open_items[0]
     assert [i.text for i in open_items] == ["alice loves green tea a lot", "bob plays the cello"]
-    assert merged.source_ids == [a.id, b.id]
+    assert b == merged  # add returns the memory that stands for the new text: the merge
+    new = next(i for i in memory.items(user_id="alice", include_closed=True) if i.text == b.text)
+    assert merged.source_ids == [a.id, new.id] and new.valid_to is not None
     assert merged.strength == pytest.approx(2.0)
     assert merged.importance == pytest.approx(0.7)
     assert merged.access_count == 1
@@ -69,7 +71,7 @@ def test_parse_spec() -> None:
     assert parse_spec("none").policies == []
     with pytest.raises(UserError, match="unknown policy 'forever'"):
         parse_spec("forever")
-    with pytest.raises(UserError, match="bad arguments for 'decay'"):
+    with pytest.raises(UserError, match="decay has no option 'speed'"):
         parse_spec("decay:speed=3")
     with pytest.raises(UserError, match="key=value"):
         parse_spec("decay:0.2")

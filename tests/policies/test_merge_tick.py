@@ -7,11 +7,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
-from agentmem.policies import MergePolicy
-from agentmem.stores import VectorStore
 from numpy.typing import NDArray
 
 from agentmem import ManualClock, Memory
+from agentmem.policies import MergePolicy
+from agentmem.stores import VectorStore
 from agentmem.testing import HashEmbedder
 
 from .conftest import MakeMemory

@@ -5,18 +5,18 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from agentmem.policies import CapacityPolicy, UpdatePolicy, parse_spec
 
 from agentmem import InvalidInputError, UserError
 from agentmem.cli import policies as policies_cli
-from agentmem.simulate import Probe, Turn, generate_log, read_log, replay, write_log
+from agentmem.eval.simulate import LoggedTurn, Probe, generate_log, read_log, replay, write_log
+from agentmem.policies import CapacityPolicy, UpdatePolicy, parse_spec
 
 from .conftest import START
 
 
 def test_generated_log_has_30_dated_sessions_and_known_answers() -> None:
     log = generate_log(7, sessions=30)
-    turns = [e for e in log if isinstance(e, Turn)]
+    turns = [e for e in log if isinstance(e, LoggedTurn)]
     probes = [e for e in log if isinstance(e, Probe)]
     assert len({t.session for t in turns}) == 30
     assert [e.at for e in log] == sorted(e.at for e in log)
@@ -33,17 +33,17 @@ def test_generated_log_has_30_dated_sessions_and_known_answers() -> None:
 
 
 def test_replay_measures_size_and_accuracy_per_step() -> None:
-    log: list[Turn | Probe] = [
-        Turn(
+    log: list[LoggedTurn | Probe] = [
+        LoggedTurn(
             at=START,
             session="s1",
             text="My city is Lisbon.",
             kind="fact",
             metadata={"subject": "u", "attribute": "city", "value": "Lisbon"},
         ),
-        Turn(at=START + timedelta(minutes=1), session="s1", text="Nice weather."),
+        LoggedTurn(at=START + timedelta(minutes=1), session="s1", text="Nice weather."),
         Probe(at=START + timedelta(minutes=2), question="What is my city?", answer="Lisbon"),
-        Turn(
+        LoggedTurn(
             at=START + timedelta(days=1),
             session="s2",
             text="My city is Porto.",

@@ -3,9 +3,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from agentmem.policies import DecayPolicy, MergePolicy, UpdatePolicy
 
 from agentmem import EventOp, Kind, ManualClock, UserError
+from agentmem.policies import DecayPolicy, MergePolicy, UpdatePolicy
 
 from .conftest import MakeMemory
 
@@ -41,11 +41,13 @@ def test_undo_merge_and_add(make_memory: MakeMemory) -> None:
     b = memory.add("alice loves green tea", user_id="alice")
     merge = memory.events()[-1]
     assert merge.op is EventOp.MERGE
+    merged, _, second = merge.item_ids
+    assert b.id == merged  # add returns the merged memory, not the closed copy
     memory.undo(merge.id or 0)
-    assert sorted(i.id for i in memory.items(user_id="alice")) == sorted([a.id, b.id])
+    assert sorted(i.id for i in memory.items(user_id="alice")) == sorted([a.id, second])
     add = memory.history(a.id)[0]
     memory.undo(add.id or 0)
-    assert [i.id for i in memory.items(user_id="alice")] == [b.id]
+    assert [i.id for i in memory.items(user_id="alice")] == [second]
 
 
 def test_what_cannot_be_undone(make_memory: MakeMemory) -> None:

@@ -2,9 +2,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from agentmem.policies import LLMUpdateDecider, UpdatePolicy
-
 from agentmem import Action, Kind, ManualClock, Memory
+from agentmem.policies import LLMUpdateDecider, UpdatePolicy
 from agentmem.testing import ScriptedLLM
 
 from .conftest import MakeMemory

@@ -9,9 +9,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from agentmem.policies import UpdatePolicy
 
 from agentmem import Kind, ManualClock
+from agentmem.policies import UpdatePolicy
 
 from .conftest import START, MakeMemory
 

@@ -7,9 +7,9 @@ import threading
 from collections.abc import Sequence
 
 import numpy as np
-from agentmem.stores._embedding_cache import EmbeddingCache
 from numpy.typing import NDArray
 
+from agentmem.stores._embedding_cache import EmbeddingCache
 from agentmem.testing import HashEmbedder
 
 

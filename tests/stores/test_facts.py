@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from agentmem.stores import FactTable
 
 from agentmem import InvalidInputError, ManualClock
+from agentmem.stores import FactTable
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from agentmem.stores import ContextOptions, HybridStore, IndexSettings
 from numpy.typing import NDArray
 
 from agentmem import Filters, Kind, ManualClock, Memory, Scope, UserError
+from agentmem.stores import ContextOptions, HybridStore, IndexSettings
 from agentmem.testing import HashEmbedder, ScriptedLLM
-from tests.stores.contract import T0, make
+from agentmem.testing.stores import T0, make
 
 ALICE = Scope(user_id="alice")
 

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import pytest
-from agentmem.stores import ContextOptions, HybridStore, IndexSettings
 
+from agentmem.stores import ContextOptions, HybridStore, IndexSettings
 from agentmem.testing import HashEmbedder
-from tests.stores.contract import MemoryStoreContract, StoreFactory
+from agentmem.testing.stores import MemoryStoreContract, StoreFactory
 
 
 class TestHybridStore(MemoryStoreContract):

@@ -11,12 +11,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from agentmem.stores import HybridStore, IndexSettings
-from agentmem.stores import _block as block_module
 
 from agentmem import MemoryItem, Scope
+from agentmem.stores import HybridStore, IndexSettings
+from agentmem.stores import _block as block_module
 from agentmem.testing import HashEmbedder
-from tests.stores.contract import T0, make
+from agentmem.testing.stores import T0, make
 
 ALICE = Scope(user_id="alice")
 SETTINGS = IndexSettings(exact_limit=50, tombstone_ratio=0.5, ef_search=128)
@@ -104,7 +104,7 @@ def test_reopen_uses_the_saved_index_without_rebuilding(
     reopened.close()
 
 
-def test_a_stale_saved_index_is_rebuilt(
+def test_a_saved_index_that_lags_catches_up_on_the_change_log(
     tmp_path: Path, builds: list[int], caplog: pytest.LogCaptureFixture
 ) -> None:
     store = open_store(tmp_path)
@@ -112,13 +112,14 @@ def test_a_stale_saved_index_is_rebuilt(
     store.close()
     store = open_store(tmp_path)
     store.add([make("zebra crossing at dawn", at=T0 + timedelta(days=1))])
+    store.delete([store.search("note 3", scope=ALICE, k=1)[0].item.id])
     store._table.close()  # a crash: the saved index lags the database
     builds.clear()
     with caplog.at_level(logging.INFO, logger="agentmem.stores"):
         reopened = open_store(tmp_path)
-    assert "stale" in caplog.text
-    assert builds == [201]
-    assert reopened.index_size == 201
+    assert "lags 2 changes" in caplog.text
+    assert builds == [], "the saved graph is reused, only the changes are applied"
+    assert reopened.index_size == reopened.count() == 200
     hits = reopened.search("zebra crossing at dawn", scope=ALICE, k=1)
     assert hits[0].item.text == "zebra crossing at dawn"
     reopened.close()
@@ -244,3 +245,22 @@ def test_save_as_and_load_current_check_the_key(tmp_path: Path) -> None:
     assert DenseIndex.load_current(tmp_path / "missing", key) is None
     (tmp_path / "dense" / "manifest.json").write_text("{broken")
     assert DenseIndex.load_current(tmp_path / "dense", key) is None
+
+
+def test_stores_change_no_faiss_threads_outside_their_searches(tmp_path: Path) -> None:
+    import faiss
+
+    from agentmem.stores import HybridStore, VectorStore
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(2)
+    try:
+        for store in (HybridStore(None, HashEmbedder(16)), VectorStore(None, HashEmbedder(16))):
+            assert store.faiss_threads == 1
+            store.add(notes(3))
+            assert faiss.omp_get_max_threads() == 2  # construction and writes leave it alone
+            store.search("note", scope=Scope(user_id="alice"))
+            assert faiss.omp_get_max_threads() == 2  # a search sets it for itself only
+            store.close()
+    finally:
+        faiss.omp_set_num_threads(before)

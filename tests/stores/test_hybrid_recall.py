@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from agentmem.stores import ContextOptions, HybridStore, conversation_options
-from agentmem.stores._query import mentioned_times, name_share, resolved_dates, speaks_of
 from numpy.typing import NDArray
 
 from agentmem import ManualClock, Memory, Scope
+from agentmem.stores import ContextOptions, HybridStore, conversation_options
+from agentmem.stores._query import mentioned_times, name_share, resolved_dates, speaks_of
 from agentmem.testing import HashEmbedder, ScriptedLLM
 from tests.stores.contract import make
 

@@ -4,14 +4,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agentmem.stores import LangChainStore
 from langchain_core.documents import Document
 from langchain_core.vectorstores import InMemoryVectorStore
 
 from agentmem import Scope
 from agentmem.integrations.langchain import AgentMemEmbeddings
+from agentmem.stores import LangChainStore
 from agentmem.testing import HashEmbedder
-from tests.stores.contract import MemoryStoreContract, StoreFactory, make
+from agentmem.testing.stores import MemoryStoreContract, StoreFactory, make
 
 
 def _index() -> InMemoryVectorStore:

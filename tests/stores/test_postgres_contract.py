@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import pytest
-from agentmem.stores.postgres import PostgresStore
 
+from agentmem.stores.postgres import PostgresStore
 from agentmem.testing import HashEmbedder
+from agentmem.testing.stores import MemoryStoreContract, StoreFactory
 from tests.postgres_server import schema_for
-from tests.stores.contract import MemoryStoreContract, StoreFactory
 
 
 class TestPostgresStore(MemoryStoreContract):

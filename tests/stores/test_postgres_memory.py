@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from agentmem.stores.postgres import PostgresStore
 
 from agentmem import (
     EventOp,
@@ -23,6 +22,7 @@ from agentmem import (
     copy_memory,
 )
 from agentmem.cli import main
+from agentmem.stores.postgres import PostgresStore
 from agentmem.testing import HashEmbedder
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -115,7 +115,8 @@ def test_cli_takes_a_postgres_url(
         old = memory.add("Alice likes tea", user_id="alice", importance=0.9)
         memory.update(old.id, importance=0.1)
         event = memory.history(old.id)[-1].id
-    assert main(["policies", "undo", "--db", url, "--embedder", "hash", str(event)]) == 0
+    undo = ["policies", "undo", "--db", url, "--embedder", "hash", "--yes", str(event)]
+    assert main(undo) == 0
     assert "undid event" in capsys.readouterr().out
     with _memory(url) as memory:
         assert memory.get(old.id).importance == 0.9

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
-from agentmem.stores.postgres import PostgresStore
 
 from agentmem import MemoryItem, Scope
+from agentmem.stores.postgres import PostgresStore
 from agentmem.testing import HashEmbedder
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

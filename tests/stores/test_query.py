@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from agentmem.stores import parse_query
 
 from agentmem import ManualClock
+from agentmem.stores import parse_query
 
 CLOCK = ManualClock(datetime(2024, 3, 15, 10, 30, tzinfo=UTC))
 

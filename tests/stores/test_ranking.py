@@ -6,6 +6,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
+from agentmem import Filters, MemoryItem, Scope, UserError
+from agentmem._fusion import reciprocal_rank
 from agentmem.stores._query import ParsedQuery, TimeWindow
 from agentmem.stores._ranking import (
     RankingSettings,
@@ -16,9 +19,6 @@ from agentmem.stores._ranking import (
     parse_rewrites,
     rank,
 )
-
-from agentmem import Filters, MemoryItem, Scope, UserError
-from agentmem._fusion import reciprocal_rank
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 

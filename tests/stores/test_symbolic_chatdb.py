@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
-from agentmem.stores import SymbolicStore
 
 from agentmem import AuditLog, ChatMessage, EventOp, ManualClock, TraceRecord
+from agentmem.stores import SymbolicStore
 from agentmem.testing import FunctionLLM
 
 FRUITS = ["apple", "banana", "pear", "orange", "kiwi"]
@@ -354,7 +354,6 @@ def test_a_refused_statement_gets_one_retry_then_a_user_error(
     shop: tuple[SymbolicStore, Ledger, AuditLog],
 ) -> None:
     from agentmem.stores import SandboxError
-
     from agentmem.testing import ScriptedLLM
 
     store, _, _ = shop
@@ -421,7 +420,6 @@ def test_answers_cite_the_rows_they_rest_on(shop: tuple[SymbolicStore, Ledger, A
 
 def test_citations_are_bounded(shop: tuple[SymbolicStore, Ledger, AuditLog]) -> None:
     from agentmem.stores import SandboxLimits
-
     from agentmem.testing import ScriptedLLM
 
     store, _, _ = shop

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from agentmem.stores import SymbolicStore
 
 from agentmem.cli import main
+from agentmem.stores import SymbolicStore
 from tests.chat_server import ChatServer, chat_server
 
 

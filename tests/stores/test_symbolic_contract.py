@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import pytest
-from agentmem.stores import SymbolicStore
 
-from tests.stores.contract import MemoryStoreContract, StoreFactory
+from agentmem.stores import SymbolicStore
+from agentmem.testing.stores import MemoryStoreContract, StoreFactory
 
 
 class TestSymbolicStore(MemoryStoreContract):

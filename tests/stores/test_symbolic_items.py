@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from agentmem.stores import SymbolicStore
 
 from agentmem import InvalidInputError, ManualClock, MemoryItem, Scope
+from agentmem.stores import SymbolicStore
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 

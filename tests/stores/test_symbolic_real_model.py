@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
-from agentmem.stores import SandboxError, SymbolicStore
-from agentmem.stores.symbolic import parse_reply
 
 from agentmem import ChatMessage, ChatResult, ManualClock, TraceRecord
+from agentmem.stores import SandboxError, SymbolicStore
+from agentmem.stores.symbolic import parse_reply
 
 
 class _Recording:

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from agentmem.stores import SandboxError, SandboxLimits, SymbolicStore, split_statements
 
 from agentmem import UserError
+from agentmem.stores import SandboxError, SandboxLimits, SymbolicStore, split_statements
 
 SECRET = "BOB-SECRET-7731"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from agentmem.stores import SandboxError, SchemaProposal, SymbolicStore
 
 from agentmem import InvalidInputError
+from agentmem.stores import SandboxError, SchemaProposal, SymbolicStore
 from agentmem.testing import ScriptedLLM
 
 GOOD = """Here are the tables:

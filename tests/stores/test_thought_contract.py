@@ -4,12 +4,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from agentmem.stores import ThoughtStore
-from agentmem.stores._lsh import LSHIndex
 
 from agentmem import InvalidInputError, Kind, Scope, UserError
+from agentmem.stores import ThoughtStore
+from agentmem.stores._lsh import LSHIndex
 from agentmem.testing import HashEmbedder
-from tests.stores.contract import MemoryStoreContract, StoreFactory, make
+from agentmem.testing.stores import MemoryStoreContract, StoreFactory, make
 
 
 class TestThoughtStore(MemoryStoreContract):

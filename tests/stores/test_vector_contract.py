@@ -3,10 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from agentmem.stores import VectorStore
 
+from agentmem.stores import VectorStore
 from agentmem.testing import HashEmbedder
-from tests.stores.contract import MemoryStoreContract, StoreFactory
+from agentmem.testing.stores import MemoryStoreContract, StoreFactory
 
 
 class TestVectorStore(MemoryStoreContract):
@@ -17,7 +17,7 @@ class TestVectorStore(MemoryStoreContract):
 
 def test_in_memory_vector_store_works_without_a_path() -> None:
     from agentmem import Scope
-    from tests.stores.contract import make
+    from agentmem.testing.stores import make
 
     store = VectorStore(None, HashEmbedder(64))
     store.add([make("hello world")])
@@ -27,7 +27,7 @@ def test_in_memory_vector_store_works_without_a_path() -> None:
 
 def test_stale_index_is_rebuilt_from_sqlite(tmp_path: Path) -> None:
     from agentmem import Scope
-    from tests.stores.contract import make
+    from agentmem.testing.stores import make
 
     store = VectorStore(tmp_path, HashEmbedder(64))
     store.add([make("first")])

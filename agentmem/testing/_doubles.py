@@ -1,10 +1,6 @@
 """Test doubles that ship with agentmem: scripted chat models and a deterministic embedder.
 
-Use them to test code built on agentmem without loading a model::
-
-    from agentmem.testing import ScriptedLLM, HashEmbedder
-    llm = ScriptedLLM(["Hello!", "Lisbon."])
-    memory = Memory.in_memory(embedder=HashEmbedder(64))
+Import them from :mod:`agentmem.testing`.
 """
 
 from __future__ import annotations

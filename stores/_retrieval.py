@@ -1,0 +1,164 @@
+"""SQLite-side retrieval for HybridStore: the dense index and the search-bound retriever.
+
+:func:`load_dense` builds the dense index from the embeddings stored in SQLite;
+:class:`SqliteRetriever` is what :func:`~agentmem.stores._ranking.rank` asks, bound to
+one search's scope, filters and time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from agentmem._models import Filters, MemoryItem, Scope
+from agentmem.stores._block import RowAttrs
+from agentmem.stores._fts import STOP_WORDS, FtsIndex, bm25_search, match_expression
+from agentmem.stores._index import (
+    DenseIndex,
+    IndexSettings,
+    faiss_threads,
+    kind_code,
+    row_filter,
+)
+from agentmem.stores._sqlite import ItemTable, where_clause
+
+__all__ = ["SqliteRetriever", "load_dense"]
+
+logger = logging.getLogger(__name__)
+
+
+def load_dense(table: ItemTable, dim: int, settings: IndexSettings) -> DenseIndex:
+    """A dense index over the embeddings stored in ``table`` (guarded by its lock)."""
+    dense = DenseIndex(dim, settings, lock=table.lock)
+    last = -1
+    while True:
+        with table.lock:
+            rows = table.conn.execute(
+                "SELECT vid, user_id, kind, created_at, valid_from, valid_to, embedding "
+                "FROM items WHERE vid > ? AND embedding IS NOT NULL ORDER BY vid LIMIT 20000",
+                (last,),
+            ).fetchall()
+        if not rows:
+            break
+        by_user: dict[str, list[Any]] = {}
+        for row in rows:
+            by_user.setdefault(str(row[1]), []).append(row)
+        for user, group in by_user.items():
+            vectors = np.frombuffer(b"".join(bytes(r[6]) for r in group), dtype=np.float32)
+            dense.add(
+                user,
+                [int(r[0]) for r in group],
+                vectors.reshape(len(group), dim),
+                [RowAttrs(kind_code(r[2]), r[3], r[4], r[5]) for r in group],
+                maintain=False,
+            )
+        last = int(rows[-1][0])
+    dense.maintain_all()
+    logger.debug("loaded %d vectors into the dense index", dense.size)
+    return dense
+
+
+class SqliteRetriever:
+    """A :class:`~agentmem.stores._ranking.Retriever` over an item table and a dense index.
+
+    Bound to one search's scope, filters and time. Dense search first narrows to row ids
+    in SQLite when the scope or metadata filters say more than the user. The search's
+    ``queries`` (the query and its rewrites) are embedded in one call, on first use.
+    """
+
+    def __init__(
+        self,
+        table: ItemTable,
+        dense: DenseIndex,
+        embed: Callable[[Sequence[str]], NDArray[np.float32]],
+        scope: Scope,
+        filters: Filters | None,
+        as_of: datetime | None,
+        threads: int | None = None,
+        *,
+        queries: Sequence[str] = (),
+    ) -> None:
+        self._table = table
+        self._dense = dense
+        self._embed = embed
+        self._scope = scope
+        self._filters = filters
+        self._as_of = as_of
+        self._threads = threads
+        self._queries = list(dict.fromkeys(queries))
+        self._vectors: dict[str, NDArray[np.float32]] = {}
+
+    def _vector(self, text: str) -> NDArray[np.float32]:
+        """The embedding of ``text``; the search's ``queries`` are embedded together, once."""
+        if text not in self._vectors:
+            texts = [t for t in self._queries if t not in self._vectors]
+            if text not in texts:
+                texts.append(text)
+            for t, vector in zip(texts, self._embed(texts), strict=True):
+                self._vectors[t] = vector
+        return self._vectors[text]
+
+    def _where(self) -> tuple[str, list[Any]]:
+        return where_clause(
+            self._scope, self._filters, as_of=self._as_of, open_only=self._as_of is None
+        )
+
+    def dense(self, text: str, depth: int) -> list[tuple[int, float]]:
+        """The nearest rows by embedding, best first."""
+        scope, filters, as_of = self._scope, self._filters, self._as_of
+        only: list[int] | None = None
+        if (
+            scope.agent_id is not None
+            or scope.session_id is not None
+            or (filters and filters.metadata)
+        ):
+            only = self._table.vids(scope, filters, as_of=as_of, open_only=as_of is None)
+            if not only:
+                return []
+        vector = self._vector(text)
+        with self._table.lock, faiss_threads(self._threads):
+            self._table.ensure_open()
+            return self._dense.search(
+                scope.user_id, vector, depth, row_filter(filters, as_of), only_vids=only
+            )
+
+    def lexical(self, text: str, depth: int) -> list[tuple[int, float]]:
+        """The best rows by BM25 (stop words ignored), best first."""
+        match = match_expression(text, STOP_WORDS)
+        if match is None:
+            return []
+        where, params = self._where()
+        with self._table.lock:
+            return bm25_search(self._table.conn, match, where, params, depth)
+
+    def recent(self, depth: int) -> list[tuple[int, float]]:
+        """The newest rows in scope (score 0)."""
+        where, params = self._where()
+        with self._table.lock:
+            rows = self._table.conn.execute(
+                f"SELECT vid FROM items WHERE {where} ORDER BY created_at DESC, vid DESC LIMIT ?",
+                (*params, depth),
+            ).fetchall()
+        return [(int(r[0]), 0.0) for r in rows]
+
+    def items(self, keys: Sequence[int]) -> dict[int, MemoryItem]:
+        """The items of these rows that still exist, and lie in the search's scope.
+
+        Defence in depth: whatever an index answered, a hit is returned only if SQLite
+        says it belongs to the searched user (and agent / session, if given).
+        """
+        found = self._table.by_vids(keys)
+        owned = {vid: item for vid, item in found.items() if self._scope.contains(item.scope)}
+        if len(owned) < len(found):
+            logger.warning("dropped %d hits outside the search's scope", len(found) - len(owned))
+        return owned
+
+    def bodies(self, keys: Sequence[int]) -> dict[int, str]:
+        """The indexed (lexical) text of these rows."""
+        with self._table.lock:
+            return FtsIndex.bodies(self._table.conn, keys)
