@@ -14,6 +14,11 @@ together.
 Every query names its user. With ``row_security=True`` the tables also enforce it: a
 policy shows a transaction only the rows of the user it acts for, and a store opened
 with ``tenant="alice"`` acts for alice alone, whatever a query asks.
+
+The module is over 500 lines because it holds the whole store contract (writes with the
+embedding cache, reads, scans, the bound retriever) in one class; the SQL lives apart in
+``_pg_items`` (rows and retrievers), ``_pg_schema`` (migrations), ``_pg_db`` (pool,
+transactions) and ``_pg_audit`` (the audit log).
 """
 
 from __future__ import annotations
