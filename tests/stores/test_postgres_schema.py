@@ -10,6 +10,7 @@ import pytest
 from pgvector.psycopg import register_vector
 
 from agentmem import Scope, StoreError
+from agentmem.stores import ContextOptions
 from agentmem.stores._pg_items import index_terms
 from agentmem.stores._pg_schema import VERSION, migrate
 from agentmem.stores.postgres import PostgresStore
@@ -37,7 +38,7 @@ def test_a_version_1_schema_is_upgraded_on_open(postgres_url: str, pg_schema: st
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('embedder', %s), ('dim', '32'), "
                 "('context', %s)",
-                (embedder.name, "speaker=none,date=both,prev=none"),
+                (embedder.name, ContextOptions().key),
             )
             # version 1 counted only the lexemes English keeps: alice, went, kitchen, cat
             assert conn.execute("SELECT tokens FROM items").fetchone() == (4,)
