@@ -2,7 +2,9 @@
 
 Every store that keeps items in SQLite shares this module, so scoping, validity and
 filters mean the same thing everywhere. Times are stored as integer microseconds since
-the Unix epoch (exact, and comparable in SQL).
+the Unix epoch (exact, and comparable in SQL). It is over 500 lines because the SQL that
+defines scope, validity, the change log and transactions stays in one place; the
+search-side parts live in their own modules (``_fts``, ``_index``, ``_retrieval``).
 """
 
 from __future__ import annotations

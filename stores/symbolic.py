@@ -15,6 +15,10 @@ through ``delete`` deletes the row; closing it through ``update`` deletes the ro
 The store's helpers live beside it: the result models in :mod:`._symbolic_results`, the
 per-user sandbox session and reply parsing in :mod:`._symbolic_chain`, and the row <->
 item write-back, mirroring and citations in :mod:`._symbolic_rows`.
+
+The module is over 500 lines because it is the store's whole public API (``ask``,
+``record``, ``execute``, schema proposals and the ``MemoryStore`` methods); the
+machinery lives in the ``_symbolic_*`` and ``_sql_sandbox`` modules.
 """
 
 from __future__ import annotations
