@@ -434,7 +434,10 @@ def _compact_prompt(
             chosen = found
     if chosen is None:
         return [system, ChatMessage(role="user", content=message)]
-    memory = _sentence(second_person(chosen.text))
+    text = second_person(chosen.text)
+    if language == "en" and chosen.kind is Kind.MESSAGE:
+        text = _to_you(text)  # the user's own words, said back to them
+    memory = _sentence(text)
     template = "respond_compact" if language == "en" else "respond_compact_other"
     content = render_prompt(template, memories=memory, message=message).strip()
     return [system, ChatMessage(role="user", content=content)]
@@ -519,6 +522,24 @@ _SECOND_PERSON = [
     (re.compile(r"\bthe user studies\b", re.IGNORECASE), "you study"),
     (re.compile(r"\bthe user\b", re.IGNORECASE), "your"),
 ]
+
+
+_TO_YOU = [
+    (re.compile(r"\bI am\b"), "you are"),
+    (re.compile(r"\bI'm\b"), "you're"),
+    (re.compile(r"\bI've\b"), "you've"),
+    (re.compile(r"\bI\b"), "you"),
+    (re.compile(r"\bmy\b", re.IGNORECASE), "your"),
+    (re.compile(r"\bmine\b", re.IGNORECASE), "yours"),
+    (re.compile(r"\bme\b", re.IGNORECASE), "you"),
+]
+
+
+def _to_you(text: str) -> str:
+    """An English first-person turn said back to its speaker ("My cat" -> "Your cat")."""
+    for pattern, replace in _TO_YOU:
+        text = pattern.sub(replace, text)
+    return text[:1].upper() + text[1:]
 
 
 def second_person(text: str) -> str:

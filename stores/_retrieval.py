@@ -94,7 +94,8 @@ class SqliteRetriever:
     """A :class:`~agentmem.stores._ranking.Retriever` over an item table and a dense index.
 
     Bound to one search's scope, filters and time. Dense search first narrows to row ids
-    in SQLite when the scope or metadata filters say more than the user.
+    in SQLite when the scope or metadata filters say more than the user. The search's
+    ``queries`` (the query and its rewrites) are embedded in one call, on first use.
     """
 
     def __init__(
@@ -106,6 +107,8 @@ class SqliteRetriever:
         filters: Filters | None,
         as_of: datetime | None,
         threads: int | None = None,
+        *,
+        queries: Sequence[str] = (),
     ) -> None:
         self._table = table
         self._dense = dense
@@ -114,6 +117,18 @@ class SqliteRetriever:
         self._filters = filters
         self._as_of = as_of
         self._threads = threads
+        self._queries = list(dict.fromkeys(queries))
+        self._vectors: dict[str, NDArray[np.float32]] = {}
+
+    def _vector(self, text: str) -> NDArray[np.float32]:
+        """The embedding of ``text``; the search's ``queries`` are embedded together, once."""
+        if text not in self._vectors:
+            texts = [t for t in self._queries if t not in self._vectors]
+            if text not in texts:
+                texts.append(text)
+            for t, vector in zip(texts, self._embed(texts), strict=True):
+                self._vectors[t] = vector
+        return self._vectors[text]
 
     def _where(self) -> tuple[str, list[Any]]:
         return where_clause(
@@ -132,11 +147,11 @@ class SqliteRetriever:
             only = self._table.vids(scope, filters, as_of=as_of, open_only=as_of is None)
             if not only:
                 return []
-        vector = self._embed([text])
+        vector = self._vector(text)
         with self._table.lock, faiss_threads(self._threads):
             self._table.ensure_open()
             return self._dense.search(
-                scope.user_id, vector[0], depth, row_filter(filters, as_of), only_vids=only
+                scope.user_id, vector, depth, row_filter(filters, as_of), only_vids=only
             )
 
     def lexical(self, text: str, depth: int) -> list[tuple[int, float]]:

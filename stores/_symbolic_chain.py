@@ -1,6 +1,6 @@
 """The chain of SQL: a user's sandbox session, one step at a time, and reply parsing.
 
-A :class:`Session` copies one user's record rows into a private sandbox
+A :class:`SandboxSession` copies one user's record rows into a private sandbox
 (:mod:`._sql_sandbox`) and runs the model's statements there one by one, writing what each
 step changed back through :func:`._symbolic_rows.write_back`. :func:`parse_reply` reads
 a model's reply as either a final answer or the next statement.
@@ -40,7 +40,7 @@ FACTS_COLUMNS = [
     ("valid_to", "TEXT"),
 ]
 
-__all__ = ["Session", "check_mode", "parse_reply", "schema_statements", "statement_verb"]
+__all__ = ["SandboxSession", "check_mode", "parse_reply", "schema_statements", "statement_verb"]
 
 _SQL_START = re.compile(
     r"(?im)^\s*(CREATE|ATTACH|DETACH|PRAGMA|DROP|ALTER|INSERT|UPDATE|DELETE|SELECT|WITH|"
@@ -48,7 +48,7 @@ _SQL_START = re.compile(
 )
 
 
-class Session:
+class SandboxSession:
     """A sandbox loaded with one user's rows; each ``run`` is one step.
 
     Each step holds the store's write transaction from start to end: the copy is
@@ -68,7 +68,7 @@ class Session:
         with store._table.lock:
             self._refresh()
 
-    def __enter__(self) -> Session:
+    def __enter__(self) -> SandboxSession:
         return self
 
     def __exit__(self, *exc: object) -> None:

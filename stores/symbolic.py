@@ -48,7 +48,7 @@ from agentmem.stores._sqlite import ItemTable, TableStore, check_k, where_clause
 from agentmem.stores._symbolic_chain import (
     FACTS_COLUMNS,
     FACTS_TABLE,
-    Session,
+    SandboxSession,
     check_mode,
     parse_reply,
     schema_statements,
@@ -298,9 +298,9 @@ class SymbolicStore(TableStore):
         return [self.create_table(t, dict(cols)) for t, cols in proposal.tables.items()]
 
     # -- sandboxed SQL -------------------------------------------------------------------
-    def session(self, user_id: str) -> Session:
+    def session(self, user_id: str) -> SandboxSession:
         """A sandbox holding ``user_id``'s rows; use it as a ``with`` block."""
-        return Session(self, _user(user_id))
+        return SandboxSession(self, _user(user_id))
 
     def execute(
         self, sql: str, params: Sequence[Any] = (), *, user_id: str
