@@ -29,7 +29,7 @@ USERS = ["ann", "bob", "cid", "dee"]
 def open_memory(folder: Path, *, policies: list[Any] | None = None) -> Memory:
     """The default stack on ``folder``, with the hash embedder (as every worker opens it)."""
     return Memory.default(
-        folder, embedder=HashEmbedder(64), clock=ManualClock(T0), policies=policies or []
+        folder, embedder=HashEmbedder(1024), clock=ManualClock(T0), policies=policies or []
     )
 
 
@@ -108,7 +108,9 @@ def property_worker(folder: str, journal_path: str, worker: int, seconds: float)
                     continue
                 target = rng.choice(sorted(before))
                 want = before[target]
-                hits = memory.search(f"note {want['token']}", user_id=want["user"], k=5)
+                hits = memory.search(
+                    f"note {want['token']} for {want['user']}", user_id=want["user"], k=5
+                )
                 after = live_items(read_journal(jpath))
                 for hit in hits:
                     if hit.item.scope.user_id != want["user"]:
