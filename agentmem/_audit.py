@@ -22,6 +22,7 @@ from typing import TypeVar
 from agentmem._db import connect, retrying
 from agentmem._errors import ClosedError, StoreError
 from agentmem._models import EventOp, MemoryEvent
+from agentmem._sql import chunks
 from agentmem._time import from_micros, to_micros
 
 __all__ = ["AuditLog"]
@@ -250,12 +251,11 @@ class AuditLog:
 
         def work(db: sqlite3.Connection) -> int:
             changed = 0
-            for start in range(0, len(item_ids), 500):
-                chunk = list(item_ids[start : start + 500])
+            for chunk, qs in chunks(item_ids):
                 rows = db.execute(
                     "SELECT DISTINCT e.id, e.reason, e.before, e.after FROM event_items AS i "
                     "JOIN events AS e ON e.id = i.event_id "
-                    f"WHERE i.item_id IN ({', '.join('?' * len(chunk))})",
+                    f"WHERE i.item_id IN ({qs})",
                     chunk,
                 ).fetchall()
                 for event_id, reason, before, after in rows:

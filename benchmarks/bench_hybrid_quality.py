@@ -31,13 +31,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _locomo import DiskCachedEmbedder
 from numpy.typing import NDArray
 
 from agentmem import Filters, ManualClock, MemoryItem, Scope
 from agentmem.eval import generate
 from agentmem.eval.loaders import load_locomo
 from agentmem.eval.metrics import recall_at_k
-from agentmem.stores import ContextOptions, HybridStore
+from agentmem.stores import ContextOptions, HybridStore, conversation_options
 
 KS = (1, 5, 10, 25)
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -49,6 +50,27 @@ SIGNALS: dict[str, tuple[str, ...]] = {
 OPTIONS: dict[str, Any] = {}
 STORES: list[str] = ["sqlite"]
 POSTGRES: dict[str, Any] = {}
+RANKING: dict[str, dict[str, Any]] = {}  # per indexed-text row: ranking options (--configs)
+#: The hybrid store's ranking options before the LoCoMo work (``--configs before``).
+BEFORE: dict[str, Any] = {
+    "fusion": "rrf",
+    "weights": {"dense": 1.0, "bm25": 1.0},
+    "rrf_k": 60,
+    "name_boost": 0.3,
+    "expand": 0.25,
+}
+#: Whole configurations (indexed text and ranking options) compared with ``--configs``.
+CONFIGS: dict[str, tuple[ContextOptions, dict[str, Any]]] = {
+    "before": (
+        ContextOptions(speaker="none", date="both", previous_turn="none", relative_dates="none"),
+        BEFORE,
+    ),
+    "default": (ContextOptions(), {}),
+    "conversation": (
+        ContextOptions.conversation(),
+        {k: v for k, v in conversation_options().items() if k != "context"},
+    ),
+}
 CONTEXTS = {
     "bare text": ContextOptions(speaker="none", date="none"),
     "speaker both, date both": ContextOptions(speaker="both", date="both"),
@@ -56,6 +78,7 @@ CONTEXTS = {
     "date both (default)": ContextOptions(),
     "default + previous turn lexical": ContextOptions(previous_turn="lexical"),
     "default + previous turn both": ContextOptions(previous_turn="both"),
+    "conversation (speaker, previous turn both; date lexical)": ContextOptions.conversation(),
 }
 
 
@@ -84,10 +107,13 @@ class CachedEmbedder:
         return np.stack([self.cache[t] for t in texts])
 
 
-def make_store(embedder: Any, signals: tuple[str, ...], context: Any, clock: Any = None) -> Any:
+def make_store(
+    embedder: Any, signals: tuple[str, ...], context: Any, clock: Any = None, config: str = ""
+) -> Any:
     """A fresh, empty store of the kind ``POSTGRES["kind"]`` names."""
+    options = {**OPTIONS, **RANKING.get(config, {})}
     if POSTGRES.get("kind", "sqlite") == "sqlite":
-        return HybridStore(None, embedder, signals=signals, context=context, clock=clock, **OPTIONS)  # type: ignore[arg-type]
+        return HybridStore(None, embedder, signals=signals, context=context, clock=clock, **options)  # type: ignore[arg-type]
     from agentmem.stores.postgres import PostgresStore
 
     POSTGRES["n"] = POSTGRES.get("n", 0) + 1
@@ -100,7 +126,7 @@ def make_store(embedder: Any, signals: tuple[str, ...], context: Any, clock: Any
         context=context,
         clock=clock,
         max_connections=2,
-        **OPTIONS,
+        **options,
     )
 
 
@@ -161,7 +187,7 @@ def run_generated(
         clock = ManualClock(convo.end + timedelta(days=1))
         for cname, context in CONTEXTS.items():
             for sname, signals in SIGNALS.items():
-                store = make_store(embedder, signals, context, clock)
+                store = make_store(embedder, signals, context, clock, cname)
                 store.add(items)
                 rows = out.setdefault((cname, sname), [])
                 for q in convo.questions:
@@ -212,7 +238,7 @@ def run_babi(embedder: Any, task: int, limit: int) -> dict[tuple[str, str], list
                 asks.append((text, support, when))
         for cname, context in CONTEXTS.items():
             for sname, signals in SIGNALS.items():
-                store = make_store(embedder, signals, context)
+                store = make_store(embedder, signals, context, config=cname)
                 store.add(items)
                 rows = out.setdefault((cname, sname), [])
                 for question, support, when in asks:
@@ -260,9 +286,19 @@ def main() -> None:
     parser.add_argument(
         "--postgres-url", help="an existing server (default: start a temporary one)"
     )
+    parser.add_argument(
+        "--configs",
+        nargs="+",
+        choices=list(CONFIGS),
+        help="compare whole configurations (indexed text + ranking) instead of --contexts",
+    )
     args = parser.parse_args()
+    if args.configs:
+        CONTEXTS.clear()
+        for name in args.configs:
+            CONTEXTS[name], RANKING[name] = CONFIGS[name]
     for name in list(CONTEXTS):
-        if name not in args.contexts:
+        if name not in args.contexts and not args.configs:
             del CONTEXTS[name]
     if args.expand is not None:
         OPTIONS["expand"] = args.expand
@@ -278,7 +314,7 @@ def main() -> None:
         from agentmem.embedders import SentenceTransformerEmbedder
 
         inner = SentenceTransformerEmbedder()
-    embedder = CachedEmbedder(inner)
+    embedder = CachedEmbedder(inner if args.hash else DiskCachedEmbedder(inner))
     server = None
     if "postgres" in args.stores:
         if args.postgres_url:

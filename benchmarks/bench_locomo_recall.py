@@ -5,7 +5,8 @@ Each conversation is fed to a fresh :class:`agentmem.Memory` one session at a ti
 every question of categories 1-4 is searched with ``Memory.search``; a hit on a derived
 memory counts as its source turns. Recall@1/5/10/25 of the evidence turns, overall and per
 category, for BM25, dense, the hybrid store as it was configured before this benchmark
-(``hybrid (before)``), and today's default (``Memory.in_memory``).
+(``hybrid (before)``), today's default (``Memory.in_memory``), and the store with
+``conversation_options()`` (with each retriever alone too).
 
 The real bundled embedder (all-MiniLM-L6-v2) is used; each distinct text is embedded once
 and cached on disk under ``benchmarks/.cache/`` (exactly the model's vectors), so a second
@@ -35,9 +36,13 @@ from _locomo import (  # noqa: E402
 )
 
 from agentmem import ManualClock, Memory  # noqa: E402
+from agentmem.stores import ContextOptions, conversation_options  # noqa: E402
 
 #: The hybrid store's options before the LoCoMo work, spelled out so the row stays put.
 BEFORE: dict[str, Any] = {
+    "context": ContextOptions(
+        speaker="none", date="both", previous_turn="none", relative_dates="none"
+    ),
     "signals": ("dense", "bm25"),
     "fusion": "rrf",
     "rrf_k": 60,
@@ -72,6 +77,9 @@ SYSTEMS: dict[str, MemoryFactory] = {
     "dense": store_memory(**{**BEFORE, "signals": ("dense",)}),
     "hybrid (before)": store_memory(**BEFORE),
     "default": default_memory,
+    "conversation": store_memory(**conversation_options()),
+    "conversation bm25": store_memory(**{**conversation_options(), "signals": ("bm25",)}),
+    "conversation dense": store_memory(**{**conversation_options(), "signals": ("dense",)}),
 }
 
 

@@ -26,18 +26,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _locomo import CATEGORIES, DiskCachedEmbedder, dev_conversations, score, summary  # noqa: E402
 from bench_locomo_recall import store_memory  # noqa: E402
 
+from agentmem.stores import conversation_options  # noqa: E402
+
 #: The grid: each key is a HybridStore option, each value the settings tried.
 GRID: dict[str, list[Any]] = {
     "bm25_weight": [1.0, 2.0, 3.0],
     "rrf_k": [10, 30, 60],
-    "name_boost": [0.3, 1.0],
+    "name_boost": [0.3, 0.5, 1.0],
 }
 
 
 def options(setting: dict[str, Any]) -> dict[str, Any]:
-    """HybridStore keyword arguments for one grid setting."""
-    out = {k: v for k, v in setting.items() if k != "bm25_weight"}
-    out["weights"] = {"bm25": setting["bm25_weight"]}
+    """HybridStore keyword arguments for one grid setting: the conversation options, changed."""
+    out = {**conversation_options(), **{k: v for k, v in setting.items() if k != "bm25_weight"}}
+    out["weights"] = {"dense": 1.0, "bm25": setting["bm25_weight"]}
     return out
 
 

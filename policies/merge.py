@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -31,6 +32,21 @@ __all__ = ["MergePolicy", "merge_items"]
 logger = logging.getLogger(__name__)
 
 
+def combined_use(items: Sequence[MemoryItem]) -> dict[str, Any]:
+    """The weights of one memory standing for ``items``, the one rule for every merge.
+
+    Strength and access counts add up (each copy was a reinforcement), importance is the
+    highest, the last access the latest.
+    """
+    accessed = [i.last_accessed_at for i in items if i.last_accessed_at is not None]
+    return {
+        "importance": max(i.importance for i in items),
+        "strength": sum(i.strength for i in items),
+        "access_count": sum(i.access_count for i in items),
+        "last_accessed_at": max(accessed) if accessed else None,
+    }
+
+
 def merge_items(items: Sequence[MemoryItem], text: str) -> MemoryItem:
     """One memory standing for ``items``: provenance, strength and use combined."""
     first = min(items, key=lambda i: (i.created_at, i.recorded_at))
@@ -42,7 +58,6 @@ def merge_items(items: Sequence[MemoryItem], text: str) -> MemoryItem:
     metadata: dict[str, object] = {}
     for item in sorted(items, key=lambda i: (i.created_at, i.recorded_at)):
         metadata.update(item.metadata)
-    accessed = [i.last_accessed_at for i in items if i.last_accessed_at is not None]
     return MemoryItem(
         id=new_id(),
         text=text,
@@ -50,12 +65,9 @@ def merge_items(items: Sequence[MemoryItem], text: str) -> MemoryItem:
         scope=first.scope,
         created_at=first.created_at,
         recorded_at=max(i.recorded_at for i in items),
-        importance=max(i.importance for i in items),
-        strength=sum(i.strength for i in items),
-        access_count=sum(i.access_count for i in items),
-        last_accessed_at=max(accessed) if accessed else None,
         source_ids=sources,
         metadata={**metadata, "merged_from": [i.id for i in items]},
+        **combined_use(items),
     )
 
 

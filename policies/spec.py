@@ -10,6 +10,7 @@ pairs joined by ``,``. Values are numbers, ``true``/``false``, durations (``30m`
 
 from __future__ import annotations
 
+import inspect
 import re
 from datetime import timedelta
 from typing import Any
@@ -50,6 +51,42 @@ def _value(text: str) -> Any:
     return text
 
 
+_CLASSES: dict[str, type] = {
+    "update": UpdatePolicy,
+    "capacity": CapacityPolicy,
+    "ttl": TTLPolicy,
+    "decay": DecayPolicy,
+    "importance": ImportancePolicy,
+    "merge": MergePolicy,
+}
+
+
+def _check_options(name: str, kwargs: dict[str, Any], part: str) -> None:
+    """Refuse unknown options and values of the wrong kind, naming the option."""
+    options = dict(inspect.signature(_CLASSES[name]).parameters)
+    known = sorted(options) + (["score"] if name == "importance" else [])
+    for key, value in kwargs.items():
+        if key not in known:
+            msg = f"{name} has no option {key!r} (in {part!r}); its options: {', '.join(known)}"
+            raise UserError(msg)
+        if key == "score":
+            continue
+        hint = str(options[key].annotation)
+        if "timedelta" in hint:
+            if not isinstance(value, timedelta):
+                msg = f"{name}:{key} takes a duration such as 30m, 12h, 7d or 2w; got {value!r}"
+                raise UserError(msg)
+        elif hint.startswith("bool"):
+            if not isinstance(value, bool):
+                msg = f"{name}:{key} takes true or false; got {value!r}"
+                raise UserError(msg)
+        elif re.match(r"^(float|int)\b", hint) and (
+            isinstance(value, bool) or not isinstance(value, int | float)
+        ):
+            msg = f"{name}:{key} takes a number; got {value!r}"
+            raise UserError(msg)
+
+
 def _build(name: str, kwargs: dict[str, Any]) -> RetentionPolicy:
     if name == "update":
         return UpdatePolicy(**kwargs)
@@ -87,6 +124,7 @@ def parse_spec(spec: str, *, name: str | None = None) -> Policies:
         kwargs: dict[str, Any] = {key: _value(raw) for key, raw in options.items()}
         if isinstance(kwargs.get("kinds"), str):
             kwargs["kinds"] = [kwargs["kinds"]]
+        _check_options(policy_name, kwargs, part.strip())
         try:
             policies.append(_build(policy_name, kwargs))
         except TypeError as exc:

@@ -26,6 +26,7 @@ from agentmem._models import Filters, Kind, MemoryItem
 from agentmem._prompts import render_prompt
 from agentmem._protocols import Action, ChatMessage, ChatModel, Decision, PolicyContext
 from agentmem.policies.base import BasePolicy
+from agentmem.policies.merge import combined_use
 
 __all__ = ["ThoughtPolicy", "thought_key"]
 
@@ -122,8 +123,7 @@ class ThoughtPolicy(BasePolicy):
             scope=newest.scope,
             created_at=newest.created_at,
             recorded_at=ctx.now,
-            importance=max(g.importance for g in group),
-            strength=max(g.strength for g in group),
+            **combined_use(group),
             source_ids=_unique(s for g in group for s in g.source_ids),
             metadata={
                 **newest.metadata,

@@ -14,7 +14,7 @@ from agentmem._layout import check_same_checkout
 if TYPE_CHECKING:
     from agentmem.stores._context import ContextOptions
     from agentmem.stores._index import IndexSettings
-    from agentmem.stores._query import ParsedQuery, TimeWindow, parse_query
+    from agentmem.stores._query import ParsedQuery, TimeWindow, parse_query, resolved_dates
     from agentmem.stores._rerank import CrossEncoderReranker, Reranker
     from agentmem.stores._sql_sandbox import (
         SandboxError,
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
         split_statements,
     )
     from agentmem.stores.facts import FactRecord, FactTable
-    from agentmem.stores.hybrid import HybridStore
+    from agentmem.stores.hybrid import HybridStore, conversation_options
     from agentmem.stores.langchain_store import LangChainStore, ScopeFilter
     from agentmem.stores.postgres import PostgresStore
     from agentmem.stores.symbolic import (
@@ -66,7 +66,9 @@ _WHERE = {
     "ThoughtStore": "thought",
     "TimeWindow": "_query",
     "VectorStore": "vector",
+    "conversation_options": "hybrid",
     "parse_query": "_query",
+    "resolved_dates": "_query",
     "split_statements": "_sql_sandbox",
 }
 
@@ -95,7 +97,9 @@ __all__ = [
     "ThoughtStore",
     "TimeWindow",
     "VectorStore",
+    "conversation_options",
     "parse_query",
+    "resolved_dates",
     "split_statements",
 ]
 

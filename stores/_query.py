@@ -12,12 +12,23 @@ from __future__ import annotations
 import calendar
 import contextlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from agentmem._models import MemoryItem
 from agentmem._validation import MAX_TIME, MIN_TIME
 
-__all__ = ["ParsedQuery", "TimeWindow", "parse_query"]
+__all__ = [
+    "ParsedQuery",
+    "TimeWindow",
+    "describe",
+    "mentioned_times",
+    "name_share",
+    "parse_query",
+    "resolved_dates",
+    "speaks_of",
+]
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,7 @@ _YEAR = re.compile(r"\b(?:in|during|of|since)\s+((?:19|20)\d{2})\b", re.I)
 _ISO = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _DAYWORDS = {"yesterday": 1, "today": 0, "tonight": 0, "last night": 1}
 _DAYWORD = re.compile(r"\b(yesterday|today|tonight|last night)\b", re.I)
+_WORDS = re.compile(r"\w+", re.UNICODE)
 _NAME = re.compile(r"\b[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?\b")
 _NOT_NAMES = {
     "what", "when", "where", "who", "whom", "whose", "why", "how", "which", "is", "are",
@@ -226,3 +238,77 @@ def parse_query(text: str, now: datetime) -> ParsedQuery:
         if word not in names:
             names.append(word)
     return ParsedQuery(text=text, windows=windows, names=names)
+
+
+def _bare_name(name: str) -> str:
+    lowered = name.lower()
+    return lowered[:-2] if lowered.endswith(("'s", "’s")) else lowered
+
+
+def name_share(item: MemoryItem, names: Sequence[str]) -> float:
+    """The share of ``names`` that spoke ``item`` (``metadata["speaker"]``) or that its text names.
+
+    Only the memory's own words and speaker count, not its indexed context (a previous
+    turn names the other speaker in nearly every turn of a two-person chat).
+    """
+    if not names:
+        return 0.0
+    speaker = item.metadata.get("speaker")
+    said_by = speaker.lower() if isinstance(speaker, str) else ""
+    words = {w.lower() for w in _WORDS.findall(item.text)}
+    hits = 0
+    for name in names:
+        bare = _bare_name(name)
+        if bare == said_by or bare in words or (not bare.isalnum() and bare in item.text.lower()):
+            hits += 1
+    return hits / len(names)
+
+
+def describe(window: TimeWindow) -> str:
+    """A window as an absolute date: ``7 May 2023``, ``May 2023``, ``2023`` or a span."""
+    days = (window.end - window.start).days
+    start = window.start
+    if days <= 1:
+        return f"{start.day} {start:%B} {start.year}"
+    last = window.end - timedelta(days=1)
+    if start.day == 1 and window.end.day == 1 and days <= 31:
+        return f"{start:%B} {start.year}"
+    if start.month == 1 and start.day == 1 and days >= 365:
+        return str(start.year)
+    return f"{start.day} {start:%B} {start.year} - {last.day} {last:%B} {last.year}"
+
+
+def mentioned_times(text: str, when: datetime) -> list[TimeWindow]:
+    """The times ``text`` speaks of, relative dates resolved against ``when`` (its date).
+
+    "I went there yesterday", said on 8 May 2023, speaks of 7 May 2023; "last week" of
+    the week before; "12 May 2023" of itself.
+    """
+    return parse_query(text, when).windows
+
+
+def resolved_dates(text: str, when: datetime) -> str:
+    """The relative dates of ``text`` as absolute ones, ``"yesterday = 7 May 2023; ..."``.
+
+    Absolute dates already in the text are left out; ``""`` when there is nothing to add.
+    """
+    parts = []
+    for window in mentioned_times(text, when):
+        absolute = describe(window)
+        if absolute.lower() != window.phrase.lower().strip() and absolute not in window.phrase:
+            parts.append(f"{window.phrase} = {absolute}")
+    return "; ".join(dict.fromkeys(parts))
+
+
+def speaks_of(item: MemoryItem, windows: Sequence[TimeWindow]) -> bool:
+    """Whether ``item`` happened in one of ``windows`` or its text speaks of a time in one.
+
+    "We went there yesterday", said on 8 May 2023, speaks of 7 May 2023: a query about
+    7 May finds it although it was said on the 8th.
+    """
+    if not windows:
+        return False
+    if any(w.contains(item.created_at) for w in windows):
+        return True
+    mentioned = mentioned_times(item.text, item.created_at)
+    return any(m.start < w.end and w.start < m.end for m in mentioned for w in windows)

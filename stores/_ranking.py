@@ -20,7 +20,13 @@ from typing import Generic, Literal, Protocol, TypeVar
 from agentmem._errors import UserError
 from agentmem._fusion import reciprocal_rank
 from agentmem._models import Filters, MemoryItem
-from agentmem.stores._query import ParsedQuery, TimeWindow, parse_query
+from agentmem.stores._query import (
+    ParsedQuery,
+    TimeWindow,
+    name_share,
+    parse_query,
+    speaks_of,
+)
 
 __all__ = [
     "Fused",
@@ -195,24 +201,22 @@ def boost(
 ) -> dict[K, float]:
     """Scores of the keys in ``items`` times their boosts (recency, time window, names).
 
-    Recency is linear between the oldest and the newest candidate; a candidate in one of
-    the query's time windows gains ``time_boost`` (in ``"boost"`` mode); one whose body
-    or speaker mentions the query's names gains ``name_boost`` times the share found.
+    Recency is linear between the oldest and the newest candidate; a candidate that
+    happened in one of the query's time windows, or whose text speaks of a time in one
+    ("yesterday", read against its own date), gains ``time_boost`` (in ``"boost"`` mode);
+    one said by or naming the query's names (its speaker and own words, not its indexed
+    context) gains ``name_boost`` times the share found. ``bodies`` is not read for
+    boosts (kept for callers).
     """
     times = [item.created_at.timestamp() for item in items.values()]
     oldest, span = (min(times), (max(times) - min(times)) or 1.0) if times else (0.0, 1.0)
     out: dict[K, float] = {}
     for key, item in items.items():
         factor = 1.0 + settings.recency_boost * (item.created_at.timestamp() - oldest) / span
-        if settings.time_mode == "boost" and any(
-            w.contains(item.created_at) for w in parsed.windows
-        ):
+        if settings.time_mode == "boost" and speaks_of(item, parsed.windows):
             factor += settings.time_boost
         if parsed.names:
-            speaker = item.metadata.get("speaker")
-            body = f"{bodies.get(key, item.text)} {speaker or ''}".lower()
-            found = sum(1 for n in parsed.names if n.lower() in body)
-            factor += settings.name_boost * found / len(parsed.names)
+            factor += settings.name_boost * name_share(item, parsed.names)
         out[key] = scores[key] * factor
     return out
 
@@ -296,11 +300,10 @@ def rank(
         top = fused.ordered()[:2]
         hop = hop_query(list(retriever.bodies(top).values()), parsed, now)
         if hop is not None:
+            # By words only: the hop is a few names, and a search embeds once.
             if "bm25" in settings.signals:
                 lists.append(("bm25-hop", retriever.lexical(hop, depth)))
-            if "dense" in settings.signals:
-                lists.append(("dense-hop", retriever.dense(hop, depth)))
-            fused = fuse(lists, settings)
+                fused = fuse(lists, settings)
     scores, found_by = fused.scores, fused.found_by
     if "dense" not in settings.signals and len(scores) < depth:
         # Lexical search alone misses texts that share no word with the query; the
@@ -313,8 +316,7 @@ def rank(
         return []
     pool = fused.ordered()[: max(depth, settings.rerank_depth)]
     items = retriever.items(pool)
-    wanted = parsed.names or rerank is not None
-    bodies = retriever.bodies(pool) if wanted else {}
+    bodies = retriever.bodies(pool) if rerank is not None else {}
     boosted = boost(
         scores, {key: items[key] for key in pool if key in items}, bodies, parsed, settings
     )

@@ -8,7 +8,7 @@ one search's scope, filters and time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from agentmem._models import Filters, MemoryItem, Scope
+from agentmem._sql import chunks
 from agentmem.stores._block import RowAttrs
 from agentmem.stores._fts import STOP_WORDS, FtsIndex, bm25_search, match_expression
 from agentmem.stores._index import (
@@ -27,9 +28,25 @@ from agentmem.stores._index import (
 )
 from agentmem.stores._sqlite import ItemTable, where_clause
 
-__all__ = ["SqliteRetriever", "load_dense"]
+__all__ = ["SqliteRetriever", "load_dense", "sync_dense"]
 
 logger = logging.getLogger(__name__)
+
+
+_ROW = "SELECT vid, user_id, kind, created_at, valid_from, valid_to, embedding FROM items"
+
+
+def _by_user(
+    rows: Sequence[Sequence[Any]], dim: int
+) -> Iterator[tuple[str, list[int], NDArray[np.float32], list[RowAttrs]]]:
+    """``_ROW`` rows grouped by user: the user, row ids, vectors and index attributes."""
+    groups: dict[str, list[Sequence[Any]]] = {}
+    for row in rows:
+        groups.setdefault(str(row[1]), []).append(row)
+    for user, group in groups.items():
+        vectors = np.frombuffer(b"".join(bytes(r[6]) for r in group), dtype=np.float32)
+        attrs = [RowAttrs(kind_code(r[2]), r[3], r[4], r[5]) for r in group]
+        yield user, [int(r[0]) for r in group], vectors.reshape(len(group), dim), attrs
 
 
 def load_dense(table: ItemTable, dim: int, settings: IndexSettings) -> DenseIndex:
@@ -39,35 +56,46 @@ def load_dense(table: ItemTable, dim: int, settings: IndexSettings) -> DenseInde
     while True:
         with table.lock:
             rows = table.conn.execute(
-                "SELECT vid, user_id, kind, created_at, valid_from, valid_to, embedding "
-                "FROM items WHERE vid > ? AND embedding IS NOT NULL ORDER BY vid LIMIT 20000",
+                f"{_ROW} WHERE vid > ? AND embedding IS NOT NULL ORDER BY vid LIMIT 20000",
                 (last,),
             ).fetchall()
         if not rows:
             break
-        by_user: dict[str, list[Any]] = {}
-        for row in rows:
-            by_user.setdefault(str(row[1]), []).append(row)
-        for user, group in by_user.items():
-            vectors = np.frombuffer(b"".join(bytes(r[6]) for r in group), dtype=np.float32)
-            dense.add(
-                user,
-                [int(r[0]) for r in group],
-                vectors.reshape(len(group), dim),
-                [RowAttrs(kind_code(r[2]), r[3], r[4], r[5]) for r in group],
-                maintain=False,
-            )
+        for user, vids, vectors, attrs in _by_user(rows, dim):
+            dense.add(user, vids, vectors, attrs, maintain=False)
         last = int(rows[-1][0])
     dense.maintain_all()
     logger.debug("loaded %d vectors into the dense index", dense.size)
     return dense
 
 
+def sync_dense(table: ItemTable, dense: DenseIndex, vids: Sequence[int], dim: int) -> set[str]:
+    """Bring these rows of ``dense`` in line with ``table``; return the users touched.
+
+    A row gone from the table (or without an embedding) leaves the index; a present one is
+    added or replaced. The caller holds the table's lock.
+    """
+    present: dict[int, Sequence[Any]] = {}
+    for chunk, qs in chunks(vids):
+        rows = table.conn.execute(
+            f"{_ROW} WHERE vid IN ({qs}) AND embedding IS NOT NULL", chunk
+        ).fetchall()
+        present.update((int(r[0]), tuple(r)) for r in rows)
+    gone = [vid for vid in vids if vid not in present]
+    touched = {user for vid in gone if (user := dense.user_of(vid)) is not None}
+    dense.remove(gone)
+    for user, ids, vectors, attrs in _by_user(list(present.values()), dim):
+        dense.sync(user, ids, vectors, attrs)
+        touched.add(user)
+    return touched
+
+
 class SqliteRetriever:
     """A :class:`~agentmem.stores._ranking.Retriever` over an item table and a dense index.
 
     Bound to one search's scope, filters and time. Dense search first narrows to row ids
-    in SQLite when the scope or metadata filters say more than the user.
+    in SQLite when the scope or metadata filters say more than the user. The search's
+    ``queries`` (the query and its rewrites) are embedded in one call, on first use.
     """
 
     def __init__(
@@ -79,6 +107,8 @@ class SqliteRetriever:
         filters: Filters | None,
         as_of: datetime | None,
         threads: int | None = None,
+        *,
+        queries: Sequence[str] = (),
     ) -> None:
         self._table = table
         self._dense = dense
@@ -87,6 +117,18 @@ class SqliteRetriever:
         self._filters = filters
         self._as_of = as_of
         self._threads = threads
+        self._queries = list(dict.fromkeys(queries))
+        self._vectors: dict[str, NDArray[np.float32]] = {}
+
+    def _vector(self, text: str) -> NDArray[np.float32]:
+        """The embedding of ``text``; the search's ``queries`` are embedded together, once."""
+        if text not in self._vectors:
+            texts = [t for t in self._queries if t not in self._vectors]
+            if text not in texts:
+                texts.append(text)
+            for t, vector in zip(texts, self._embed(texts), strict=True):
+                self._vectors[t] = vector
+        return self._vectors[text]
 
     def _where(self) -> tuple[str, list[Any]]:
         return where_clause(
@@ -105,11 +147,11 @@ class SqliteRetriever:
             only = self._table.vids(scope, filters, as_of=as_of, open_only=as_of is None)
             if not only:
                 return []
-        vector = self._embed([text])
+        vector = self._vector(text)
         with self._table.lock, faiss_threads(self._threads):
             self._table.ensure_open()
             return self._dense.search(
-                scope.user_id, vector[0], depth, row_filter(filters, as_of), only_vids=only
+                scope.user_id, vector, depth, row_filter(filters, as_of), only_vids=only
             )
 
     def lexical(self, text: str, depth: int) -> list[tuple[int, float]]:

@@ -26,6 +26,9 @@ row of the tables the statement read is removed in turn (in a savepoint, rolled 
 and the statement run again; a row whose removal changes the result is cited.
 
 Writes run in a transaction that is rolled back if the statement fails.
+
+It is over 500 lines on purpose: every defence against untrusted SQL is in this one
+module, to be read and reviewed together.
 """
 
 from __future__ import annotations
@@ -222,6 +225,8 @@ class SqlSandbox:
         tables: the tables it holds, ``name -> [(column, type), ...]``.
         limits: the bounds every statement runs under.
         schema_mode: allow CREATE TABLE (for checking a schema the model proposes).
+        read_only: more tables that statements may read but never write (e.g. the
+            user's structured facts), ``name -> [(column, type), ...]``.
     """
 
     def __init__(
@@ -230,10 +235,16 @@ class SqlSandbox:
         *,
         limits: SandboxLimits | None = None,
         schema_mode: bool = False,
+        read_only: Mapping[str, Sequence[tuple[str, str]]] | None = None,
     ) -> None:
         self.limits = limits or SandboxLimits()
         self.schema_mode = schema_mode
         self.tables = {name.lower(): list(cols) for name, cols in tables.items()}
+        self.read_only = {
+            name.lower(): list(cols)
+            for name, cols in (read_only or {}).items()
+            if name.lower() not in self.tables
+        }
         self._conn = sqlite3.connect(
             ":memory:", isolation_level=None, cached_statements=0, check_same_thread=False
         )
@@ -250,7 +261,7 @@ class SqlSandbox:
         self._printf = _BoundedPrintf(self.limits.max_value_bytes)
         for name in ("printf", "format"):
             conn.create_function(name, -1, self._printf, deterministic=True)
-        for name, columns in self.tables.items():
+        for name, columns in [*self.tables.items(), *self.read_only.items()]:
             spec = ", ".join(f'"{c}" {t}' for c, t in columns)
             conn.execute(f'CREATE TABLE "{name}" ({spec})')
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # load the schema now
@@ -273,7 +284,7 @@ class SqlSandbox:
     # -- loading -------------------------------------------------------------------------
     def load(self, table: str, rows: Sequence[tuple[int, Sequence[Any]]]) -> None:
         """Copy rows ``(rowid, values)`` into ``table`` (trusted; no checks)."""
-        columns = self.tables[table]
+        columns = self.tables.get(table) or self.read_only[table]
         names = ", ".join(["rowid", *(f'"{c}"' for c, _ in columns)])
         marks = ", ".join("?" * (len(columns) + 1))
         self._conn.executemany(
@@ -472,6 +483,8 @@ class SqlSandbox:
             if table in self.tables:
                 self._read.add(table)
                 return sqlite3.SQLITE_OK
+            if table in self.read_only:
+                return sqlite3.SQLITE_OK
             if not internal and table not in _KNOWN_VTABS:
                 return sqlite3.SQLITE_OK
             if self.schema_mode and table == "sqlite_master":
@@ -483,6 +496,8 @@ class SqlSandbox:
                 return sqlite3.SQLITE_OK
             if self.schema_mode and table == "sqlite_master":
                 return sqlite3.SQLITE_OK
+            if table in self.read_only:
+                return self._deny(f"the table {arg1!r} is read-only here")
             if table.startswith("sqlite_"):
                 return self._deny("changing the schema or SQLite's own tables is not allowed")
             return self._deny(f"writing {arg1!r} is not allowed; only the schema's tables")

@@ -2,7 +2,9 @@
 
 Every store that keeps items in SQLite shares this module, so scoping, validity and
 filters mean the same thing everywhere. Times are stored as integer microseconds since
-the Unix epoch (exact, and comparable in SQL).
+the Unix epoch (exact, and comparable in SQL). It is over 500 lines because the SQL that
+defines scope, validity, the change log and transactions stays in one place; the
+search-side parts live in their own modules (``_fts``, ``_index``, ``_retrieval``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from agentmem._db import BUSY_TIMEOUT, connect, retrying
 from agentmem._errors import ClosedError, InvalidInputError, NotFoundError, StoreError, UserError
 from agentmem._models import Filters, Hit, Kind, MemoryItem, Scope
 from agentmem._protocols import Embedder
+from agentmem._sql import chunks
 from agentmem._time import from_micros, opt_micros, opt_time, to_micros
 
 __all__ = [
@@ -359,11 +362,10 @@ class ItemTable:
         """Count one access to each item at ``when``, atomically; return the new counts."""
         out: dict[str, int] = {}
         with self.transaction() as conn:
-            for start in range(0, len(ids), 500):
-                chunk = list(ids[start : start + 500])
+            for chunk, qs in chunks(ids):
                 rows = conn.execute(
                     "UPDATE items SET access_count = access_count + 1, last_accessed_at = ? "
-                    f"WHERE id IN ({', '.join('?' * len(chunk))}) RETURNING id, access_count",
+                    f"WHERE id IN ({qs}) RETURNING id, access_count",
                     (to_micros(when), *chunk),
                 ).fetchall()
                 out.update((str(r[0]), int(r[1])) for r in rows)
@@ -426,10 +428,9 @@ class ItemTable:
     def delete(self, ids: Sequence[str]) -> list[int]:
         """Delete items by id (inside the caller's transaction); return the removed row ids."""
         vids: list[int] = []
-        for start in range(0, len(ids), 500):
-            chunk = list(ids[start : start + 500])
+        for chunk, qs in chunks(ids):
             rows = self.conn.execute(
-                f"DELETE FROM items WHERE id IN ({', '.join('?' * len(chunk))}) RETURNING vid",
+                f"DELETE FROM items WHERE id IN ({qs}) RETURNING vid",
                 chunk,
             ).fetchall()
             vids += [int(r[0]) for r in rows]
@@ -452,11 +453,9 @@ class ItemTable:
         """Items by row id."""
         out: dict[int, MemoryItem] = {}
         with self.lock:
-            for start in range(0, len(vids), 500):
-                chunk = list(vids[start : start + 500])
+            for chunk, qs in chunks(vids):
                 rows = self.conn.execute(
-                    f"SELECT vid, {_COLUMNS} FROM items WHERE vid IN "
-                    f"({', '.join('?' * len(chunk))})",
+                    f"SELECT vid, {_COLUMNS} FROM items WHERE vid IN ({qs})",
                     chunk,
                 ).fetchall()
                 for row in rows:
@@ -537,10 +536,9 @@ class ItemTable:
         """The items with these ids that exist, by id."""
         out: dict[str, MemoryItem] = {}
         with self.lock:
-            for start in range(0, len(ids), 500):
-                chunk = list(ids[start : start + 500])
+            for chunk, qs in chunks(ids):
                 rows = self.conn.execute(
-                    f"SELECT {_COLUMNS} FROM items WHERE id IN ({', '.join('?' * len(chunk))})",
+                    f"SELECT {_COLUMNS} FROM items WHERE id IN ({qs})",
                     chunk,
                 ).fetchall()
                 for row in rows:
@@ -581,11 +579,9 @@ class ItemTable:
         """``(vid, embedding)`` of those of ``vids`` that exist and carry one."""
         out: list[tuple[int, bytes]] = []
         with self.lock:
-            for start in range(0, len(vids), 500):
-                chunk = list(vids[start : start + 500])
-                marks = ", ".join("?" * len(chunk))
+            for chunk, qs in chunks(vids):
                 rows = self.conn.execute(
-                    f"SELECT vid, embedding FROM items WHERE vid IN ({marks}) "
+                    f"SELECT vid, embedding FROM items WHERE vid IN ({qs}) "
                     "AND embedding IS NOT NULL",
                     chunk,
                 ).fetchall()

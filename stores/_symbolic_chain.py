@@ -1,6 +1,6 @@
 """The chain of SQL: a user's sandbox session, one step at a time, and reply parsing.
 
-A :class:`Session` copies one user's record rows into a private sandbox
+A :class:`SandboxSession` copies one user's record rows into a private sandbox
 (:mod:`._sql_sandbox`) and runs the model's statements there one by one, writing what each
 step changed back through :func:`._symbolic_rows.write_back`. :func:`parse_reply` reads
 a model's reply as either a final answer or the next statement.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -23,13 +24,23 @@ from agentmem.stores._sql_sandbox import (
     one_statement,
     split_statements,
 )
+from agentmem.stores._sqlite import from_micros
 from agentmem.stores._symbolic_results import SchemaMode, SchemaProposal
 from agentmem.stores._symbolic_rows import write_back
 
 if TYPE_CHECKING:
     from agentmem.stores.symbolic import SymbolicStore
 
-__all__ = ["Session", "check_mode", "parse_reply", "schema_statements", "statement_verb"]
+FACTS_TABLE = "facts"
+FACTS_COLUMNS = [
+    ("subject", "TEXT"),
+    ("attribute", "TEXT"),
+    ("value", "ANY"),
+    ("valid_from", "TEXT"),
+    ("valid_to", "TEXT"),
+]
+
+__all__ = ["SandboxSession", "check_mode", "parse_reply", "schema_statements", "statement_verb"]
 
 _SQL_START = re.compile(
     r"(?im)^\s*(CREATE|ATTACH|DETACH|PRAGMA|DROP|ALTER|INSERT|UPDATE|DELETE|SELECT|WITH|"
@@ -37,7 +48,7 @@ _SQL_START = re.compile(
 )
 
 
-class Session:
+class SandboxSession:
     """A sandbox loaded with one user's rows; each ``run`` is one step.
 
     Each step holds the store's write transaction from start to end: the copy is
@@ -57,7 +68,7 @@ class Session:
         with store._table.lock:
             self._refresh()
 
-    def __enter__(self) -> Session:
+    def __enter__(self) -> SandboxSession:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -70,10 +81,15 @@ class Session:
         if version == self._version:
             return
         tables = store.tables()
-        self.sandbox.close()
-        self.sandbox = SqlSandbox(tables, limits=store.limits)
-        self.snapshots = {}
         conn = store._table.conn
+        facts = _fact_rows(conn, self.user_id) if FACTS_TABLE not in tables else []
+        self.sandbox.close()
+        self.sandbox = SqlSandbox(
+            tables, limits=store.limits, read_only={FACTS_TABLE: FACTS_COLUMNS} if facts else {}
+        )
+        if facts:
+            self.sandbox.load(FACTS_TABLE, facts)
+        self.snapshots = {}
         for table, cols in tables.items():
             names = ", ".join(f'"{c}"' for c, _ in cols)
             rows = conn.execute(
@@ -176,6 +192,33 @@ class Session:
             response["rows"] = 0
         columns = ", ".join(f"{c} {t}" for c, t in store.tables()[name])
         return StepResult(sql=statement, note=f"OK: table {name}({columns}) created.")
+
+
+def _fact_rows(conn: sqlite3.Connection, user_id: str) -> list[tuple[int, Sequence[Any]]]:
+    """The user's structured facts as rows of the read-only ``facts`` table."""
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'facts'"
+    ).fetchone()
+    if not exists:
+        return []
+    rows = conn.execute(
+        "SELECT id, subject, attribute, value, valid_from, valid_to FROM facts "
+        "WHERE user_id = ? ORDER BY subject, attribute, valid_from, id",
+        (user_id,),
+    ).fetchall()
+    return [
+        (
+            int(rid),
+            (
+                subject,
+                attribute,
+                json.loads(value),
+                from_micros(start).isoformat(),
+                None if end is None else from_micros(end).isoformat(),
+            ),
+        )
+        for rid, subject, attribute, value, start, end in rows
+    ]
 
 
 def parse_reply(reply: str) -> tuple[str | None, str | None, list[Any]]:

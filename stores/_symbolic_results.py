@@ -54,10 +54,13 @@ class AskResult(BaseModel):
     question: str
     answer: str
     answered: bool
+    """True only when the model gave a final answer after at least one SQL step ran."""
     steps: list[SqlStep]
     events: list[MemoryEvent] = Field(default_factory=list)
     rows: list[CitedRow] = Field(default_factory=list)
     """The record rows the answer rests on (of the steps it cites, else of every step)."""
+    reason: str = ""
+    """Why the question was not answered from the records (empty when it was)."""
 
     @property
     def citations(self) -> list[SqlStep]:
@@ -66,7 +69,9 @@ class AskResult(BaseModel):
 
     def cited(self) -> str:
         """The answer followed by the statements, results and record rows it rests on."""
-        lines = [self.answer]
+        lines = [self.answer] if self.answered else [f"not answered: {self.reason}"]
+        if not self.answered and self.answer:
+            lines.append(f"last result: {self.answer}")
         for step in self.citations:
             assert step.result is not None
             lines.append(f"[step {step.index}] {step.sql}")
@@ -86,8 +91,16 @@ class RecordResult(BaseModel):
 
     text: str
     note: str
+    """The model's closing note (empty when nothing was written)."""
     steps: list[SqlStep]
     events: list[MemoryEvent] = Field(default_factory=list)
+    reason: str = ""
+    """Why nothing was written (empty when a step changed a row)."""
+
+    @property
+    def written(self) -> bool:
+        """Whether any step changed a row."""
+        return bool(self.events)
 
 
 class SchemaProposal(BaseModel):

@@ -15,6 +15,10 @@ through ``delete`` deletes the row; closing it through ``update`` deletes the ro
 The store's helpers live beside it: the result models in :mod:`._symbolic_results`, the
 per-user sandbox session and reply parsing in :mod:`._symbolic_chain`, and the row <->
 item write-back, mirroring and citations in :mod:`._symbolic_rows`.
+
+The module is over 500 lines because it is the store's whole public API (``ask``,
+``record``, ``execute``, schema proposals and the ``MemoryStore`` methods); the
+machinery lives in the ``_symbolic_*`` and ``_sql_sandbox`` modules.
 """
 
 from __future__ import annotations
@@ -41,7 +45,14 @@ from agentmem._tracing import Tracer, traced
 from agentmem.stores._fts import bm25_search, match_expression
 from agentmem.stores._sql_sandbox import SandboxError, SandboxLimits, SqlSandbox, StepResult
 from agentmem.stores._sqlite import ItemTable, TableStore, check_k, where_clause
-from agentmem.stores._symbolic_chain import Session, check_mode, parse_reply, schema_statements
+from agentmem.stores._symbolic_chain import (
+    FACTS_COLUMNS,
+    FACTS_TABLE,
+    SandboxSession,
+    check_mode,
+    parse_reply,
+    schema_statements,
+)
 from agentmem.stores._symbolic_results import (
     AskResult,
     CitedRow,
@@ -152,15 +163,38 @@ class SymbolicStore(TableStore):
         return {t: [(c, ty) for c, ty in cols] for t, cols in loaded.items()}
 
     def describe(self) -> str:
-        """The schema as the model sees it: one ``table(column TYPE, ...)`` per line."""
-        lines = [
-            f"{t}({', '.join(f'{c} {ty}' for c, ty in cols)})" for t, cols in self.tables().items()
-        ]
+        """The schema as the model sees it: one ``table(column TYPE, ...)`` per line.
+
+        When structured facts exist (``facts(user).upsert``, ``agentmem symbolic
+        set-fact``), a read-only ``facts`` table is listed too: SQL steps can read them.
+        """
+        tables = self.tables()
+        lines = [f"{t}({', '.join(f'{c} {ty}' for c, ty in cols)})" for t, cols in tables.items()]
+        if FACTS_TABLE not in tables and self._has_facts():
+            columns = ", ".join(f"{c} {ty}" for c, ty in FACTS_COLUMNS)
+            lines.append(
+                f"{FACTS_TABLE}({columns}) -- read-only: structured facts; "
+                "valid_to IS NULL for the current value"
+            )
         return "\n".join(lines) or "(no tables yet)"
+
+    def _has_facts(self) -> bool:
+        with self._table.lock:
+            conn = self._table.conn
+            exists = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'facts'"
+            ).fetchone()
+            return bool(exists) and conn.execute("SELECT 1 FROM facts LIMIT 1").fetchone()
 
     def create_table(self, name: str, columns: Mapping[str, type | str]) -> str:
         """Create a record table with these columns (Python types or SQL type names)."""
         name = _check_name(name, "table name")
+        if name == FACTS_TABLE and name not in self.tables():
+            msg = (
+                f"the table name {FACTS_TABLE!r} is reserved for the structured facts "
+                "(store.facts(user_id)); choose another name"
+            )
+            raise InvalidInputError(msg)
         cols: list[tuple[str, str]] = []
         for column, kind in columns.items():
             column = _check_name(column, "column name")
@@ -264,9 +298,9 @@ class SymbolicStore(TableStore):
         return [self.create_table(t, dict(cols)) for t, cols in proposal.tables.items()]
 
     # -- sandboxed SQL -------------------------------------------------------------------
-    def session(self, user_id: str) -> Session:
+    def session(self, user_id: str) -> SandboxSession:
         """A sandbox holding ``user_id``'s rows; use it as a ``with`` block."""
-        return Session(self, _user(user_id))
+        return SandboxSession(self, _user(user_id))
 
     def execute(
         self, sql: str, params: Sequence[Any] = (), *, user_id: str
@@ -328,10 +362,25 @@ class SymbolicStore(TableStore):
             schema_mode,
             approve,
         )
-        answered = final is not None
+        ran = [s for s in steps if s.result is not None]
+        answered = final is not None and bool(ran)
+        reason = ""
         if final is None:
-            last = next((s for s in reversed(steps) if s.result is not None), None)
+            limit = self.max_steps if max_steps is None else max_steps
+            reason = f"the model gave no answer within {limit} SQL steps"
+            last = ran[-1] if ran else None
             final = "" if last is None or last.result is None else last.result.render(500)
+        elif not steps:
+            reason = (
+                "the model wrote no SQL step, so nothing was read from the records "
+                f"(it replied: {_clip(final)!r})"
+            )
+            final = ""
+        elif not ran:
+            reason = f"every SQL step failed (last: {steps[-1].error})"
+            final = ""
+        if reason:
+            logger.info("ask %r not answered: %s", question, reason)
         return AskResult(
             question=question,
             answer=final,
@@ -341,6 +390,7 @@ class SymbolicStore(TableStore):
             rows=cited_rows(
                 self._table, self.tables(), final if answered else "", steps, _user(user_id)
             ),
+            reason=reason,
         )
 
     def record(
@@ -369,7 +419,22 @@ class SymbolicStore(TableStore):
             schema_mode,
             approve,
         )
-        return RecordResult(text=text, note=final or "", steps=steps, events=events)
+        reason = ""
+        if not steps:
+            reason = (
+                "the model wrote no SQL step, so nothing was stored "
+                f"(it replied: {_clip(final or '')!r})"
+            )
+        elif not events:
+            failed = [s.error for s in steps if s.error]
+            reason = "no SQL step changed a row" + (
+                f" (last error: {failed[-1]})" if failed else ""
+            )
+        if reason:
+            logger.info("record %r wrote nothing: %s", text, reason)
+        return RecordResult(
+            text=text, note="" if reason else final or "", steps=steps, events=events, reason=reason
+        )
 
     def _chain(
         self,
@@ -557,6 +622,11 @@ class SymbolicStore(TableStore):
                 ).fetchall()
                 ranked += [(int(r[0]), 0.0) for r in rest]
         return self._hits(ranked, "bm25")
+
+
+def _clip(text: str, limit: int = 160) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def _check_name(name: str, what: str) -> str:

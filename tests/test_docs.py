@@ -6,8 +6,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
 import agentmem
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,19 +51,3 @@ def test_public_api_is_exactly_all() -> None:
 
 def test_py_typed_ships() -> None:
     assert (ROOT / "agentmem" / "py.typed").exists()
-
-
-def test_readme_offline_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.chdir(tmp_path)
-    for code in _blocks("python")[1:]:  # the first one loads the real models (below)
-        exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - the README's own code
-
-
-@pytest.mark.real_models
-def test_readme_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path))
-    code = next(b for b in _blocks("python"))
-    namespace: dict[str, object] = {}
-    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - the README's own code
-    assert not (tmp_path / ".agentmem" / "alice" / "vector.sqlite").stat().st_size == 0

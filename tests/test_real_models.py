@@ -42,3 +42,24 @@ def test_demo_runs_on_the_offline_models(
             "The user works as a data analyst.",
         } <= current
         assert "The user lives in Lisbon." not in current
+
+
+def test_local_replies_stream_stop_and_do_not_loop() -> None:
+    import re
+    from collections import Counter
+
+    from agentmem import ChatMessage
+    from agentmem.llms import LocalLLM
+
+    llm = LocalLLM(max_tokens=64).for_replies()
+    pieces: list[str] = []
+    messages = [
+        ChatMessage(role="system", content="You are a helpful assistant."),
+        ChatMessage(role="user", content="I'm glad to have you as a partner in a new adventure."),
+    ]
+    result = llm.chat(messages, on_text=pieces.append)
+    assert "".join(pieces).strip() == result.text  # what streamed is the reply
+    words = re.findall(r"\w+", result.text.lower())
+    grams = Counter(tuple(words[i : i + 4]) for i in range(len(words) - 3))
+    assert not grams or max(grams.values()) == 1, result.text  # no loop
+    assert result.completion_tokens < 64 or result.text.endswith("…")

@@ -154,6 +154,9 @@ def test_same_thought_reached_again_is_merged_and_nothing_forgotten() -> None:
     ]
     closed = memory.items(user_id="carol", include_closed=True)
     assert len(closed) == 3  # the two originals stay as closed history
+    # merged like any near-duplicates: the two reinforcements add up
+    originals = [t for t in closed if t.id != open_thoughts[0].id]
+    assert open_thoughts[0].strength == sum(t.strength for t in originals) == 2.0
 
 
 def test_multi_valued_relation_merges_without_forgetting() -> None:

@@ -60,6 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AgentMemError as exc:
         print(f"agentmem: failed: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # a file where a folder should be, no permission, a full disk
+        print(f"agentmem: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("agentmem: interrupted", file=sys.stderr)
         return 130

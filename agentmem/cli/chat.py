@@ -34,11 +34,24 @@ def _run(args: argparse.Namespace) -> int:
     import uuid
 
     from agentmem import Agent
+    from agentmem.cli._confirm import check_db
+    from agentmem.cli._status import status
     from agentmem.llms import LocalLLM, OpenAICompatibleLLM
 
-    llm: Any = OpenAICompatibleLLM(args.base_url, args.model) if args.base_url else LocalLLM()
     session = args.session or uuid.uuid4().hex[:8]
-    with open_memory(args, must_exist=False) as memory:
+    db = check_db(args.db)  # a file given as --db: one clear line, before anything loads
+    local = not args.base_url
+    with status(
+        "loading the offline models" + (" (the first run prepares them: ~20 s)" if local else ""),
+        done="ready",
+    ):
+        llm: Any = LocalLLM() if local else OpenAICompatibleLLM(args.base_url, args.model)
+        memory = open_memory(db, must_exist=False)
+        load = getattr(llm, "load", None)
+        if callable(load):
+            load()
+        memory.search("hello", user_id=args.user, k=1)  # loads the embedding model now
+    with memory:
         agent = Agent(llm=llm, memory=memory)
         print(f"agentmem chat: {memory.count(user_id=args.user)} memories of {args.user}. " + _HELP)
         while True:
@@ -56,10 +69,24 @@ def _run(args: argparse.Namespace) -> int:
                     print(f"  [{item.kind.value}] {item.created_at:%Y-%m-%d} {item.text}")
                 continue
             if message == "/forget":
-                print(f"  forgot {memory.forget(user_id=args.user)} memories")
+                count = memory.count(user_id=args.user)
+                try:  # the chat reads its answers from stdin, so a piped "y" works too
+                    answer = input(f"  Forget all {count} memories of {args.user}? [y/N] ")
+                except EOFError:
+                    answer = ""
+                if answer.strip().lower() in {"y", "yes"}:
+                    print(f"  forgot {memory.forget(user_id=args.user)} memories")
+                else:
+                    print("  nothing forgotten")
                 continue
-            reply = agent.chat(message, user_id=args.user, session_id=session)
-            print(f"agent> {reply.text}")
+            print("agent> ", end="", flush=True)
+            reply = agent.chat(
+                message,
+                user_id=args.user,
+                session_id=session,
+                on_text=lambda piece: print(piece, end="", flush=True),
+            )
+            print()
             if args.show_memory:
                 for hit in reply.recalled:
                     print(f"  recalled {hit.score:.2f}: {hit.item.text}", file=sys.stderr)

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from agentmem._errors import UserError
+from agentmem._errors import NotFoundError, UserError
 from agentmem.cli._common import add_db_argument, open_memory
 
 __all__ = ["register"]
@@ -47,7 +47,9 @@ def register(sub: Any) -> None:
 
 
 def _open(args: argparse.Namespace) -> Any:
-    return open_memory(args)
+    from agentmem.cli._confirm import check_db, stored_embedder
+
+    return open_memory(check_db(args.db), embedder=stored_embedder(args.db))
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -74,27 +76,36 @@ def _show(args: argparse.Namespace) -> int:
 
 def _history(args: argparse.Namespace) -> int:
     with _open(args) as memory:
-        memory.get(args.id)
-        for event in memory.history(args.id):
-            by = f" by {event.policy}" if event.policy else ""
-            print(f"{event.at:%Y-%m-%d %H:%M}  {event.op.value:<7}{by}: {event.reason}")
-            if event.before or event.after:
-                print(
-                    f"    before: {json.dumps(event.before)}\n    after:  {json.dumps(event.after)}"
-                )
+        events = memory.history(args.id)
+        if not events:
+            msg = f"no history for {args.id!r} in {args.db} (see `agentmem memories list`)"
+            raise UserError(msg)
+        print(f"{'event':>6}  {'time (UTC)':<16}  {'op':<7} {'by':<12} reason")
+        for event in events:
+            print(
+                f"{event.id:>6}  {event.at:%Y-%m-%d %H:%M}  {event.op.value:<7} "
+                f"{event.policy or '-':<12} {event.reason}"
+            )
+            if event.before:
+                print(f"{'':>8}before: {json.dumps(event.before, default=str)[:300]}")
+            if event.after:
+                print(f"{'':>8}after:  {json.dumps(event.after, default=str)[:300]}")
+        try:
+            memory.get(args.id)
+        except NotFoundError:
+            print("(this memory no longer exists; undo its forget event to restore it)")
+        print(f"undo a change: agentmem policies undo --db {args.db} EVENT", file=sys.stderr)
     return 0
 
 
 def _forget(args: argparse.Namespace) -> int:
+    from agentmem.cli._confirm import confirm
+
     with _open(args) as memory:
         what = f"{len(args.ids)} memories" if args.ids else f"ALL memories of {args.user}"
-        if not args.yes:
-            if not sys.stdin.isatty():
-                msg = "refusing to forget without --yes when not run interactively"
-                raise UserError(msg)
-            if input(f"Forget {what} for good? [y/N] ").strip().lower() not in {"y", "yes"}:
-                print("nothing forgotten")
-                return 1
+        if not confirm(f"Forget {what} for good?", yes=args.yes):
+            print("nothing forgotten")
+            return 1
         removed = memory.forget(user_id=args.user, ids=args.ids or None)
         print(f"forgot {removed} memories")
     return 0

@@ -49,12 +49,19 @@ def register(sub: Any) -> None:
     add_db_argument(p)
     p.add_argument("--policy", required=True, metavar="SPEC", help="e.g. decay:threshold=0.2")
     p.add_argument("--apply", action="store_true", help="apply the decisions after showing them")
+    p.add_argument("--yes", action="store_true", help="apply without asking (with --apply)")
     _embedder_option(p)
     p.set_defaults(func=_preview)
 
     p = actions.add_parser("undo", help="reverse one change, read from the audit log")
     add_db_argument(p)
-    p.add_argument("event", type=int, help="the audit event id (see `memories history`)")
+    p.add_argument(
+        "event", type=int, nargs="?", help="the audit event id (see --list or `memories history`)"
+    )
+    p.add_argument("--list", action="store_true", help="list the changes that can be undone")
+    p.add_argument("--user", help="with --list: only this user's changes")
+    p.add_argument("--limit", type=int, default=20, help="with --list: the most recent N")
+    p.add_argument("--yes", action="store_true", help="undo without asking")
     _embedder_option(p)
     p.set_defaults(func=_undo)
 
@@ -133,34 +140,127 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _open(path: str, embedder: str = "default") -> Any:
-    return open_memory(path, embedder=embedder)
+    from agentmem.cli._confirm import check_db
+
+    return open_memory(check_db(path), embedder=embedder)
 
 
 def _preview(args: argparse.Namespace) -> int:
+    from agentmem.cli._confirm import confirm
     from agentmem.policies import parse_spec
 
     policy = parse_spec(args.policy)
     with _open(args.db, args.embedder) as memory:
         decisions = memory.preview(policy)
         for decision in decisions:
-            print(f"{decision.action.value:<7} {len(decision.item_ids):>5} by {decision.policy}")
-            print(f"        {decision.reason}")
-        print(f"{len(decisions)} decisions", file=sys.stderr)
-        if args.apply and decisions:
-            changes = memory.apply(decisions)
-            ids = [event.id for event in changes.events]
-            flag = "" if args.embedder == "default" else f" --embedder {args.embedder}"
-            print(
-                f"applied: {len(changes.updated)} updated, {len(changes.forgotten)} forgotten "
-                f"(events {min(ids)}-{max(ids)}); undo any with "
-                f"`agentmem policies undo --db {args.db}{flag} EVENT`",
-                file=sys.stderr,
-            )
+            count = len(decision.item_ids)
+            print(f"{decision.action.value} {count} by {decision.policy}: {decision.reason}")
+            for item_id in decision.item_ids:
+                print(f"    {item_id}  {_text(memory, item_id)}{_change(decision)}")
+            if decision.merged is not None:
+                print(f"    -> merged into: {_clip(decision.merged.text)}")
+        changed = sum(len(d.item_ids) for d in decisions)
+        print(f"{len(decisions)} decisions, {changed} memories", file=sys.stderr)
+        if not (args.apply and decisions):
+            return 0
+        if not confirm(f"Apply these {len(decisions)} decisions?", yes=args.yes):
+            print("nothing applied")
+            return 1
+        changes = memory.apply(decisions)
+        ids = [event.id for event in changes.events]
+        flag = "" if args.embedder == "default" else f" --embedder {args.embedder}"
+        print(
+            f"applied: {len(changes.updated)} updated, {len(changes.forgotten)} forgotten "
+            f"(events {min(ids)}-{max(ids)}); undo any with "
+            f"`agentmem policies undo --db {args.db}{flag} EVENT`"
+        )
     return 0
 
 
+def _clip(text: str, limit: int = 70) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _text(memory: Any, item_id: str) -> str:
+    from agentmem._errors import NotFoundError
+
+    try:
+        return repr(_clip(memory.get(item_id).text))
+    except NotFoundError:
+        return "(gone)"
+
+
+def _change(decision: Any) -> str:
+    shown = {k: v for k, v in decision.changes.items() if k in ("strength", "importance")}
+    if "valid_to" in decision.changes:
+        shown["valid_to"] = "closed"
+    if not shown:
+        return ""
+    parts = ", ".join(
+        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()
+    )
+    return f"  ({parts})"
+
+
+_UNDO_EFFECT = {
+    "add": "forget the memory it added",
+    "forget": "restore the forgotten memory",
+    "update": "put back the old values",
+    "decay": "put back the old strength",
+    "merge": "delete the merged memory and reopen its sources",
+}
+
+
+def _undoable(event: Any) -> bool:
+    """Whether ``Memory.undo`` can reverse this event (the same rules)."""
+    op = event.op.value
+    if op == "add":
+        return True
+    if op in ("forget", "merge"):
+        return event.before is not None and bool(event.item_ids)
+    return op in ("update", "decay") and event.before is not None
+
+
+def _describe(memory: Any, event: Any) -> str:
+    by = f" by {event.policy}" if event.policy else ""
+    text = ""
+    if event.item_ids:
+        text = _text(memory, event.item_ids[0])
+        if text == "(gone)" and event.before and "text" in event.before:
+            text = repr(_clip(str(event.before["text"])))
+    more = f" (+{len(event.item_ids) - 1} more)" if len(event.item_ids) > 1 else ""
+    return (
+        f"event {event.id} ({event.at:%Y-%m-%d %H:%M}, {event.op.value}{by}): {event.reason}\n"
+        f"    memory: {text}{more}"
+    )
+
+
 def _undo(args: argparse.Namespace) -> int:
+    from agentmem.cli._confirm import confirm
+
     with _open(args.db, args.embedder) as memory:
+        if args.list:
+            events = [e for e in memory.events(user_id=args.user) if _undoable(e)]
+            for event in events[-args.limit :]:
+                print(_describe(memory, event))
+                print(f"    undo: {_UNDO_EFFECT[event.op.value]}")
+            print(f"{len(events)} changes can be undone", file=sys.stderr)
+            return 0
+        if args.event is None:
+            msg = "give the EVENT id to undo, or --list to see the changes that can be undone"
+            raise UserError(msg)
+        event = memory.audit.get(args.event)
+        if event is None:
+            msg = f"no audit event {args.event}; list them with `agentmem policies undo --list`"
+            raise UserError(msg)
+        if not _undoable(event):
+            msg = f"event {args.event} ({event.op.value}) cannot be undone"
+            raise UserError(msg)
+        print(_describe(memory, event))
+        if not confirm(f"Undo it ({_UNDO_EFFECT[event.op.value]})?", yes=args.yes):
+            print("nothing undone")
+            return 1
         changes = memory.undo(args.event)
         print(
             f"undid event {args.event}: {len(changes.written)} restored, "

@@ -158,6 +158,9 @@ def _record(args: argparse.Namespace) -> int:
         for step in result.steps:
             shown = step.error or (step.result.render(200) if step.result else "")
             print(f"[step {step.index}] {step.sql}\n    {shown}")
+        if not result.written:
+            print(f"nothing written: {result.reason}")
+            return 1
         print(result.note or "(the model wrote no note)")
     return 0
 

@@ -45,6 +45,7 @@ __all__ = [
     "LoggedTurn",
     "generate_log",
     "hash_memory_factory",
+    "line_styles",
     "plot_replay",
     "read_log",
     "replay",
@@ -331,6 +332,27 @@ def generate_log(
     return events
 
 
+def line_styles(n: int) -> list[dict[str, Any]]:
+    """One distinct style per line, so equal curves stay visible on top of each other.
+
+    Earlier lines are wider and drawn first; each has its own marker and dash pattern,
+    so a line hidden exactly under another still shows around its edges and markers.
+    """
+    markers = ["o", "s", "^", "D", "v", "P", "X", "*"]
+    dashes = ["-", "--", "-.", ":"]
+    return [
+        {
+            "marker": markers[i % len(markers)],
+            "markersize": max(7.0 - 1.2 * i, 2.5),
+            "linestyle": dashes[i % len(dashes)],
+            "linewidth": max(4.0 - 0.9 * i, 1.0),
+            "alpha": 0.85,
+            "zorder": 2 + i,
+        }
+        for i in range(n)
+    ]
+
+
 def plot_replay(result: ReplayResult, folder: str | os.PathLike[str]) -> list[Path]:
     """Draw memory size and probe accuracy over time; return the PNG files written."""
     try:
@@ -349,13 +371,13 @@ def plot_replay(result: ReplayResult, folder: str | os.PathLike[str]) -> list[Pa
         ("accuracy", "probe accuracy", "accuracy.png"),
     ):
         figure, axes = plt.subplots(figsize=(7, 3.8))
-        for name, steps in result.runs.items():
+        styles = line_styles(len(result.runs))
+        for (name, steps), style in zip(result.runs.items(), styles, strict=True):
             axes.plot(
                 [s.at for s in steps],  # type: ignore[arg-type]  # matplotlib plots dates
                 [getattr(s, metric) for s in steps],
-                marker="o",
-                markersize=3,
                 label=name,
+                **style,
             )
         axes.set_xlabel("conversation time")
         axes.set_ylabel(label)

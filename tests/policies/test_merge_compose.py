@@ -71,7 +71,36 @@ def test_parse_spec() -> None:
     assert parse_spec("none").policies == []
     with pytest.raises(UserError, match="unknown policy 'forever'"):
         parse_spec("forever")
-    with pytest.raises(UserError, match="bad arguments for 'decay'"):
+    with pytest.raises(UserError, match="decay has no option 'speed'"):
         parse_spec("decay:speed=3")
     with pytest.raises(UserError, match="key=value"):
         parse_spec("decay:0.2")
+
+
+def test_every_merge_combines_strength_and_use_alike() -> None:
+    from datetime import UTC, datetime
+
+    from agentmem import MemoryItem, Scope
+    from agentmem.policies.merge import combined_use, merge_items
+
+    at = datetime(2024, 1, 1, tzinfo=UTC)
+    items = [
+        MemoryItem(
+            text=t,
+            scope=Scope(user_id="u"),
+            created_at=at,
+            recorded_at=at,
+            strength=s,
+            importance=i,
+            access_count=n,
+        )
+        for t, s, i, n in [("a", 1.5, 0.2, 1), ("b", 2.0, 0.9, 3)]
+    ]
+    assert combined_use(items) == {
+        "importance": 0.9,
+        "strength": 3.5,
+        "access_count": 4,
+        "last_accessed_at": None,
+    }
+    merged = merge_items(items, "a and b")
+    assert (merged.strength, merged.importance, merged.access_count) == (3.5, 0.9, 4)
