@@ -87,6 +87,24 @@ class AsyncMemory:
         return cls(memory, max_workers=max_workers)
 
     @classmethod
+    def from_url(
+        cls,
+        url: str | os.PathLike[str],
+        *,
+        embedder: Embedder | None = None,
+        clock: Clock | None = None,
+        policies: Sequence[RetentionPolicy] | None = None,
+        tracer: Tracer | None = None,
+        max_workers: int = 4,
+        **store_options: Any,
+    ) -> AsyncMemory:
+        """Like :meth:`Memory.from_url <agentmem.Memory.from_url>` (PostgreSQL or a folder)."""
+        memory = Memory.from_url(
+            url, embedder=embedder, clock=clock, policies=policies, tracer=tracer, **store_options
+        )
+        return cls(memory, max_workers=max_workers)
+
+    @classmethod
     def in_memory(
         cls,
         *,

@@ -211,9 +211,10 @@ def lexical_search(
 
     Okapi BM25 (k1 = 1.2, b = 0.75, as SQLite FTS5 ranks) over the ``terms`` inverted
     index: the query's words go through the same English stemming as the memories
-    (``to_tsvector``); document frequencies, the collection size and the mean length
-    come from the memories that pass ``where`` (the user's, filtered), so a user's
-    ranking depends on that user's memories alone.
+    (``to_tsvector``). Document frequencies, the collection size and the mean length
+    (in words, stop words included, as FTS5 counts) come from all of the user's
+    memories, as FTS5 takes them from its whole table: filters choose which memories
+    are ranked, not how. A user's ranking depends on that user's memories alone.
     """
     if not words:
         return []
@@ -221,16 +222,15 @@ def lexical_search(
         "WITH query AS (SELECT DISTINCT lexeme FROM unnest(to_tsvector('english', %s))), "
         "posting AS MATERIALIZED (SELECT t.lexeme, t.vid, t.tf, t.tokens FROM terms AS t "
         "JOIN query USING (lexeme) WHERE t.user_id = %s), "
-        "passing AS MATERIALIZED (SELECT vid FROM items "
-        f"WHERE vid IN (SELECT vid FROM posting) AND {where}), "
-        "hit AS MATERIALIZED (SELECT p.* FROM posting AS p JOIN passing USING (vid)), "
-        "df AS (SELECT lexeme, count(*) AS n FROM hit GROUP BY lexeme), "
+        "df AS (SELECT lexeme, count(*) AS n FROM posting GROUP BY lexeme), "
         "coll AS (SELECT count(*) AS n, coalesce(avg(tokens), 1) AS mean FROM items "
-        f"WHERE {where}) "
+        "WHERE user_id = %s), "
+        "passing AS MATERIALIZED (SELECT vid FROM items "
+        f"WHERE vid IN (SELECT vid FROM posting) AND {where}) "
         "SELECT h.vid, sum(greatest(ln((c.n - df.n + 0.5) / (df.n + 0.5)), 1e-6) * h.tf * 2.2 "
         "/ (h.tf + 1.2 * (0.25 + 0.75 * h.tokens / greatest(c.mean, 1)))) AS score "
-        "FROM hit AS h JOIN df USING (lexeme) CROSS JOIN coll AS c "
+        "FROM posting AS h JOIN passing USING (vid) JOIN df USING (lexeme) CROSS JOIN coll AS c "
         "GROUP BY h.vid ORDER BY score DESC, h.vid LIMIT %s",
-        (" ".join(words), user_id, *params, *params, depth),
+        (" ".join(words), user_id, user_id, *params, depth),
     ).fetchall()
     return [(int(vid), float(score)) for vid, score in rows]

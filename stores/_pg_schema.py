@@ -110,6 +110,17 @@ _STEPS: list[str] = [
     CREATE POLICY tenant ON event_items USING ({policy}) WITH CHECK ({policy});
     CREATE POLICY tenant ON terms USING ({policy}) WITH CHECK ({policy});
     """,
+    # 2: a memory's length for BM25 counts every word, stop words included (as SQLite
+    # FTS5 does), not only the lexemes the English configuration keeps
+    """
+    CREATE FUNCTION word_count(text) RETURNS integer
+        LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+        AS $$SELECT count(*)::integer FROM regexp_matches($1, '\\w+', 'g')$$;
+    ALTER TABLE items DROP COLUMN tokens;
+    ALTER TABLE items ADD COLUMN tokens integer GENERATED ALWAYS AS (word_count(body)) STORED;
+    UPDATE terms SET tokens = items.tokens FROM items WHERE terms.vid = items.vid;
+    DROP FUNCTION token_count(tsvector);
+    """,
 ]
 
 VERSION = len(_STEPS)
@@ -120,8 +131,8 @@ def _lock_key(schema: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def migrate(conn: Any, schema: str, dim: int) -> int:
-    """Create or upgrade ``schema`` to :data:`VERSION` in the caller's transaction.
+def migrate(conn: Any, schema: str, dim: int, *, target: int = VERSION) -> int:
+    """Create or upgrade ``schema`` to version ``target`` in the caller's transaction.
 
     Returns the version found before migrating (0 for a new schema).
     """
@@ -138,7 +149,7 @@ def migrate(conn: Any, schema: str, dim: int) -> int:
             f"(version {VERSION}); upgrade agentmem"
         )
         raise StoreError(msg)
-    for number in range(found + 1, VERSION + 1):
+    for number in range(found + 1, min(target, VERSION) + 1):
         step = _STEPS[number - 1].format(dim=int(dim), policy=_POLICY)
         conn.execute(f"SET LOCAL search_path TO {schema}, public")
         conn.execute(step)
@@ -147,8 +158,6 @@ def migrate(conn: Any, schema: str, dim: int) -> int:
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (str(number),),
         )
-    if found < VERSION:
-        conn.execute(f"SET LOCAL search_path TO {schema}, public")
     return found
 
 

@@ -3,16 +3,22 @@
 One database serves every process on every machine: there is no per-process index to
 catch up, so a write is in every other worker's next search. Items keep the same data
 model as the SQLite default (bi-temporal fields, metadata as ``jsonb``); dense search
-runs on a pgvector HNSW index (cosine), lexical search on PostgreSQL full-text search,
-and both are fused and boosted by the same query understanding as
-:class:`~agentmem.stores.HybridStore`. Identical indexed texts are embedded once (the
-embedding is looked up by content hash across the database). The audit log lives in the
-same database (:meth:`PostgresStore.audit_log`), and inside :meth:`transaction` an item
-change and its events commit together.
+runs on a pgvector HNSW index (cosine), lexical search on PostgreSQL full-text search
+(BM25 over an inverted index of ``tsvector`` lexemes), and both are ranked by the very
+code :class:`~agentmem.stores.HybridStore` ranks with (``_ranking.rank``). Identical
+indexed texts are embedded once (the embedding is looked up by content hash across the
+database). The audit log lives in the same database (:meth:`PostgresStore.audit_sink`),
+and inside :meth:`PostgresStore.transaction` an item change and its events commit
+together.
 
 Every query names its user. With ``row_security=True`` the tables also enforce it: a
 policy shows a transaction only the rows of the user it acts for, and a store opened
 with ``tenant="alice"`` acts for alice alone, whatever a query asks.
+
+The module is over 500 lines because it holds the whole store contract (writes with the
+embedding cache, reads, scans, the bound retriever) in one class; the SQL lives apart in
+``_pg_items`` (rows and retrievers), ``_pg_schema`` (migrations), ``_pg_db`` (pool,
+transactions) and ``_pg_audit`` (the audit log).
 """
 
 from __future__ import annotations

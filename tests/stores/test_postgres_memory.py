@@ -252,3 +252,19 @@ def test_forget_erases_the_text_from_items_and_audit(postgres_url: str, pg_schem
         assert (rows, events, terms) == ((0,), (0,), (0,))
         assert [e.op for e in memory.history(secret.id)][0] == EventOp.ADD  # ids and ops stay
         assert memory.get(kept.id).text == "I like tea"
+
+
+async def test_async_memory_on_postgres(postgres_url: str, pg_schema: str) -> None:
+    import asyncio
+
+    from agentmem import AsyncMemory
+
+    url = schema_url(postgres_url, pg_schema)
+    async with AsyncMemory.from_url(url, embedder=HashEmbedder(64), policies=[]) as memory:
+        users = [f"user{i}" for i in range(4)]
+        await asyncio.gather(
+            *(memory.add(f"note {n} of {u} about tea", user_id=u) for u in users for n in range(5))
+        )
+        results = await asyncio.gather(*(memory.search("tea", user_id=u, k=10) for u in users))
+        for user, hits in zip(users, results, strict=True):
+            assert len(hits) == 5 and {h.item.scope.user_id for h in hits} == {user}
