@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from agentmem._db import connect, retrying
+from agentmem._db import connect, immediate, retrying
 from agentmem._errors import ClosedError, StoreError
 from agentmem._models import EventOp, MemoryEvent
 from agentmem._sql import chunks
@@ -94,13 +94,8 @@ class AuditLog:
             if connection.in_transaction:
                 log._setup(connection)
             else:
-                connection.execute("BEGIN IMMEDIATE")
-                try:
+                with immediate(connection, "create the audit tables"):
                     log._setup(connection)
-                    connection.execute("COMMIT")
-                except BaseException:
-                    connection.execute("ROLLBACK")
-                    raise
         return log
 
     @staticmethod
@@ -123,17 +118,8 @@ class AuditLog:
             db = self._db
             if db.in_transaction:
                 return work(db)
-            with retrying(what):
-                db.execute("BEGIN IMMEDIATE")
-            try:
-                out = work(db)
-                with retrying(what):
-                    db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-            return out
+            with immediate(db, what):
+                return work(db)
 
     def record(self, events: Sequence[MemoryEvent]) -> list[MemoryEvent]:
         """Append events in one transaction (the caller's, if one is open); set their ids."""

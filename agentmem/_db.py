@@ -61,3 +61,22 @@ def retrying(what: str, busy_timeout: float = BUSY_TIMEOUT) -> Iterator[None]:
             "longer busy timeout, or split long bulk loads into smaller ones"
         )
         raise StoreError(msg) from exc
+
+
+@contextlib.contextmanager
+def immediate(conn: sqlite3.Connection, what: str = "write") -> Iterator[sqlite3.Connection]:
+    """Run the block in one ``BEGIN IMMEDIATE`` transaction: commit on success, else roll back.
+
+    The one place outside ``TableStore.transaction`` that opens a write transaction by
+    hand; a lock that outlasts the busy timeout becomes a StoreError (see ``retrying``).
+    """
+    with retrying(what):
+        conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        with retrying(what):
+            conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise

@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from agentmem._audit import AuditLog
 from agentmem._columns import FRAME_COLUMNS
-from agentmem._db import BUSY_TIMEOUT, connect, retrying
+from agentmem._db import BUSY_TIMEOUT, connect, immediate, retrying
 from agentmem._errors import ClosedError, InvalidInputError, NotFoundError, StoreError, UserError
 from agentmem._models import Filters, Hit, Kind, MemoryItem, Scope
 from agentmem._protocols import Embedder
@@ -103,8 +103,7 @@ def _never_reuse_ids(conn: sqlite3.Connection) -> None:
     row = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'items'").fetchone()
     if row is None or "AUTOINCREMENT" in str(row[0]).upper():
         return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with immediate(conn, "migrate the items table"):
         again = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'items'").fetchone()
         if "AUTOINCREMENT" not in str(again[0]).upper():
             conn.execute("ALTER TABLE items RENAME TO items_before_autoincrement")
@@ -116,10 +115,6 @@ def _never_reuse_ids(conn: sqlite3.Connection) -> None:
             conn.execute("INSERT INTO items SELECT * FROM items_before_autoincrement")
             conn.execute("DROP TABLE items_before_autoincrement")
             conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version'")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def item_row(item: MemoryItem) -> tuple[Any, ...]:

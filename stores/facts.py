@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from agentmem._clock import Clock, SystemClock, as_utc
-from agentmem._db import connect
+from agentmem._db import connect, immediate
 from agentmem._errors import ClosedError, InvalidInputError
 from agentmem._time import from_micros, to_micros
 from agentmem._validation import normalize_id
@@ -125,8 +125,7 @@ class FactTable:
         now = to_micros(self.clock.now())
         with self._lock:
             db = self.db
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate(db, "record a fact"):
                 current = db.execute(
                     "SELECT id, value, valid_from, valid_to FROM facts WHERE user_id = ? AND "
                     "subject = ? AND attribute = ? AND valid_from <= ? AND "
@@ -134,29 +133,26 @@ class FactTable:
                     (self.user_id, subject, attribute, when, when),
                 ).fetchone()
                 if current is not None and current[1] == encoded:
-                    db.execute("COMMIT")
-                    return self._record(subject, attribute, db, int(current[0]))
-                if current is not None:
-                    until = current[3]
-                    db.execute("UPDATE facts SET valid_to = ? WHERE id = ?", (when, current[0]))
+                    fact_id = int(current[0])
                 else:
-                    later = db.execute(
-                        "SELECT min(valid_from) FROM facts WHERE user_id = ? AND subject = ? "
-                        "AND attribute = ? AND valid_from > ?",
-                        (self.user_id, subject, attribute, when),
-                    ).fetchone()
-                    until = later[0]
-                cursor = db.execute(
-                    "INSERT INTO facts (user_id, subject, attribute, value, valid_from, "
-                    "valid_to, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (self.user_id, subject, attribute, encoded, when, until, now),
-                )
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            assert cursor.lastrowid is not None
-            return self._record(subject, attribute, db, cursor.lastrowid)
+                    if current is not None:
+                        until = current[3]
+                        db.execute("UPDATE facts SET valid_to = ? WHERE id = ?", (when, current[0]))
+                    else:
+                        later = db.execute(
+                            "SELECT min(valid_from) FROM facts WHERE user_id = ? AND subject = ? "
+                            "AND attribute = ? AND valid_from > ?",
+                            (self.user_id, subject, attribute, when),
+                        ).fetchone()
+                        until = later[0]
+                    cursor = db.execute(
+                        "INSERT INTO facts (user_id, subject, attribute, value, valid_from, "
+                        "valid_to, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (self.user_id, subject, attribute, encoded, when, until, now),
+                    )
+                    assert cursor.lastrowid is not None
+                    fact_id = cursor.lastrowid
+            return self._record(subject, attribute, db, fact_id)
 
     def retract(self, subject: str, attribute: str, *, at: datetime | None = None) -> bool:
         """Close the open value of ``subject.attribute`` at ``at``; return whether one was open."""

@@ -11,6 +11,11 @@ database). The audit log lives in the same database (:meth:`PostgresStore.audit_
 and inside :meth:`PostgresStore.transaction` an item change and its events commit
 together.
 
+This module is longer than ~500 lines on purpose: it is one class implementing the whole
+``MemoryStore`` contract plus the transaction, audit, touch and erase hooks, each method a
+thin call into the SQL kept in ``_pg_items``, ``_pg_audit`` and ``_pg_schema``; splitting the
+class would scatter one contract over several files.
+
 Every query names its user. With ``row_security=True`` the tables also enforce it: a
 policy shows a transaction only the rows of the user it acts for, and a store opened
 with ``tenant="alice"`` acts for alice alone, whatever a query asks.

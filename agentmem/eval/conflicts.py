@@ -17,6 +17,9 @@ Per item the answers follow the memory (``counter``), the prior (``prior``), nei
 and P_s the counter rate, the memorization ratio of Longpre et al. is
 M_R = P_o / (P_o + P_s). Every rate has a seeded bootstrap 95% interval
 (:mod:`agentmem.eval.intervals`).
+
+This module is longer than ~500 lines on purpose: the three conflict evaluations share the
+per-item scoring, the option-order control and the report tables defined here.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """LangChain integration: agentmem as a LangChain vector store, retriever and chat history.
 
-Needs only ``langchain-core`` (an agentmem dependency). What is here:
+Needs ``langchain-core`` (``pip install "agentmem[langchain]"``). What is here:
 
 - :class:`AgentMemVectorStore`: one user's memories as a LangChain ``VectorStore``.
 - :class:`AgentMemRetriever`: scoped recall with filters (kinds, time range), for any chain.
@@ -13,6 +13,9 @@ Needs only ``langchain-core`` (an agentmem dependency). What is here:
 The other direction (LangChain objects inside agentmem) lives beside the thing it
 plugs into: :class:`agentmem.llms.LangChainLLM`, :class:`agentmem.embedders.LangChainEmbedder`
 and :class:`agentmem.stores.LangChainStore`.
+
+This module is longer than ~500 lines on purpose: LangChain's interfaces here share one
+scope mapping and one text shim, and each needs its sync and async methods side by side.
 """
 
 from __future__ import annotations
