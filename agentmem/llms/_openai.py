@@ -241,6 +241,14 @@ class OpenAICompatibleLLM:
         )
         return ModelError(msg)
 
+    def _retry_delay(self, attempt: int, response: httpx.Response | None, last: str) -> float:
+        """The pause before the next attempt; raises ModelError when none is left."""
+        if attempt == self.max_retries:
+            raise self._give_up(attempt + 1, last)
+        delay = self._delay(attempt, response)
+        logger.info("chat server: %s; retrying in %.2f s", last, delay)
+        return delay
+
     def _send(self, body: dict[str, Any]) -> dict[str, Any]:
         import httpx
 
@@ -252,14 +260,9 @@ class OpenAICompatibleLLM:
                 if self._classify(response) is None:
                     return self._json(response)
                 last = f"HTTP {response.status_code}"
-            except httpx.TimeoutException as exc:
-                last = f"no reply within the timeout ({type(exc).__name__})"
-            except httpx.TransportError as exc:
-                last = f"cannot reach the server ({type(exc).__name__}: {exc})"
-            if attempt == self.max_retries:
-                raise self._give_up(attempt + 1, last)
-            delay = self._delay(attempt, response)
-            logger.info("chat server: %s; retrying in %.2f s", last, delay)
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                last = _transport_failure(exc)
+            delay = self._retry_delay(attempt, response, last)
             self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -274,14 +277,9 @@ class OpenAICompatibleLLM:
                 if self._classify(response) is None:
                     return self._json(response)
                 last = f"HTTP {response.status_code}"
-            except httpx.TimeoutException as exc:
-                last = f"no reply within the timeout ({type(exc).__name__})"
-            except httpx.TransportError as exc:
-                last = f"cannot reach the server ({type(exc).__name__}: {exc})"
-            if attempt == self.max_retries:
-                raise self._give_up(attempt + 1, last)
-            delay = self._delay(attempt, response)
-            logger.info("chat server: %s; retrying in %.2f s", last, delay)
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                last = _transport_failure(exc)
+            delay = self._retry_delay(attempt, response, last)
             await self._async_sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -338,7 +336,7 @@ class OpenAICompatibleLLM:
         body = self._body(messages, max_tokens, stream=True)
         url = f"{self.base_url}/chat/completions"
         for attempt in range(self.max_retries + 1):
-            last = ""
+            refused: httpx.Response | None = None  # an error reply, for its Retry-After
             try:
                 with self.client.stream("POST", url, json=body) as response:
                     if response.status_code >= 400:
@@ -346,18 +344,11 @@ class OpenAICompatibleLLM:
                     if self._classify(response) is None:
                         yield from self._events(response)
                         return
-                    retry_delay = self._delay(attempt, response)
+                    refused = response
                     last = f"HTTP {response.status_code}"
-            except httpx.TimeoutException as exc:
-                last = f"no reply within the timeout ({type(exc).__name__})"
-                retry_delay = self._delay(attempt, None)
-            except httpx.TransportError as exc:
-                last = f"cannot reach the server ({type(exc).__name__}: {exc})"
-                retry_delay = self._delay(attempt, None)
-            if attempt == self.max_retries:
-                raise self._give_up(attempt + 1, last)
-            logger.info("chat server: %s; retrying in %.2f s", last, retry_delay)
-            self._sleep(retry_delay)
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                last = _transport_failure(exc)
+            self._sleep(self._retry_delay(attempt, refused, last))
 
     def _events(self, response: httpx.Response) -> Iterator[str]:
         import httpx
@@ -435,3 +426,12 @@ class OpenAICompatibleLLM:
             return None, result
         self.supports_structured = True
         return parsed, result
+
+
+def _transport_failure(exc: Exception) -> str:
+    """Say why a request got no reply (a timeout or a transport error)."""
+    import httpx
+
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no reply within the timeout ({type(exc).__name__})"
+    return f"cannot reach the server ({type(exc).__name__}: {exc})"
