@@ -20,6 +20,8 @@ from typing import Generic, Literal, Protocol, TypeVar
 from agentmem._errors import UserError
 from agentmem._fusion import reciprocal_rank
 from agentmem._models import Filters, MemoryItem
+from agentmem._prompts import render_prompt
+from agentmem._protocols import ChatMessage, ChatModel
 from agentmem.stores._query import (
     ParsedQuery,
     TimeWindow,
@@ -263,6 +265,15 @@ def parse_rewrites(reply: str, query: str, limit: int = 4) -> list[str]:
         if cleaned and cleaned.lower() != query.lower() and cleaned not in out:
             out.append(cleaned[:500])
     return out[:limit]
+
+
+def rewrite_query(rewriter: ChatModel | None, query: str, now: datetime) -> list[str]:
+    """Sub-queries for ``query`` from the configured rewriter (none without one)."""
+    if rewriter is None:
+        return []
+    prompt = render_prompt("query_rewrite", query=query, today=f"{now:%d %B %Y}", n=4)
+    reply = rewriter.chat([ChatMessage(role="user", content=prompt)], max_tokens=120)
+    return parse_rewrites(reply.text, query)
 
 
 def rank(

@@ -33,8 +33,7 @@ from typing import Any
 from agentmem._clock import Clock, SystemClock
 from agentmem._errors import InvalidInputError, NotFoundError
 from agentmem._models import EventOp, Filters, Hit, MemoryEvent, MemoryItem, Scope
-from agentmem._prompts import render_prompt
-from agentmem._protocols import ChatMessage, ChatModel, Embedder
+from agentmem._protocols import ChatModel, Embedder
 from agentmem._time import to_micros
 from agentmem.stores._context import ContextOptions, contextual_texts
 from agentmem.stores._embedding_cache import CachedEmbeddings, EmbeddingCache
@@ -45,9 +44,9 @@ from agentmem.stores._ranking import (
     RankingSettings,
     Signal,
     TimeMode,
-    parse_rewrites,
     plan_query,
     rank,
+    rewrite_query,
 )
 from agentmem.stores._rerank import CrossEncoderReranker, Reranker
 from agentmem.stores._retrieval import SqliteRetriever, load_dense, sync_dense
@@ -602,7 +601,7 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
         self._catch_up()  # every committed write, from any process, before answering
         now = as_of if as_of is not None else self.clock.now()
         parsed, filters = plan_query(query, now, filters, self.ranking)
-        sub_queries = self._rewrite(query, now)
+        sub_queries = rewrite_query(self.rewriter, query, now)
         ranked = rank(
             query,
             parsed,
@@ -623,10 +622,3 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
             rerank=None if self.reranker is None else self.reranker.score,
         )
         return [Hit(item=r.item, score=r.score, store=self.name, signal=r.signal) for r in ranked]
-
-    def _rewrite(self, query: str, now: datetime) -> list[str]:
-        if self.rewriter is None:
-            return []
-        prompt = render_prompt("query_rewrite", query=query, today=f"{now:%d %B %Y}", n=4)
-        reply = self.rewriter.chat([ChatMessage(role="user", content=prompt)], max_tokens=120)
-        return parse_rewrites(reply.text, query)

@@ -43,8 +43,7 @@ from tqdm import tqdm
 from agentmem._clock import Clock, SystemClock
 from agentmem._errors import InvalidInputError, NotFoundError, StoreError, UserError
 from agentmem._models import Filters, Hit, MemoryItem, Scope
-from agentmem._prompts import render_prompt
-from agentmem._protocols import ChatMessage, ChatModel, Embedder
+from agentmem._protocols import ChatModel, Embedder
 from agentmem.stores._context import ContextOptions, contextual_texts, speaker_line
 from agentmem.stores._fts import STOP_WORDS, words
 from agentmem.stores._pg_audit import PostgresAuditLog
@@ -65,9 +64,9 @@ from agentmem.stores._ranking import (
     RankingSettings,
     Signal,
     TimeMode,
-    parse_rewrites,
     plan_query,
     rank,
+    rewrite_query,
 )
 from agentmem.stores._rerank import CrossEncoderReranker, Reranker
 from agentmem.stores._sqlite import check_k
@@ -540,7 +539,7 @@ class PostgresStore:
         self._db.ensure_open()
         now = as_of if as_of is not None else self.clock.now()
         parsed, filters = plan_query(query, now, filters, self.ranking)
-        sub_queries = self._rewrite(query, now)
+        sub_queries = rewrite_query(self.rewriter, query, now)
         depth = max(k, self.ranking.candidates)
         with self._db.transaction(scope.user_id) as conn:
             conn.execute(
@@ -557,13 +556,6 @@ class PostgresStore:
                 rerank=None if self.reranker is None else self.reranker.score,
             )
         return [Hit(item=r.item, score=r.score, store=self.name, signal=r.signal) for r in ranked]
-
-    def _rewrite(self, query: str, now: datetime) -> list[str]:
-        if self.rewriter is None:
-            return []
-        prompt = render_prompt("query_rewrite", query=query, today=f"{now:%d %B %Y}", n=4)
-        reply = self.rewriter.chat([ChatMessage(role="user", content=prompt)], max_tokens=120)
-        return parse_rewrites(reply.text, query)
 
 
 class _Retriever:
