@@ -229,6 +229,7 @@ class PostgresStore:
         if not ids:
             return {}
         with self._db.transaction() as conn:
+            self._db.guard_index_writes(conn)  # a row update may insert into the HNSW index
             rows = conn.execute(
                 "UPDATE items SET access_count = access_count + 1, last_accessed_at = %s "
                 "WHERE id = ANY(%s) RETURNING id, access_count",
@@ -247,9 +248,8 @@ class PostgresStore:
         if self._db.in_transaction:
             msg = "purge() cannot run inside a transaction; call it after the block"
             raise UserError(msg)
-        with self._db.pool.connection() as conn:
-            for table in ("items", "terms", "events", "event_items"):
-                conn.execute(f"VACUUM {self._db.schema}.{table}")
+        # Writers wait meanwhile: pgvector's HNSW vacuum must not race an insert.
+        self._db.vacuum(("items", "terms", "events", "event_items"))
 
     def close(self) -> None:
         """Close the connection pool. Further calls raise ClosedError."""
@@ -347,6 +347,7 @@ class PostgresStore:
         psycopg = self._db._psycopg
         bodies, dense_texts = self._texts(conn, items)
         vectors, hashes = self._embed(conn, dense_texts, given, progress=progress)
+        self._db.guard_index_writes(conn)
         try:
             with conn.transaction():  # a savepoint: a duplicate id leaves the outer one usable
                 insert_rows(conn, items, bodies, vectors, hashes)
@@ -422,6 +423,7 @@ class PostgresStore:
                 item.id: (body, vector, digest)
                 for item, body, vector, digest in zip(changed, bodies, vectors, hashes, strict=True)
             }
+            self._db.guard_index_writes(conn)  # an update that is not HOT inserts into HNSW
             names = [c.strip() for c in COLUMNS.split(",")][1:]
             assign = ", ".join(f"{c} = %s" for c in names)
             with conn.cursor() as cur:
