@@ -17,11 +17,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from agentmem._errors import InvalidInputError
-from agentmem._models import Filters, Kind, MemoryItem, Scope
+from agentmem._dialect import ITEM_COLUMNS, Dialect, item_where
+from agentmem._dialect import row_item as dialect_row_item
+from agentmem._models import Filters, MemoryItem, Scope
 
 __all__ = [
     "COLUMNS",
+    "POSTGRES",
     "dense_search",
     "index_terms",
     "insert_rows",
@@ -31,10 +33,7 @@ __all__ = [
     "where_clause",
 ]
 
-COLUMNS = (
-    "id, user_id, agent_id, session_id, kind, text, created_at, recorded_at, valid_from, "
-    "valid_to, importance, strength, access_count, last_accessed_at, source_ids, metadata"
-)
+COLUMNS = ITEM_COLUMNS
 _N = len(COLUMNS.split(","))
 
 
@@ -68,40 +67,31 @@ def item_values(item: MemoryItem) -> tuple[Any, ...]:
 
 def row_item(row: Sequence[Any]) -> MemoryItem:
     """Build a MemoryItem from a row selected as :data:`COLUMNS`."""
-    (
-        id_,
-        user_id,
-        agent_id,
-        session_id,
-        kind,
-        text,
-        created_at,
-        recorded_at,
-        valid_from,
-        valid_to,
-        importance,
-        strength,
-        access_count,
-        last_accessed_at,
-        source_ids,
-        metadata,
-    ) = tuple(row)[:_N]
-    return MemoryItem.model_construct(
-        id=id_,
-        text=text,
-        kind=Kind(kind),
-        scope=Scope.model_construct(user_id=user_id, agent_id=agent_id, session_id=session_id),
-        created_at=created_at,
-        recorded_at=recorded_at,
-        valid_from=valid_from,
-        valid_to=valid_to,
-        importance=float(importance),
-        strength=float(strength),
-        access_count=int(access_count),
-        last_accessed_at=last_accessed_at,
-        source_ids=list(source_ids),
-        metadata=dict(metadata),
-    )
+    return dialect_row_item(POSTGRES, row)
+
+
+def _one_of(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+    return f"{column} = ANY(%s)", [list(values)]
+
+
+def _metadata_is(key: str, value: Any) -> tuple[str, list[Any]]:
+    if value is None:
+        return "coalesce(metadata -> %s, 'null'::jsonb) = 'null'::jsonb", [key]
+    from psycopg.types.json import Jsonb
+
+    return "metadata -> %s = %s", [key, Jsonb(value, dumps=_dumps)]
+
+
+POSTGRES = Dialect(
+    mark="%s",
+    always="true",
+    moment=lambda when: when,  # timestamptz columns take datetimes as they are
+    one_of=_one_of,
+    metadata_is=_metadata_is,
+    time_out=lambda value: value,  # psycopg loads timestamptz as aware datetimes
+    json_out=lambda value: value,  # and jsonb as Python data
+)
+"""PostgreSQL: times as ``timestamptz``, metadata as ``jsonb``."""
 
 
 def where_clause(
@@ -112,45 +102,7 @@ def where_clause(
     open_only: bool = False,
 ) -> tuple[str, list[Any]]:
     """SQL ``WHERE`` text (``%s`` placeholders) and parameters for scope, filters, validity."""
-    from psycopg.types.json import Jsonb
-
-    parts: list[str] = []
-    params: list[Any] = []
-    if scope is not None:
-        parts.append("user_id = %s")
-        params.append(scope.user_id)
-        if scope.agent_id is not None:
-            parts.append("agent_id = %s")
-            params.append(scope.agent_id)
-        if scope.session_id is not None:
-            parts.append("session_id = %s")
-            params.append(scope.session_id)
-    if as_of is not None:
-        parts.append("valid_from <= %s AND (valid_to IS NULL OR valid_to > %s)")
-        params += [as_of, as_of]
-    elif open_only:
-        parts.append("valid_to IS NULL")
-    if filters is not None:
-        if filters.kinds is not None:
-            parts.append("kind = ANY(%s)")
-            params.append([kind.value for kind in filters.kinds])
-        if filters.created_after is not None:
-            parts.append("created_at >= %s")
-            params.append(filters.created_after)
-        if filters.created_before is not None:
-            parts.append("created_at < %s")
-            params.append(filters.created_before)
-        for key, value in filters.metadata.items():
-            if not isinstance(key, str) or not key:
-                msg = f"metadata filter keys must be non-empty strings, got {key!r}"
-                raise InvalidInputError(msg)
-            if value is None:
-                parts.append("coalesce(metadata -> %s, 'null'::jsonb) = 'null'::jsonb")
-                params.append(key)
-            else:
-                parts.append("metadata -> %s = %s")
-                params += [key, Jsonb(value, dumps=_dumps)]
-    return (" AND ".join(parts) or "true"), params
+    return item_where(POSTGRES, scope, filters, as_of=as_of, open_only=open_only)
 
 
 def insert_rows(

@@ -34,7 +34,7 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 from numpy.typing import NDArray
@@ -60,12 +60,11 @@ from agentmem.stores._pg_items import (
 )
 from agentmem.stores._pg_schema import migrate, set_row_security
 from agentmem.stores._ranking import (
-    Fusion,
-    RankingSettings,
+    RankingOptions,
     Signal,
-    TimeMode,
     plan_query,
     rank,
+    ranking_settings,
     rewrite_query,
 )
 from agentmem.stores._rerank import CrossEncoderReranker, Reranker
@@ -112,38 +111,16 @@ class PostgresStore:
         schema: str | None = None,
         tenant: str | None = None,
         row_security: bool = False,
-        signals: Sequence[Signal] = ("dense", "bm25"),
         context: ContextOptions | None = None,
         clock: Clock | None = None,
-        fusion: Fusion = "rrf",
-        weights: dict[str, float] | None = None,
-        rrf_k: int = 60,
-        candidates: int = 50,
-        time_mode: TimeMode = "boost",
-        time_boost: float = 0.5,
-        name_boost: float = 0.3,
-        recency_boost: float = 0.1,
-        expand: float = 0.25,
         rewriter: ChatModel | None = None,
         reranker: str | Reranker | None = None,
-        rerank_depth: int = 30,
         ef_search: int = 100,
         min_connections: int = 1,
         max_connections: int = 8,
+        **ranking: Unpack[RankingOptions],
     ) -> None:
-        self.ranking = RankingSettings(
-            signals=tuple(signals),
-            fusion=fusion,
-            weights=dict(weights or {}),
-            rrf_k=rrf_k,
-            candidates=candidates,
-            time_mode=time_mode,
-            time_boost=time_boost,
-            name_boost=name_boost,
-            recency_boost=recency_boost,
-            expand=expand,
-            rerank_depth=rerank_depth,
-        )
+        self.ranking = ranking_settings(ranking)
         self.signals: tuple[Signal, ...] = self.ranking.signals
         self.rewriter = rewriter
         self.reranker: Reranker | None = (
