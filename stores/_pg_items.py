@@ -151,6 +151,37 @@ def dense_search(
     return [(int(vid), 1.0 - float(distance)) for vid, distance in rows]
 
 
+# Every posting of the query's words for one user, Okapi BM25 per memory (%s: the query
+# text, the user twice). Statistics from all of the user's memories, as FTS5 takes them;
+# k1 = 1.2, b = 0.75: tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * length / mean)), in float8,
+# the sum rounded so that equal memories tie whatever order it was added up in.
+_SCORED = (
+    "WITH query AS (SELECT DISTINCT lexeme FROM unnest(to_tsvector('english', %s))), "
+    "posting AS MATERIALIZED (SELECT t.lexeme, t.vid, t.tf::float8 AS tf, "
+    "t.tokens::float8 AS tokens FROM terms AS t JOIN query USING (lexeme) "
+    "WHERE t.user_id = %s), "
+    "df AS (SELECT lexeme, count(*)::float8 AS n FROM posting GROUP BY lexeme), "
+    "coll AS (SELECT count(*)::float8 AS n, coalesce(avg(tokens), 1)::float8 AS mean "
+    "FROM items WHERE user_id = %s), "
+    "idf AS (SELECT df.lexeme, greatest(ln((c.n - df.n + 0.5) / (df.n + 0.5)), 1e-6) AS w, "
+    "0.9 / greatest(c.mean, 1) AS per_token FROM df CROSS JOIN coll AS c), "
+    "scored AS (SELECT h.vid, round(sum(f.w * h.tf * 2.2 / (h.tf + 0.3 + f.per_token * "
+    "h.tokens))::numeric, 9) AS score FROM posting AS h JOIN idf AS f USING (lexeme) "
+    "GROUP BY h.vid) "
+)
+# The best %s memories, each with whether it passes the filters.
+_BEST_FIRST = (
+    "SELECT b.vid, b.score, coalesce(({where}), false) FROM (SELECT vid, score FROM scored "
+    "ORDER BY score DESC, vid LIMIT %s) AS b JOIN items AS i ON i.vid = b.vid "
+    "ORDER BY b.score DESC, b.vid"
+)
+# The best %s memories that pass the filters, all checked.
+_FILTER_ALL = (
+    "SELECT s.vid, s.score FROM scored AS s JOIN items AS i ON i.vid = s.vid WHERE {where} "
+    "ORDER BY s.score DESC, s.vid LIMIT %s"
+)
+
+
 def lexical_search(
     conn: Any,
     words: Sequence[str],
@@ -167,22 +198,22 @@ def lexical_search(
     (in words, stop words included, as FTS5 counts) come from all of the user's
     memories, as FTS5 takes them from its whole table: filters choose which memories
     are ranked, not how. A user's ranking depends on that user's memories alone.
+
+    Memories are ranked over all postings first and only the best ``4 * depth`` are
+    checked against the filters (most pass: a scope is one user, most memories are
+    open); when fewer than ``depth`` of those pass, every ranked memory is checked. The
+    result is the exact ranking either way.
     """
     if not words:
         return []
-    rows = conn.execute(
-        "WITH query AS (SELECT DISTINCT lexeme FROM unnest(to_tsvector('english', %s))), "
-        "posting AS MATERIALIZED (SELECT t.lexeme, t.vid, t.tf, t.tokens FROM terms AS t "
-        "JOIN query USING (lexeme) WHERE t.user_id = %s), "
-        "df AS (SELECT lexeme, count(*) AS n FROM posting GROUP BY lexeme), "
-        "coll AS (SELECT count(*) AS n, coalesce(avg(tokens), 1) AS mean FROM items "
-        "WHERE user_id = %s), "
-        "passing AS MATERIALIZED (SELECT vid FROM items "
-        f"WHERE vid IN (SELECT vid FROM posting) AND {where}) "
-        "SELECT h.vid, sum(greatest(ln((c.n - df.n + 0.5) / (df.n + 0.5)), 1e-6) * h.tf * 2.2 "
-        "/ (h.tf + 1.2 * (0.25 + 0.75 * h.tokens / greatest(c.mean, 1)))) AS score "
-        "FROM posting AS h JOIN passing USING (vid) JOIN df USING (lexeme) CROSS JOIN coll AS c "
-        "GROUP BY h.vid ORDER BY score DESC, h.vid LIMIT %s",
-        (" ".join(words), user_id, user_id, *params, depth),
+    head = (" ".join(words), user_id, user_id)
+    best = 4 * depth
+    ranked = conn.execute(
+        _SCORED + _BEST_FIRST.format(where=where), (*head, *params, best)
     ).fetchall()
+    rows = [(vid, score) for vid, score, passes in ranked if passes][:depth]
+    if len(rows) < depth and len(ranked) == best:  # the filters rejected many: check all
+        rows = conn.execute(
+            _SCORED + _FILTER_ALL.format(where=where), (*head, *params, depth)
+        ).fetchall()
     return [(int(vid), float(score)) for vid, score in rows]
