@@ -34,6 +34,7 @@ from agentmem._errors import (
     ClosedError,
     InvalidInputError,
     NotFoundError,
+    NotKeptError,
     UserError,
 )
 from agentmem._fusion import reciprocal_rank
@@ -324,11 +325,16 @@ class Memory:
     ) -> MemoryItem:
         """Store one memory directly (no LLM) and apply the retention policies.
 
-        ``created_at`` is when it happened (default: now). Returns what is stored: the new
-        item, or, when a policy found it already stored or merged it with others, the
-        memory that stands in its place (logged at INFO; the audit log has the reason).
-        Only when a policy forgot it outright (e.g. a capacity policy evicted it at once)
-        is the returned item no longer stored; :meth:`history` says why.
+        ``created_at`` is when it happened (default: now). Returns what is stored, as
+        stored: the new item, or, when a policy found it already stored or merged it with
+        others, the memory that stands in its place (logged at INFO; the audit log has the
+        reason). Never a memory that is closed or gone.
+
+        Raises:
+            NotKeptError: a policy forgot or closed the new memory at once (e.g. a capacity
+                policy evicted it as the least important); the error carries the item as
+                written and the policies' reasons, and the audit log has both steps. Use
+                :meth:`write` to get every change instead of an error.
         """
         item = self.make_item(
             text,
@@ -343,15 +349,17 @@ class Memory:
         )
         changes = self.write([item], store=store)
         survivor = changes.survivor(item.id)
-        if survivor is None:
-            return item
-        if survivor == item.id:  # as stored: a policy may have changed it on write
-            return next((u for u in reversed(changes.updated) if u.id == item.id), item)
-        found = self._locate(survivor)
-        if found is None:
-            return item
-        logger.info("add: %s was stored as %s already (or merged into it)", item.id, survivor)
-        return found[1]
+        found = None if survivor is None else self._locate(survivor)
+        if found is None or found[1].valid_to is not None:
+            reasons = [
+                event.reason
+                for event in changes.events
+                if event.op is not EventOp.ADD and item.id in event.item_ids
+            ]
+            raise NotKeptError(item, reasons)
+        if survivor != item.id:
+            logger.info("add: %s was stored as %s already (or merged into it)", item.id, survivor)
+        return found[1]  # as stored: a policy may have changed it on write
 
     def add_many(
         self,
@@ -367,17 +375,23 @@ class Memory:
         store: str | None = None,
         reason: str | None = None,
         batch: int = 1000,
+        skip_policies: str | None = None,
     ) -> list[MemoryItem]:
         """Store many memories at once: batched embedding, audited like :meth:`add`.
 
-        Each record is a text, or a mapping with ``text`` and any of ``agent_id``,
-        ``session_id``, ``kind``, ``created_at``, ``importance``, ``metadata`` and
-        ``source_ids``, which override the keyword defaults for that record. Records are
-        written ``batch`` at a time: each batch is embedded in one call and stored in one
-        transaction, every item gets its ``add`` event, and the retention policies see
-        each batch as they see a write. A bad record raises :class:`InvalidInputError`
-        before its batch is written (earlier batches stay stored). Returns the stored
-        items, in order.
+        This is the way to bulk-load memories (an import, a benchmark corpus). Each record
+        is a text, or a mapping with ``text`` and any of ``agent_id``, ``session_id``,
+        ``kind``, ``created_at``, ``importance``, ``metadata`` and ``source_ids``, which
+        override the keyword defaults for that record. Records are written ``batch`` at a
+        time: each batch is embedded in one call and stored in one transaction together
+        with one ``add`` event per item, and the retention policies see each batch as they
+        see a write. A bad record raises :class:`InvalidInputError` before its batch is
+        written (earlier batches stay stored). Returns the items as written, in order (a
+        policy may have merged or forgotten some at once; :meth:`history` says so).
+
+        To load without the policies' write rules (an import of memories already curated,
+        a benchmark corpus), give the reason as ``skip_policies="..."``: it is written
+        into every add event. ``None`` (default) applies them.
 
         Example::
 
@@ -393,6 +407,7 @@ class Memory:
         if isinstance(records, (str, bytes)):
             msg = "add_many takes a list of texts or records; for one text use add()"
             raise InvalidInputError(msg)
+        _check_skip(skip_policies)
         defaults: dict[str, Any] = {
             "agent_id": agent_id,
             "session_id": session_id,
@@ -406,35 +421,44 @@ class Memory:
         for position, record in enumerate(records):
             pending.append(_records.record_item(self, record, position, user_id, defaults))
             if len(pending) >= batch:
-                self.write(pending, store=store, reason=reason)
+                self.write(pending, store=store, reason=reason, skip_policies=skip_policies)
                 stored += pending
                 pending = []
         if pending:
-            self.write(pending, store=store, reason=reason)
+            self.write(pending, store=store, reason=reason, skip_policies=skip_policies)
             stored += pending
         return stored
 
     def write(
-        self, items: Sequence[MemoryItem], *, store: str | None = None, reason: str | None = None
+        self,
+        items: Sequence[MemoryItem],
+        *,
+        store: str | None = None,
+        reason: str | None = None,
+        skip_policies: str | None = None,
     ) -> Changes:
         """Store prepared items in one transaction, then apply the policies' write rules.
 
         ``reason`` is logged with each add event (default: which store took the item).
+        ``skip_policies`` is why the write rules are not run this time; it is logged with
+        each add event too (see :meth:`add_many`).
         """
         self._check_open()
+        _check_skip(skip_policies)
         if not items:
             return Changes()
         for item in items:
             check_text(item.text, max_bytes=self.max_text_bytes)
         target = self._store(store)
         now = self.clock.now()
+        skipped = "" if skip_policies is None else f"; retention policies skipped: {skip_policies}"
         events = [
             MemoryEvent(
                 op=EventOp.ADD,
                 item_ids=[item.id],
                 user_id=item.scope.user_id,
                 at=now,
-                reason=reason or f"stored {item.kind.value} in {target.name}",
+                reason=(reason or f"stored {item.kind.value} in {target.name}") + skipped,
                 after={"text": item.text, "kind": item.kind.value, "metadata": item.metadata},
             )
             for item in items
@@ -443,6 +467,11 @@ class Memory:
             with traced(self.tracer, "store", f"{target.name}.add", count=len(items)):
                 target.add(list(items))
             changes = Changes(written=list(items), events=self._log(events))
+        if skip_policies is not None:
+            logger.info(
+                "stored %d memories without retention policies: %s", len(items), skip_policies
+            )
+            return changes
         try:
             changes.extend(self.apply(self._policy.on_write(list(items), self._context)))
         except BaseException:
@@ -689,6 +718,18 @@ class Memory:
     def _locate_many(self, ids: Sequence[str]) -> dict[str, tuple[MemoryStore, MemoryItem]]:
         """Like :meth:`_locate` for many ids, in one query per store where it can."""
         return _apply.locate_many(self, ids)
+
+
+def _check_skip(skip_policies: object) -> None:
+    """A reason to skip the policies must be a non-empty text (it goes into the log)."""
+    if skip_policies is not None and (
+        not isinstance(skip_policies, str) or not skip_policies.strip()
+    ):
+        msg = (
+            "skip_policies takes the reason the retention policies are skipped, e.g. "
+            f"skip_policies='import of a curated export'; got {skip_policies!r}"
+        )
+        raise InvalidInputError(msg)
 
 
 def _explain(what: str, exc: ValidationError) -> str:
