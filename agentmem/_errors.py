@@ -10,7 +10,7 @@ Every exception derives from :class:`AgentMemError`, so one ``except`` catches t
     │   ├── MissingDependencyError  an optional dependency is not installed
     │   └── ModelLoadBlockedError loading a real model while tests forbid it
     ├── ModelError                a language model or embedder failed at run time
-    ├── NotKeptError              a new memory was forgotten or closed at once by a policy
+    ├── NotKeptError              a new memory was forgotten at once by a policy
     └── StoreError                a store failed at run time (corrupt file, disk full, ...)
 """
 
@@ -81,7 +81,7 @@ class ModelError(AgentMemError):
 
 
 class NotKeptError(AgentMemError):
-    """A memory was stored, then at once forgotten or closed by a retention policy.
+    """A memory was stored, then at once forgotten by a retention policy.
 
     Raised by :meth:`agentmem.Memory.add`, which returns only what is stored: e.g. a
     capacity policy evicted the new memory because it was the least important one. The

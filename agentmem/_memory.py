@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Unpack, cast
 
 from pydantic import ValidationError
 
@@ -48,6 +48,7 @@ from agentmem._protocols import (
     PolicyContext,
     RetentionPolicy,
 )
+from agentmem._records import ItemFields
 from agentmem._tracing import Tracer, traced
 from agentmem._validation import (
     DEFAULT_MAX_TEXT_BYTES,
@@ -280,31 +281,32 @@ class Memory:
 
     # -- writing -----------------------------------------------------------------------
     def make_item(
-        self,
-        text: str | bytes,
-        *,
-        user_id: str,
-        agent_id: str | None = None,
-        session_id: str | None = None,
-        kind: Kind | str = Kind.MESSAGE,
-        created_at: datetime | None = None,
-        importance: float | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        source_ids: Sequence[str] = (),
+        self, text: str | bytes, *, user_id: str, **fields: Unpack[ItemFields]
     ) -> MemoryItem:
-        """Build a validated item (not yet stored) stamped with the memory's clock."""
+        """Build a validated item (not yet stored) stamped with the memory's clock.
+
+        The keywords are :class:`~agentmem._records.ItemFields`: ``agent_id``,
+        ``session_id``, ``kind`` (default ``message``), ``created_at`` (when it happened;
+        default now), ``importance`` (default 0.5), ``metadata`` and ``source_ids``.
+        """
         checked = check_text(text, max_bytes=self.max_text_bytes)
         now = self.clock.now()
+        unknown = sorted(set(fields) - ItemFields.__optional_keys__)
+        if unknown:
+            msg = f"unknown memory fields {unknown}; known: {sorted(ItemFields.__optional_keys__)}"
+            raise InvalidInputError(msg)
+        created_at, importance = fields.get("created_at"), fields.get("importance")
+        metadata = fields.get("metadata")
         try:
             return MemoryItem(
                 text=checked,
-                kind=Kind(kind),
-                scope=self._scope(user_id, agent_id, session_id),
+                kind=Kind(fields.get("kind", Kind.MESSAGE)),
+                scope=self._scope(user_id, fields.get("agent_id"), fields.get("session_id")),
                 created_at=now if created_at is None else as_utc(created_at),
                 recorded_at=now,
                 importance=0.5 if importance is None else importance,
                 metadata=cast(Any, {} if metadata is None else metadata),  # checked there
-                source_ids=list(source_ids),
+                source_ids=list(fields.get("source_ids", ())),
             )
         except ValidationError as exc:
             raise InvalidInputError(_explain("invalid memory", exc)) from exc
@@ -314,43 +316,30 @@ class Memory:
         text: str | bytes,
         *,
         user_id: str,
-        agent_id: str | None = None,
-        session_id: str | None = None,
-        kind: Kind | str = Kind.MESSAGE,
-        created_at: datetime | None = None,
-        importance: float | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        source_ids: Sequence[str] = (),
         store: str | None = None,
+        **fields: Unpack[ItemFields],
     ) -> MemoryItem:
         """Store one memory directly (no LLM) and apply the retention policies.
 
-        ``created_at`` is when it happened (default: now). Returns what is stored, as
-        stored: the new item, or, when a policy found it already stored or merged it with
-        others, the memory that stands in its place (logged at INFO; the audit log has the
-        reason). Never a memory that is closed or gone.
+        The keywords besides ``store`` (which store takes it) are those of
+        :meth:`make_item`; ``created_at`` is when it happened (default: now). Returns what
+        is stored, as stored: the new item, or, when a policy found it already stored or
+        merged it with others, the memory that stands in its place (logged at INFO; the
+        audit log has the reason). Never a memory that is gone. A fact that happened
+        before one already stored about the same attribute is stored as history: it comes
+        back closed (``valid_to`` set to when the newer one began).
 
         Raises:
-            NotKeptError: a policy forgot or closed the new memory at once (e.g. a capacity
-                policy evicted it as the least important); the error carries the item as
-                written and the policies' reasons, and the audit log has both steps. Use
+            NotKeptError: a policy forgot the new memory at once (e.g. a capacity policy
+                evicted it as the least important); the error carries the item as written
+                and the policies' reasons, and the audit log has both steps. Use
                 :meth:`write` to get every change instead of an error.
         """
-        item = self.make_item(
-            text,
-            user_id=user_id,
-            agent_id=agent_id,
-            session_id=session_id,
-            kind=kind,
-            created_at=created_at,
-            importance=importance,
-            metadata=metadata,
-            source_ids=source_ids,
-        )
+        item = self.make_item(text, user_id=user_id, **fields)
         changes = self.write([item], store=store)
         survivor = changes.survivor(item.id)
         found = None if survivor is None else self._locate(survivor)
-        if found is None or found[1].valid_to is not None:
+        if found is None:
             reasons = [
                 event.reason
                 for event in changes.events
@@ -366,23 +355,19 @@ class Memory:
         records: Iterable[str | Mapping[str, Any]],
         *,
         user_id: str,
-        agent_id: str | None = None,
-        session_id: str | None = None,
-        kind: Kind | str = Kind.MESSAGE,
-        created_at: datetime | None = None,
-        importance: float | None = None,
-        metadata: Mapping[str, Any] | None = None,
         store: str | None = None,
         reason: str | None = None,
         batch: int = 1000,
         skip_policies: str | None = None,
+        **defaults: Unpack[ItemFields],
     ) -> list[MemoryItem]:
         """Store many memories at once: batched embedding, audited like :meth:`add`.
 
         This is the way to bulk-load memories (an import, a benchmark corpus). Each record
-        is a text, or a mapping with ``text`` and any of ``agent_id``, ``session_id``,
-        ``kind``, ``created_at``, ``importance``, ``metadata`` and ``source_ids``, which
-        override the keyword defaults for that record. Records are written ``batch`` at a
+        is a text, or a mapping with ``text`` and any of the fields of :meth:`make_item`
+        (``agent_id``, ``session_id``, ``kind``, ``created_at``, ``importance``,
+        ``metadata``, ``source_ids``); given as keywords, the fields are the defaults of
+        every record. Records are written ``batch`` at a
         time: each batch is embedded in one call and stored in one transaction together
         with one ``add`` event per item, and the retention policies see each batch as they
         see a write. A bad record raises :class:`InvalidInputError` before its batch is
@@ -408,14 +393,6 @@ class Memory:
             msg = "add_many takes a list of texts or records; for one text use add()"
             raise InvalidInputError(msg)
         _check_skip(skip_policies)
-        defaults: dict[str, Any] = {
-            "agent_id": agent_id,
-            "session_id": session_id,
-            "kind": kind,
-            "created_at": created_at,
-            "importance": importance,
-            "metadata": metadata,
-        }
         stored: list[MemoryItem] = []
         pending: list[MemoryItem] = []
         for position, record in enumerate(records):

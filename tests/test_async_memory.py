@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Sequence
 
@@ -185,3 +186,31 @@ def test_shared_async_memory_does_not_keep_the_memory_alive() -> None:
     del memory, shared
     gc.collect()
     assert ref() is None
+
+
+def test_every_memory_method_is_awaitable_with_the_same_signature() -> None:
+    skip = {"close", "make_item", "default", "from_url", "in_memory"}
+    public = [
+        name
+        for name, member in vars(Memory).items()
+        if not name.startswith("_") and inspect.isfunction(member) and name not in skip
+    ]
+    assert {"add", "add_many", "search", "write", "apply"} <= set(public)
+    for name in public:
+        mirrored = getattr(AsyncMemory, name)
+        assert inspect.iscoroutinefunction(mirrored), name
+        assert inspect.signature(mirrored) == inspect.signature(getattr(Memory, name)), name
+        assert mirrored.__doc__ == getattr(Memory, name).__doc__, name
+
+
+def test_a_search_that_records_no_access_runs_beside_changes(tmp_path) -> None:
+    async def main() -> None:
+        async with AsyncMemory.default(tmp_path / "m", embedder=HashEmbedder()) as memory:
+            await memory.add("Alice moved to Lisbon", user_id="alice")
+            with memory._lock:  # a change in progress elsewhere holds the lock
+                hits = await asyncio.wait_for(
+                    memory.search("Lisbon", user_id="alice", record_access=False), 5
+                )
+            assert hits[0].item.text == "Alice moved to Lisbon"
+
+    asyncio.run(main())

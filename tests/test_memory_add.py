@@ -1,4 +1,7 @@
-"""``Memory.add`` returns what is stored: never a memory a policy already deleted."""
+"""``Memory.add`` returns what is stored: never a memory a policy already deleted.
+
+When a policy forgets the new memory outright, ``add`` says so (``NotKeptError``).
+"""
 
 from __future__ import annotations
 
@@ -71,13 +74,14 @@ def test_an_add_evicted_at_once_says_so_instead_of_returning_it() -> None:
     memory.close()
 
 
-# ("add", text, importance, kind) | ("wait", hours)
+# ("add", text, importance, kind, hours before now it happened) | ("wait", hours)
 add_steps = st.one_of(
     st.tuples(
         st.just("add"),
         st.lists(st.sampled_from(WORDS), min_size=1, max_size=3).map(" ".join),
         st.floats(0.0, 1.0),
         st.sampled_from([Kind.MESSAGE, Kind.FACT]),
+        st.integers(0, 48),
     ),
     st.tuples(st.just("wait"), st.integers(1, 48)),
 )
@@ -98,7 +102,7 @@ def test_add_never_returns_a_memory_that_is_not_stored_and_open(
             if step[0] == "wait":
                 clock.advance(timedelta(hours=step[1]))
                 continue
-            text, importance, kind = step[1:]
+            text, importance, kind, hours_ago = step[1:]
             fact = {"subject": "Ana", "attribute": "likes", "value": text}
             try:
                 item = memory.add(
@@ -107,12 +111,17 @@ def test_add_never_returns_a_memory_that_is_not_stored_and_open(
                     importance=importance,
                     kind=kind,
                     metadata=fact if kind is Kind.FACT else None,
+                    created_at=clock.now() - timedelta(hours=hours_ago),
                 )
             except NotKeptError as exc:  # said what happened: it is really not kept
                 assert exc.item.id not in {i.id for i in memory.items(user_id="u")}
                 assert memory.history(exc.item.id)[0].op.value == "add"
                 continue
-            assert item.valid_to is None
-            assert memory.get(item.id) == item
+            assert memory.get(item.id) == item  # returned as stored
+            if item.valid_to is not None:  # only a fact older than the one stored: history
+                assert kind is Kind.FACT and [e.op.value for e in memory.history(item.id)] == [
+                    "add",
+                    "update",
+                ]
     finally:
         memory.close()
