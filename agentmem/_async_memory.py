@@ -13,19 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import threading
 import weakref
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from agentmem._clock import Clock
 from agentmem._errors import UserError
 from agentmem._memory import Memory
 from agentmem._models import MemoryItem
-from agentmem._protocols import Embedder, RetentionPolicy
-from agentmem._tracing import Tracer
 
 __all__ = ["AsyncMemory", "memory_lock"]
 
@@ -68,6 +64,17 @@ def _awaited(
     return call
 
 
+def _opening(open_memory: Callable[P, Memory]) -> Callable[P, AsyncMemory]:
+    """A :class:`Memory` constructor as an :class:`AsyncMemory` one (same arguments)."""
+
+    def opened(*args: P.args, **kwargs: P.kwargs) -> AsyncMemory:
+        return AsyncMemory(open_memory(*args, **kwargs))
+
+    functools.update_wrapper(opened, open_memory)
+    opened.__qualname__ = f"AsyncMemory.{open_memory.__name__}"
+    return opened
+
+
 class AsyncMemory:
     """A :class:`~agentmem.Memory` for asyncio code: the same methods, awaited.
 
@@ -94,54 +101,11 @@ class AsyncMemory:
         self._lock = memory_lock(memory)
 
     # -- construction ------------------------------------------------------------------
-    @classmethod
-    def default(
-        cls,
-        path: str | os.PathLike[str],
-        *,
-        embedder: Embedder | None = None,
-        clock: Clock | None = None,
-        policies: Sequence[RetentionPolicy] | None = None,
-        tracer: Tracer | None = None,
-        max_workers: int = 4,
-    ) -> AsyncMemory:
-        """Like :meth:`Memory.default <agentmem.Memory.default>` (SQLite + faiss in ``path``)."""
-        memory = Memory.default(
-            path, embedder=embedder, clock=clock, policies=policies, tracer=tracer
-        )
-        return cls(memory, max_workers=max_workers)
-
-    @classmethod
-    def from_url(
-        cls,
-        url: str | os.PathLike[str],
-        *,
-        embedder: Embedder | None = None,
-        clock: Clock | None = None,
-        policies: Sequence[RetentionPolicy] | None = None,
-        tracer: Tracer | None = None,
-        max_workers: int = 4,
-        **store_options: Any,
-    ) -> AsyncMemory:
-        """Like :meth:`Memory.from_url <agentmem.Memory.from_url>` (PostgreSQL or a folder)."""
-        memory = Memory.from_url(
-            url, embedder=embedder, clock=clock, policies=policies, tracer=tracer, **store_options
-        )
-        return cls(memory, max_workers=max_workers)
-
-    @classmethod
-    def in_memory(
-        cls,
-        *,
-        embedder: Embedder | None = None,
-        clock: Clock | None = None,
-        policies: Sequence[RetentionPolicy] | None = None,
-        tracer: Tracer | None = None,
-        max_workers: int = 4,
-    ) -> AsyncMemory:
-        """Like :meth:`Memory.in_memory <agentmem.Memory.in_memory>`: nothing on disk."""
-        memory = Memory.in_memory(embedder=embedder, clock=clock, policies=policies, tracer=tracer)
-        return cls(memory, max_workers=max_workers)
+    # Memory's own constructors, wrapped (same arguments); the pool gets max_workers=4.
+    # For another pool size: AsyncMemory(Memory.default(path), max_workers=8).
+    default = staticmethod(_opening(Memory.default))
+    from_url = staticmethod(_opening(Memory.from_url))
+    in_memory = staticmethod(_opening(Memory.in_memory))
 
     @classmethod
     def shared(cls, memory: Memory) -> AsyncMemory:

@@ -37,7 +37,9 @@ def test_fifty_tasks_correct_no_lost_writes_loop_responsive(tmp_path) -> None:
     users = [f"user{i}" for i in range(5)]
 
     async def main() -> tuple[float, float, AsyncMemory]:
-        memory = AsyncMemory.default(tmp_path / "mem", embedder=SlowEmbedder(), max_workers=4)
+        memory = AsyncMemory(
+            Memory.default(tmp_path / "mem", embedder=SlowEmbedder()), max_workers=4
+        )
         stop, worst = asyncio.Event(), [0.0]
         beat = asyncio.create_task(heartbeat(stop, worst))
 
@@ -189,18 +191,21 @@ def test_shared_async_memory_does_not_keep_the_memory_alive() -> None:
 
 
 def test_every_memory_method_is_awaitable_with_the_same_signature() -> None:
-    skip = {"close", "make_item", "default", "from_url", "in_memory"}
+    skip = {"close", "make_item"}
     public = [
         name
         for name, member in vars(Memory).items()
-        if not name.startswith("_") and inspect.isfunction(member) and name not in skip
+        if not name.startswith("_")
+        and (inspect.isfunction(member) or isinstance(member, classmethod))
+        and name not in skip
     ]
-    assert {"add", "add_many", "search", "write", "apply"} <= set(public)
+    assert {"add", "add_many", "search", "write", "apply", "default", "from_url"} <= set(public)
     for name in public:
-        mirrored = getattr(AsyncMemory, name)
-        assert inspect.iscoroutinefunction(mirrored), name
-        assert inspect.signature(mirrored) == inspect.signature(getattr(Memory, name)), name
-        assert mirrored.__doc__ == getattr(Memory, name).__doc__, name
+        mirrored, original = getattr(AsyncMemory, name), getattr(Memory, name)
+        opens = isinstance(vars(Memory)[name], classmethod)
+        assert inspect.iscoroutinefunction(mirrored) is not opens, name
+        assert inspect.signature(mirrored) == inspect.signature(original), name
+        assert mirrored.__doc__ == original.__doc__, name
 
 
 def test_a_search_that_records_no_access_runs_beside_changes(tmp_path) -> None:
