@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import runpy
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -141,3 +142,16 @@ def test_the_bulk_loading_docs_run_and_print_what_they_say() -> None:
     with contextlib.redirect_stdout(out):
         exec(compile(code, "docs/hybrid.md", "exec"), {})  # noqa: S102 - the docs' own code
     assert out.getvalue() == printed
+
+
+def test_the_bulk_import_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    example = Path(__file__).resolve().parent.parent / "examples" / "bulk_import.py"
+    runpy.run_path(str(example), run_name="__main__")
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "loaded 5 memories"
+    assert out[1].endswith("retention policies skipped: curated export from the old assistant")
+    assert out[2].startswith("not kept: Alice said hi | capacity:")
+    assert out[3] == (
+        "left: ['Alice is allergic to peanuts', \"Alice's sister is called Ines\", "
+        "'Alice works night shifts on Tuesdays']"
+    )
