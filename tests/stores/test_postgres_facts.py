@@ -106,6 +106,7 @@ def test_a_version_2_schema_gets_the_facts_of_its_fact_memories(
         store.add([item])
         with store.transaction() as conn:  # as a version 2 schema was: no facts table
             conn.execute("DROP TABLE facts")
+            conn.execute("DROP INDEX items_tokens")  # (version 4)
             conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     with PostgresStore(url, HashEmbedder(64)) as store:
         [record] = store.facts("al").history("user", "lives_in")
