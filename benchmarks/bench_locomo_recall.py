@@ -164,14 +164,46 @@ def main() -> None:
         twin = postgres.twin(SYSTEMS[name]) if server is not None else None
         if twin is not None:
             runs.append((f"{name} [PostgreSQL]", twin))
+    per_question: dict[str, list[list[float]]] = {}
     try:
         for name, make in runs:
-            run_one(name, make, embedder, convos, results, counts)
+            per_question[name] = run_one(name, make, embedder, convos, results, counts)
     finally:
         if server is not None:
             server.cleanup()
     print(f"LoCoMo dev ({', '.join(c.id for c in convos)}), categories 1-4\n")
     print(table(results, counts))
+    twins = [(n, f"{n} [PostgreSQL]") for n in args.systems if f"{n} [PostgreSQL]" in per_question]
+    if twins and "sqlite" in args.stores:
+        print("\n" + paired(per_question, twins))
+
+
+def paired(per_question: dict[str, list[list[float]]], twins: list[tuple[str, str]]) -> str:
+    """PostgreSQL minus SQLite, question by question: the mean difference of recall@k with
+    its bootstrap 95% interval, and the sign test over the questions where they differ."""
+    from agentmem.eval.intervals import bootstrap_interval, sign_test
+
+    lines = [
+        "| system | k | PostgreSQL - SQLite | 95% interval | PostgreSQL better / worse "
+        "| sign test p |",
+        "|---|---:|---:|---|---|---:|",
+    ]
+    for sqlite_name, pg_name in twins:
+        for j, k in enumerate(KS):
+            diffs = [
+                b[j] - a[j]
+                for a, b in zip(per_question[sqlite_name], per_question[pg_name], strict=True)
+            ]
+            low, high = bootstrap_interval(diffs, seed=f"{sqlite_name}{k}")
+            better = sum(1 for d in diffs if d > 0)
+            worse = sum(1 for d in diffs if d < 0)
+            p = sign_test(better, better + worse)
+            mean = sum(diffs) / len(diffs)
+            lines.append(
+                f"| {sqlite_name} | {k} | {mean:+.3f} | [{low:+.3f}, {high:+.3f}] "
+                f"| {better} / {worse} | {p:.2f} |"
+            )
+    return "\n".join(lines)
 
 
 def run_one(
@@ -181,8 +213,9 @@ def run_one(
     convos: Any,
     results: dict[str, dict[str, list[float]]],
     counts: dict[str, int],
-) -> None:
-    """Score one system and put its recall in ``results`` (question counts in ``counts``)."""
+) -> list[list[float]]:
+    """Score one system, put its recall in ``results`` (question counts in ``counts``) and
+    return each question's recall at every k."""
     start = time.perf_counter()
     rows = score(make, embedder, convos)
     results[name] = summary(rows)
@@ -192,6 +225,7 @@ def run_one(
         counts[q.category] = counts.get(q.category, 0) + 1
     took = time.perf_counter() - start
     print(f"{name}: R@10 {results[name]['overall'][2]:.3f} ({took:.0f} s)", file=sys.stderr)
+    return [recalls for _, recalls in rows]
 
 
 if __name__ == "__main__":
