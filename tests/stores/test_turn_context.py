@@ -101,9 +101,7 @@ def test_delete_and_update_keep_the_in_context_index_in_step(tmp_path: Path) -> 
     store.add(items)
     store.update([items[2].model_copy(update={"text": "It was on Sunday morning."})])
     conn = store._table.conn
-    body = conn.execute(
-        "SELECT body FROM items_context_fts WHERE body LIKE '%Sunday%'"
-    ).fetchall()
+    body = conn.execute("SELECT body FROM items_context_fts WHERE body LIKE '%Sunday%'").fetchall()
     assert len(body) == 1 and "Rex" in body[0][0]  # the new text, after the same turn
     assert store.delete([items[0].id, items[2].id]) == 2
     assert conn.execute("SELECT COUNT(*) FROM context_vectors").fetchone()[0] == 3
