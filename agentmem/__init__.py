@@ -30,6 +30,7 @@ from agentmem._errors import (
     ModelError,
     ModelLoadBlockedError,
     NotFoundError,
+    NotKeptError,
     StoreError,
     UserError,
 )
@@ -126,6 +127,7 @@ __all__ = [
     "ModelError",
     "ModelLoadBlockedError",
     "NotFoundError",
+    "NotKeptError",
     "PatternFactExtractor",
     "PolicyContext",
     "PostThinker",
