@@ -26,7 +26,6 @@ __all__ = [
     "EmbeddingStore",
     "ErasingStore",
     "FactStore",
-    "FactTableLike",
     "PurgingStore",
     "TouchingStore",
     "TransactionalStore",
