@@ -31,6 +31,7 @@ from agentmem._errors import (
     ModelError,
     ModelLoadBlockedError,
     NotFoundError,
+    NotKeptError,
     StoreError,
     UserError,
 )
@@ -128,6 +129,7 @@ __all__ = [
     "ModelError",
     "ModelLoadBlockedError",
     "NotFoundError",
+    "NotKeptError",
     "PatternFactExtractor",
     "PolicyContext",
     "PostThinker",
