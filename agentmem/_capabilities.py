@@ -25,6 +25,8 @@ __all__ = [
     "ColumnarStore",
     "EmbeddingStore",
     "ErasingStore",
+    "FactStore",
+    "LazyCommitStore",
     "PurgingStore",
     "TouchingStore",
     "TransactionalStore",
@@ -94,11 +96,53 @@ class TouchingStore(Protocol):
 
 
 @runtime_checkable
+class LazyCommitStore(Protocol):
+    """Can commit bookkeeping (a search's access counts and event) without waiting for the disk.
+
+    Inside ``lazy_commit()`` the store's next outermost transaction commits without
+    flushing to the disk (SQLite: ``synchronous=NORMAL`` in WAL mode): it survives a crashed
+    or killed process like any commit, and on power loss it may roll back, whole (never
+    half), unless a later durable commit of the same database flushed it first.
+    ``Memory.search`` uses it for the access update, so a search does not wait for an
+    fsync; memories themselves are always written durably.
+    """
+
+    def lazy_commit(self) -> AbstractContextManager[Any]:
+        """A block whose outermost transaction commits without an fsync."""
+        ...
+
+
+@runtime_checkable
 class ErasingStore(Protocol):
     """Keeps more of a user than items (facts, records) and erases it with them."""
 
     def erase_user(self, user_id: str) -> object:
         """Delete everything of ``user_id`` the store keeps beside its items."""
+        ...
+
+
+class FactTableLike(Protocol):
+    """What ``copy_memory`` needs of a store's fact table (``FactTable``'s methods)."""
+
+    def users(self) -> list[str]:
+        """Every user with at least one fact."""
+        ...
+
+    def set_directly(self) -> Sequence[Any]:
+        """This user's fact records set directly (not drawn from a fact memory)."""
+        ...
+
+    def restore(self, records: Sequence[Any]) -> int:
+        """Store records as they are unless already there; return how many."""
+        ...
+
+
+@runtime_checkable
+class FactStore(Protocol):
+    """Keeps structured facts (``subject.attribute = value`` over time) per user."""
+
+    def facts(self, user_id: str) -> FactTableLike:
+        """The user's fact table."""
         ...
 
 

@@ -17,11 +17,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from agentmem._errors import InvalidInputError
-from agentmem._models import Filters, Kind, MemoryItem, Scope
+from agentmem._dialect import ITEM_COLUMNS, Dialect, item_where
+from agentmem._dialect import row_item as dialect_row_item
+from agentmem._models import Filters, MemoryItem, Scope
 
 __all__ = [
     "COLUMNS",
+    "POSTGRES",
     "dense_search",
     "index_terms",
     "insert_rows",
@@ -31,10 +33,7 @@ __all__ = [
     "where_clause",
 ]
 
-COLUMNS = (
-    "id, user_id, agent_id, session_id, kind, text, created_at, recorded_at, valid_from, "
-    "valid_to, importance, strength, access_count, last_accessed_at, source_ids, metadata"
-)
+COLUMNS = ITEM_COLUMNS
 _N = len(COLUMNS.split(","))
 
 
@@ -68,40 +67,31 @@ def item_values(item: MemoryItem) -> tuple[Any, ...]:
 
 def row_item(row: Sequence[Any]) -> MemoryItem:
     """Build a MemoryItem from a row selected as :data:`COLUMNS`."""
-    (
-        id_,
-        user_id,
-        agent_id,
-        session_id,
-        kind,
-        text,
-        created_at,
-        recorded_at,
-        valid_from,
-        valid_to,
-        importance,
-        strength,
-        access_count,
-        last_accessed_at,
-        source_ids,
-        metadata,
-    ) = tuple(row)[:_N]
-    return MemoryItem.model_construct(
-        id=id_,
-        text=text,
-        kind=Kind(kind),
-        scope=Scope.model_construct(user_id=user_id, agent_id=agent_id, session_id=session_id),
-        created_at=created_at,
-        recorded_at=recorded_at,
-        valid_from=valid_from,
-        valid_to=valid_to,
-        importance=float(importance),
-        strength=float(strength),
-        access_count=int(access_count),
-        last_accessed_at=last_accessed_at,
-        source_ids=list(source_ids),
-        metadata=dict(metadata),
-    )
+    return dialect_row_item(POSTGRES, row)
+
+
+def _one_of(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+    return f"{column} = ANY(%s)", [list(values)]
+
+
+def _metadata_is(key: str, value: Any) -> tuple[str, list[Any]]:
+    if value is None:
+        return "coalesce(metadata -> %s, 'null'::jsonb) = 'null'::jsonb", [key]
+    from psycopg.types.json import Jsonb
+
+    return "metadata -> %s = %s", [key, Jsonb(value, dumps=_dumps)]
+
+
+POSTGRES = Dialect(
+    mark="%s",
+    always="true",
+    moment=lambda when: when,  # timestamptz columns take datetimes as they are
+    one_of=_one_of,
+    metadata_is=_metadata_is,
+    time_out=lambda value: value,  # psycopg loads timestamptz as aware datetimes
+    json_out=lambda value: value,  # and jsonb as Python data
+)
+"""PostgreSQL: times as ``timestamptz``, metadata as ``jsonb``."""
 
 
 def where_clause(
@@ -112,45 +102,7 @@ def where_clause(
     open_only: bool = False,
 ) -> tuple[str, list[Any]]:
     """SQL ``WHERE`` text (``%s`` placeholders) and parameters for scope, filters, validity."""
-    from psycopg.types.json import Jsonb
-
-    parts: list[str] = []
-    params: list[Any] = []
-    if scope is not None:
-        parts.append("user_id = %s")
-        params.append(scope.user_id)
-        if scope.agent_id is not None:
-            parts.append("agent_id = %s")
-            params.append(scope.agent_id)
-        if scope.session_id is not None:
-            parts.append("session_id = %s")
-            params.append(scope.session_id)
-    if as_of is not None:
-        parts.append("valid_from <= %s AND (valid_to IS NULL OR valid_to > %s)")
-        params += [as_of, as_of]
-    elif open_only:
-        parts.append("valid_to IS NULL")
-    if filters is not None:
-        if filters.kinds is not None:
-            parts.append("kind = ANY(%s)")
-            params.append([kind.value for kind in filters.kinds])
-        if filters.created_after is not None:
-            parts.append("created_at >= %s")
-            params.append(filters.created_after)
-        if filters.created_before is not None:
-            parts.append("created_at < %s")
-            params.append(filters.created_before)
-        for key, value in filters.metadata.items():
-            if not isinstance(key, str) or not key:
-                msg = f"metadata filter keys must be non-empty strings, got {key!r}"
-                raise InvalidInputError(msg)
-            if value is None:
-                parts.append("coalesce(metadata -> %s, 'null'::jsonb) = 'null'::jsonb")
-                params.append(key)
-            else:
-                parts.append("metadata -> %s = %s")
-                params += [key, Jsonb(value, dumps=_dumps)]
-    return (" AND ".join(parts) or "true"), params
+    return item_where(POSTGRES, scope, filters, as_of=as_of, open_only=open_only)
 
 
 def insert_rows(
@@ -199,6 +151,38 @@ def dense_search(
     return [(int(vid), 1.0 - float(distance)) for vid, distance in rows]
 
 
+# Every posting of the query's words for one user, Okapi BM25 per memory (%s: the query
+# text, the user twice). Statistics from all of the user's memories, as FTS5 takes them;
+# k1 = 1.2, b = 0.75: tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * length / mean)), in float8,
+# the sum rounded so that equal memories tie whatever order it was added up in.
+_SCORED = (
+    "WITH query AS (SELECT DISTINCT lexeme FROM unnest(to_tsvector('english', %s))), "
+    "posting AS MATERIALIZED (SELECT t.lexeme, t.vid, t.tf::float8 AS tf, "
+    "t.tokens::float8 AS tokens FROM terms AS t JOIN query USING (lexeme) "
+    "WHERE t.user_id = %s), "
+    "df AS MATERIALIZED (SELECT lexeme, count(*)::float8 AS n FROM posting GROUP BY lexeme), "
+    "coll AS MATERIALIZED (SELECT count(*)::float8 AS n, "
+    "coalesce(avg(tokens), 1)::float8 AS mean FROM items WHERE user_id = %s), "
+    "idf AS MATERIALIZED (SELECT df.lexeme, "
+    "greatest(ln((c.n - df.n + 0.5) / (df.n + 0.5)), 1e-6) AS w, "
+    "0.9 / greatest(c.mean, 1) AS per_token FROM df CROSS JOIN coll AS c), "
+    "scored AS (SELECT h.vid, round(sum(f.w * h.tf * 2.2 / (h.tf + 0.3 + f.per_token * "
+    "h.tokens))::numeric, 9) AS score FROM posting AS h JOIN idf AS f USING (lexeme) "
+    "GROUP BY h.vid) "
+)
+# The best %s memories, each with whether it passes the filters.
+_BEST_FIRST = (
+    "SELECT b.vid, b.score, coalesce(({where}), false) FROM (SELECT vid, score FROM scored "
+    "ORDER BY score DESC, vid LIMIT %s) AS b JOIN items AS i ON i.vid = b.vid "
+    "ORDER BY b.score DESC, b.vid"
+)
+# The best %s memories that pass the filters, all checked.
+_FILTER_ALL = (
+    "SELECT s.vid, s.score FROM scored AS s JOIN items AS i ON i.vid = s.vid WHERE {where} "
+    "ORDER BY s.score DESC, s.vid LIMIT %s"
+)
+
+
 def lexical_search(
     conn: Any,
     words: Sequence[str],
@@ -215,22 +199,22 @@ def lexical_search(
     (in words, stop words included, as FTS5 counts) come from all of the user's
     memories, as FTS5 takes them from its whole table: filters choose which memories
     are ranked, not how. A user's ranking depends on that user's memories alone.
+
+    Memories are ranked over all postings first and only the best ``4 * depth`` are
+    checked against the filters (most pass: a scope is one user, most memories are
+    open); when fewer than ``depth`` of those pass, every ranked memory is checked. The
+    result is the exact ranking either way.
     """
     if not words:
         return []
-    rows = conn.execute(
-        "WITH query AS (SELECT DISTINCT lexeme FROM unnest(to_tsvector('english', %s))), "
-        "posting AS MATERIALIZED (SELECT t.lexeme, t.vid, t.tf, t.tokens FROM terms AS t "
-        "JOIN query USING (lexeme) WHERE t.user_id = %s), "
-        "df AS (SELECT lexeme, count(*) AS n FROM posting GROUP BY lexeme), "
-        "coll AS (SELECT count(*) AS n, coalesce(avg(tokens), 1) AS mean FROM items "
-        "WHERE user_id = %s), "
-        "passing AS MATERIALIZED (SELECT vid FROM items "
-        f"WHERE vid IN (SELECT vid FROM posting) AND {where}) "
-        "SELECT h.vid, sum(greatest(ln((c.n - df.n + 0.5) / (df.n + 0.5)), 1e-6) * h.tf * 2.2 "
-        "/ (h.tf + 1.2 * (0.25 + 0.75 * h.tokens / greatest(c.mean, 1)))) AS score "
-        "FROM posting AS h JOIN passing USING (vid) JOIN df USING (lexeme) CROSS JOIN coll AS c "
-        "GROUP BY h.vid ORDER BY score DESC, h.vid LIMIT %s",
-        (" ".join(words), user_id, user_id, *params, depth),
+    head = (" ".join(words), user_id, user_id)
+    best = 4 * depth
+    ranked = conn.execute(
+        _SCORED + _BEST_FIRST.format(where=where), (*head, *params, best)
     ).fetchall()
+    rows = [(vid, score) for vid, score, passes in ranked if passes][:depth]
+    if len(rows) < depth and len(ranked) == best:  # the filters rejected many: check all
+        rows = conn.execute(
+            _SCORED + _FILTER_ALL.format(where=where), (*head, *params, depth)
+        ).fetchall()
     return [(int(vid), float(score)) for vid, score in rows]

@@ -15,6 +15,9 @@ Tables (all under the memory's own schema):
 - ``terms``: the inverted index for BM25, one row per (user, lexeme, memory) with the
   term frequency, written from the ``tsvector`` in the item's transaction.
 - ``events`` and ``event_items``: the audit log, written in the item's transaction.
+- ``facts``: structured facts (``subject.attribute = value`` with validity intervals, as
+  :class:`~agentmem.stores.FactTable` keeps them), written in the transaction of the fact
+  memory that states them.
 - ``meta``: key-value settings (embedder, dimension, indexing context, schema version).
 
 Row-level security: every table with user data has a policy that shows a row only when
@@ -32,7 +35,7 @@ from agentmem._errors import StoreError
 
 __all__ = ["USER_TABLES", "VERSION", "migrate", "set_row_security"]
 
-USER_TABLES = ("items", "terms", "events", "event_items")
+USER_TABLES = ("items", "terms", "events", "event_items", "facts")
 
 _POLICY = (
     "user_id = current_setting('agentmem.user_id', true) "
@@ -120,6 +123,29 @@ _STEPS: list[str] = [
     ALTER TABLE items ADD COLUMN tokens integer GENERATED ALWAYS AS (word_count(body)) STORED;
     UPDATE terms SET tokens = items.tokens FROM items WHERE terms.vid = items.vid;
     DROP FUNCTION token_count(tsvector);
+    """,
+    # 3: structured facts, one timeline per (user, subject, attribute), written in the
+    # transaction of the memory they come from (item_id) or set directly (NULL)
+    """
+    CREATE TABLE facts (
+        id bigserial PRIMARY KEY,
+        user_id text NOT NULL,
+        subject text NOT NULL,
+        attribute text NOT NULL,
+        value text NOT NULL,
+        valid_from timestamptz NOT NULL,
+        valid_to timestamptz,
+        recorded_at timestamptz NOT NULL,
+        item_id text
+    );
+    CREATE INDEX facts_key ON facts (user_id, subject, attribute, valid_from);
+    CREATE INDEX facts_item ON facts (item_id) WHERE item_id IS NOT NULL;
+    CREATE POLICY tenant ON facts USING ({policy}) WITH CHECK ({policy});
+    """,
+    # 4: the collection statistics of lexical search (a user's count and mean length)
+    # read from an index alone, not from the wide items rows
+    """
+    CREATE INDEX items_tokens ON items (user_id) INCLUDE (tokens);
     """,
 ]
 

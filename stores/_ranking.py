@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypedDict, TypeVar, runtime_checkable
 
 from agentmem._errors import UserError
 from agentmem._fusion import reciprocal_rank
@@ -31,8 +31,10 @@ from agentmem.stores._query import (
 )
 
 __all__ = [
+    "ContextRetriever",
     "Fused",
     "Ranked",
+    "RankingOptions",
     "RankingSettings",
     "Retriever",
     "boost",
@@ -42,6 +44,7 @@ __all__ = [
     "parse_rewrites",
     "plan_query",
     "rank",
+    "ranking_settings",
     "reciprocal_rank",
 ]
 
@@ -52,6 +55,9 @@ Fusion = Literal["rrf", "weighted"]
 TimeMode = Literal["boost", "filter", "off"]
 
 _SIGNAL_ORDER = ("dense", "bm25")
+
+CONTEXT_WEIGHTS = {"dense-context": 0.5, "bm25-context": 0.5}
+"""Default weights of the in-context lists (fitted: ``benchmarks/fit_locomo_fusion.py``)."""
 _WORD = re.compile(r"\w+", re.UNICODE)
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s*")
 
@@ -64,9 +70,11 @@ class RankingSettings:
         signals: which retrievers run: ``("dense", "bm25")``, ``("dense",)`` or ``("bm25",)``.
         fusion: ``"rrf"`` (reciprocal-rank fusion) or ``"weighted"`` (min-max normalised
             scores, weighted).
-        weights: per-signal weights (``dense``, ``bm25``, and the second hop's
-            ``dense-hop``, ``bm25-hop``); missing ones default to 1.0 for a first-round
-            signal and ``expand`` times its signal's weight for a hop.
+        weights: per-list weights: ``dense`` and ``bm25`` (each memory's own text),
+            ``dense-context`` and ``bm25-context`` (conversation turns in their context,
+            when the retriever offers them; default 0.5 each), and the second hop's
+            ``bm25-hop``; missing ones default to 1.0 for a first-round signal and
+            ``expand`` times its signal's weight for a hop.
         rrf_k: the RRF constant (score = weight / (rrf_k + rank)).
         candidates: how deep each retriever looks before fusion (at least ``k``).
         time_mode: what a date in the query does: ``"boost"``, ``"filter"`` or ``"off"``.
@@ -80,12 +88,12 @@ class RankingSettings:
     signals: tuple[Signal, ...] = ("dense", "bm25")
     fusion: Fusion = "rrf"
     weights: Mapping[str, float] = field(default_factory=dict)
-    rrf_k: int = 60
+    rrf_k: int = 30
     candidates: int = 50
     time_mode: TimeMode = "boost"
     time_boost: float = 0.5
     name_boost: float = 0.3
-    recency_boost: float = 0.1
+    recency_boost: float = 0.2
     expand: float = 0.25
     rerank_depth: int = 30
 
@@ -101,7 +109,7 @@ class RankingSettings:
         if self.time_mode not in ("boost", "filter", "off"):
             msg = f"time_mode must be 'boost', 'filter' or 'off', got {self.time_mode!r}"
             raise UserError(msg)
-        weights = {"dense": 1.0, "bm25": 1.0, **self.weights}
+        weights = {"dense": 1.0, "bm25": 1.0, **CONTEXT_WEIGHTS, **self.weights}
         weights.setdefault("dense-hop", self.expand * weights["dense"])
         weights.setdefault("bm25-hop", self.expand * weights["bm25"])
         object.__setattr__(self, "weights", weights)
@@ -109,6 +117,39 @@ class RankingSettings:
     def weight(self, signal: str) -> float:
         """The weight of a signal's list in fusion (1.0 for an unknown one)."""
         return self.weights.get(signal, 1.0)
+
+
+class RankingOptions(TypedDict, total=False):
+    """The ranking keywords a hybrid store takes, each as in :class:`RankingSettings`.
+
+    ``HybridStore`` and ``PostgresStore`` take them as ``**ranking``; a keyword left out
+    takes :class:`RankingSettings`' default, so both stores rank alike by default.
+    """
+
+    signals: Sequence[Signal]
+    fusion: Fusion
+    weights: Mapping[str, float] | None
+    rrf_k: int
+    candidates: int
+    time_mode: TimeMode
+    time_boost: float
+    name_boost: float
+    recency_boost: float
+    expand: float
+    rerank_depth: int
+
+
+def ranking_settings(options: RankingOptions) -> RankingSettings:
+    """The settings a store's ranking keywords ask for (the one place that builds them)."""
+    unknown = sorted(set(options) - RankingOptions.__optional_keys__)
+    if unknown:
+        known = ", ".join(sorted(RankingOptions.__optional_keys__))
+        msg = f"unknown ranking option(s) {unknown}; the options are {known}"
+        raise UserError(msg)
+    values: dict[str, Any] = dict(options)
+    if values.get("weights") is None:
+        values.pop("weights", None)
+    return RankingSettings(**values)
 
 
 @dataclass
@@ -158,6 +199,23 @@ class Retriever(Protocol[K]):
         ...
 
 
+@runtime_checkable
+class ContextRetriever(Protocol[K]):
+    """A :class:`Retriever` that also indexes conversation turns in their context.
+
+    Optional: :func:`rank` fuses these lists (``dense-context``, ``bm25-context``) beside
+    the memories' own when the retriever has them. Keys are the same as the own lists'.
+    """
+
+    def dense_context(self, text: str, depth: int) -> list[tuple[K, float]]:
+        """The ``depth`` nearest turns by their in-context embedding, best first."""
+        ...
+
+    def lexical_context(self, text: str, depth: int) -> list[tuple[K, float]]:
+        """The ``depth`` best turns by BM25 over their in-context text, best first."""
+        ...
+
+
 def fuse(
     lists: Sequence[tuple[str, Sequence[tuple[K, float]]]], settings: RankingSettings
 ) -> Fused[K]:
@@ -172,7 +230,7 @@ def fuse(
             gains = _weighted(hits, weight)
         for key, gain in gains.items():
             scores[key] = scores.get(key, 0.0) + gain
-        base = signal.removesuffix("-hop")
+        base = signal.split("-")[0]
         for key, _ in hits:
             signals = found_by.setdefault(key, [])
             if base not in signals:
@@ -301,11 +359,16 @@ def rank(
     """
     depth = max(k, settings.candidates)
     lists: list[tuple[str, list[tuple[K, float]]]] = []
+    context = retriever if isinstance(retriever, ContextRetriever) else None
     for text in (query, *sub_queries):
         if "dense" in settings.signals:
             lists.append(("dense", retriever.dense(text, depth)))
+            if context is not None and settings.weight("dense-context") > 0:
+                lists.append(("dense-context", context.dense_context(text, depth)))
         if "bm25" in settings.signals:
             lists.append(("bm25", retriever.lexical(text, depth)))
+            if context is not None and settings.weight("bm25-context") > 0:
+                lists.append(("bm25-context", context.lexical_context(text, depth)))
     fused = fuse(lists, settings)
     if settings.expand > 0 and fused.scores:
         top = fused.ordered()[:2]

@@ -34,7 +34,7 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 from numpy.typing import NDArray
@@ -48,6 +48,7 @@ from agentmem.stores._context import ContextOptions, contextual_texts, speaker_l
 from agentmem.stores._fts import STOP_WORDS, words
 from agentmem.stores._pg_audit import PostgresAuditLog
 from agentmem.stores._pg_db import PgDatabase, import_psycopg, redact, split_schema
+from agentmem.stores._pg_facts import PgFactTable, runner
 from agentmem.stores._pg_items import (
     COLUMNS,
     dense_search,
@@ -60,16 +61,16 @@ from agentmem.stores._pg_items import (
 )
 from agentmem.stores._pg_schema import migrate, set_row_security
 from agentmem.stores._ranking import (
-    Fusion,
-    RankingSettings,
+    RankingOptions,
     Signal,
-    TimeMode,
     plan_query,
     rank,
+    ranking_settings,
     rewrite_query,
 )
 from agentmem.stores._rerank import CrossEncoderReranker, Reranker
 from agentmem.stores._sqlite import check_k
+from agentmem.stores.facts import follow_items
 
 __all__ = ["PostgresStore", "stored_embedder"]
 
@@ -112,38 +113,16 @@ class PostgresStore:
         schema: str | None = None,
         tenant: str | None = None,
         row_security: bool = False,
-        signals: Sequence[Signal] = ("dense", "bm25"),
         context: ContextOptions | None = None,
         clock: Clock | None = None,
-        fusion: Fusion = "rrf",
-        weights: dict[str, float] | None = None,
-        rrf_k: int = 60,
-        candidates: int = 50,
-        time_mode: TimeMode = "boost",
-        time_boost: float = 0.5,
-        name_boost: float = 0.3,
-        recency_boost: float = 0.1,
-        expand: float = 0.25,
         rewriter: ChatModel | None = None,
         reranker: str | Reranker | None = None,
-        rerank_depth: int = 30,
         ef_search: int = 100,
         min_connections: int = 1,
         max_connections: int = 8,
+        **ranking: Unpack[RankingOptions],
     ) -> None:
-        self.ranking = RankingSettings(
-            signals=tuple(signals),
-            fusion=fusion,
-            weights=dict(weights or {}),
-            rrf_k=rrf_k,
-            candidates=candidates,
-            time_mode=time_mode,
-            time_boost=time_boost,
-            name_boost=name_boost,
-            recency_boost=recency_boost,
-            expand=expand,
-            rerank_depth=rerank_depth,
-        )
+        self.ranking = ranking_settings(ranking)
         self.signals: tuple[Signal, ...] = self.ranking.signals
         self.rewriter = rewriter
         self.reranker: Reranker | None = (
@@ -174,7 +153,14 @@ class PostgresStore:
 
     def _open_schema(self, row_security: bool) -> None:
         with self._db.transaction() as conn:
-            migrate(conn, self._db.schema, self._dim)
+            found = migrate(conn, self._db.schema, self._dim)
+            if 0 < found < 3:  # facts came with version 3: draw them from the fact memories
+                rows = conn.execute(
+                    f"SELECT {COLUMNS} FROM items WHERE kind = 'fact' ORDER BY created_at, vid"
+                ).fetchall()
+                follow_items(
+                    self.facts, runner(conn), [row_item(r) for r in rows], now=self.clock.now()
+                )
             if row_security:
                 set_row_security(conn, self._db.schema)
             stored = dict(
@@ -224,11 +210,29 @@ class PostgresStore:
         """The audit log in this store's database, written in its transactions."""
         return PostgresAuditLog(self._db)
 
+    def facts(self, user_id: str) -> PgFactTable:
+        """The user's structured facts (``upsert`` / ``current`` / ``as_of`` / ``history``).
+
+        The same timeline as :class:`~agentmem.stores.FactTable`, in this database. Fact
+        memories (kind ``fact`` with ``subject``, ``attribute`` and ``value`` in their
+        metadata) keep it in step: storing one sets its value, closing it closes the
+        value, erasing it deletes it, each in the memory's own transaction.
+        """
+        return PgFactTable(self._db, user_id=user_id, clock=self.clock)
+
+    def erase_user(self, user_id: str) -> int:
+        """Delete the user's structured facts (their memories go with ``delete``)."""
+        self._db.ensure_open()
+        with self._db.transaction(user_id) as conn:
+            cursor = conn.execute("DELETE FROM facts WHERE user_id = %s", (user_id,))
+            return int(cursor.rowcount)
+
     def touch(self, ids: Sequence[str], when: datetime) -> dict[str, int]:
         """Count one access to each item, atomically (no lost increments); new counts by id."""
         if not ids:
             return {}
         with self._db.transaction() as conn:
+            self._db.guard_index_writes(conn)  # a row update may insert into the HNSW index
             rows = conn.execute(
                 "UPDATE items SET access_count = access_count + 1, last_accessed_at = %s "
                 "WHERE id = ANY(%s) RETURNING id, access_count",
@@ -247,9 +251,8 @@ class PostgresStore:
         if self._db.in_transaction:
             msg = "purge() cannot run inside a transaction; call it after the block"
             raise UserError(msg)
-        with self._db.pool.connection() as conn:
-            for table in ("items", "terms", "events", "event_items"):
-                conn.execute(f"VACUUM {self._db.schema}.{table}")
+        # Writers wait meanwhile: pgvector's HNSW vacuum must not race an insert.
+        self._db.vacuum(("items", "terms", "events", "event_items", "facts"))
 
     def close(self) -> None:
         """Close the connection pool. Further calls raise ClosedError."""
@@ -347,12 +350,14 @@ class PostgresStore:
         psycopg = self._db._psycopg
         bodies, dense_texts = self._texts(conn, items)
         vectors, hashes = self._embed(conn, dense_texts, given, progress=progress)
+        self._db.guard_index_writes(conn)
         try:
             with conn.transaction():  # a savepoint: a duplicate id leaves the outer one usable
                 insert_rows(conn, items, bodies, vectors, hashes)
         except psycopg.errors.UniqueViolation as exc:
             msg = f"a memory with one of these ids already exists: {exc.diag.message_detail}"
             raise InvalidInputError(msg) from exc
+        follow_items(self.facts, runner(conn), items, now=self.clock.now())
 
     def add_bulk(
         self,
@@ -393,10 +398,9 @@ class PostgresStore:
         self._db.ensure_open()
         with self._db.transaction(_one_user(items)) as conn:
             rows = {
-                str(r[0]): r
+                str(r[0]): row_item(r)
                 for r in conn.execute(
-                    "SELECT id, text, metadata ->> 'speaker', created_at, user_id FROM items "
-                    "WHERE id = ANY(%s)",
+                    f"SELECT {COLUMNS} FROM items WHERE id = ANY(%s)",
                     ([item.id for item in items],),
                 ).fetchall()
             }
@@ -407,14 +411,7 @@ class PostgresStore:
             changed = [
                 item
                 for item in items
-                if tuple(rows[item.id][1:])
-                != (
-                    item.text,
-                    _speaker(item.metadata.get("speaker")),
-                    item.created_at,
-                    item.scope.user_id,
-                )
-                or self.context.needs_previous
+                if _indexed(rows[item.id]) != _indexed(item) or self.context.needs_previous
             ]
             bodies, dense_texts = self._texts(conn, changed) if changed else ([], [])
             vectors, hashes = self._embed(conn, dense_texts)
@@ -422,6 +419,7 @@ class PostgresStore:
                 item.id: (body, vector, digest)
                 for item, body, vector, digest in zip(changed, bodies, vectors, hashes, strict=True)
             }
+            self._db.guard_index_writes(conn)  # an update that is not HOT inserts into HNSW
             names = [c.strip() for c in COLUMNS.split(",")][1:]
             assign = ", ".join(f"{c} = %s" for c in names)
             with conn.cursor() as cur:
@@ -439,6 +437,7 @@ class PostgresStore:
                     )
             if fresh:
                 index_terms(conn, list(fresh))
+            follow_items(self.facts, runner(conn), items, rows, now=self.clock.now())
 
     def delete(self, ids: Sequence[str]) -> int:
         """Delete items for good; return how many existed."""
@@ -447,6 +446,7 @@ class PostgresStore:
         self._db.ensure_open()
         with self._db.transaction() as conn:
             cursor = conn.execute("DELETE FROM items WHERE id = ANY(%s)", (list(ids),))
+            conn.execute("DELETE FROM facts WHERE item_id = ANY(%s)", (list(ids),))
             return int(cursor.rowcount)
 
     # -- MemoryStore: reading ------------------------------------------------------------
@@ -638,8 +638,15 @@ def _checked(vector: NDArray[np.float32], dim: int) -> NDArray[np.float32]:
     return out
 
 
-def _speaker(value: Any) -> str | None:
-    return None if value is None else str(value)
+def _indexed(item: MemoryItem) -> tuple[Any, ...]:
+    """What the indexed text of ``item`` is made from (a change means re-embedding)."""
+    speaker = item.metadata.get("speaker")
+    return (
+        item.text,
+        None if speaker is None else str(speaker),
+        item.created_at,
+        item.scope.user_id,
+    )
 
 
 def _one_user(items: Sequence[MemoryItem]) -> str | None:
