@@ -22,6 +22,7 @@ from agentmem._capabilities import (
     TransactionalStore,
 )
 from agentmem._clock import Clock, ManualClock, SystemClock
+from agentmem._derived import DerivedMemories, Deriver, LLMDeriver, PatternDeriver
 from agentmem._errors import (
     AgentMemError,
     ClosedError,
@@ -106,6 +107,8 @@ __all__ = [
     "ClosedError",
     "ColumnarStore",
     "Decision",
+    "DerivedMemories",
+    "Deriver",
     "Embedder",
     "EmbeddingStore",
     "ErasingStore",
@@ -116,6 +119,7 @@ __all__ = [
     "Hit",
     "InvalidInputError",
     "Kind",
+    "LLMDeriver",
     "LLMFactExtractor",
     "ManualClock",
     "Memory",
@@ -126,6 +130,7 @@ __all__ = [
     "ModelError",
     "ModelLoadBlockedError",
     "NotFoundError",
+    "PatternDeriver",
     "PatternFactExtractor",
     "PolicyContext",
     "PostThinker",
