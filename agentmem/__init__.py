@@ -36,6 +36,7 @@ from agentmem._errors import (
 )
 from agentmem._memory import Changes, Memory
 from agentmem._models import EventOp, Filters, Hit, Kind, MemoryEvent, MemoryItem, Scope
+from agentmem._multihop import MultiHop
 from agentmem._protocols import (
     Action,
     ChatMessage,
@@ -127,6 +128,7 @@ __all__ = [
     "MemoryItem",
     "MemoryStore",
     "MissingDependencyError",
+    "MultiHop",
     "ModelError",
     "ModelLoadBlockedError",
     "NotFoundError",

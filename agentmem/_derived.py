@@ -101,6 +101,11 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _WORDS = re.compile(r"[A-Za-z\u00C0-\u024F']+")
 _BRACKETED = re.compile(r"\[[^\]]*\]")
 _FIRST_PERSON = re.compile(r"\b(?:I|I'm|I've|I'd|I'll|my|me|myself|mine)\b", re.IGNORECASE)
+# A statement that starts with a past-tense verb has left out its subject: the speaker.
+_ELIDED = re.compile(
+    r"(?:[A-Z][a-z]+ed|Went|Took|Got|Made|Saw|Had|Met|Found|Bought|Began|Started|Finished"
+    r"|Ran|Won|Lost|Left|Came|Gave|Wrote|Read|Spent|Tried|Joined|Signed|Just)\b"
+)
 # Contractions first, then bare pronouns; "I" only as a whole word in any case.
 _REWRITES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bI['\u2019]m\b", re.IGNORECASE), "{s} is"),
@@ -122,7 +127,8 @@ class PatternDeriver:
     for a pottery class yesterday.") becomes a memory of its own, rewritten with the
     speaker's name (``metadata["speaker"]``) in place of I / my / me ("Melanie just
     signed up for a pottery class yesterday"), with its relative dates resolved against
-    the turn's date ("(yesterday = 2 July 2023)"). Questions, short sentences (fewer
+    the turn's date ("(yesterday = 2 July 2023)"). A statement that starts with a
+    past-tense verb ("Took a trip to Rome.") is the speaker's too. Questions, short sentences (fewer
     than ``min_words`` words) and bracketed asides are left out; at most ``per_item``
     statements per memory, the longest first. A memory without a speaker is taken as
     the user's own words and rewritten with ``"The user"``.
@@ -168,6 +174,8 @@ class PatternDeriver:
             sentence = sentence.strip()
             if sentence.endswith("?") or len(_WORDS.findall(sentence)) < self.min_words:
                 continue
+            if _ELIDED.match(sentence):  # "Took a trip to Rome." said by Jon: Jon took it
+                sentence = f"I {sentence[0].lower()}{sentence[1:]}"
             if not _FIRST_PERSON.search(sentence):
                 continue
             found.append(sentence)

@@ -37,8 +37,9 @@ from agentmem._errors import (
     NotFoundError,
     UserError,
 )
-from agentmem._fusion import reciprocal_rank
+from agentmem._fusion import fuse_hits, reciprocal_rank
 from agentmem._models import EventOp, Filters, Hit, Kind, MemoryEvent, MemoryItem, Scope
+from agentmem._multihop import MultiHop
 from agentmem._policy_context import MemoryContext
 from agentmem._protocols import (
     Action,
@@ -78,6 +79,8 @@ class Memory:
         derived: derived memories (:class:`~agentmem.DerivedMemories`): restatements of
             what each write says, kept in a side store, searched with the stores (a hit
             hands back its sources) and removed with their sources; ``None``: none.
+        multihop: multi-hop search (:class:`~agentmem.MultiHop`): sub-queries and a
+            second hop, fused with each search; ``None``: off.
     """
 
     def __init__(
@@ -91,6 +94,7 @@ class Memory:
         tracer: Tracer | None = None,
         max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
         derived: DerivedMemories | None = None,
+        multihop: MultiHop | None = None,
     ) -> None:
         if not stores:
             msg = "Memory needs at least one store, e.g. Memory([VectorStore(path, embedder)])"
@@ -117,6 +121,7 @@ class Memory:
         self._audit_home = next((st for st in self.stores if st is owner), None)
         self.max_text_bytes = max_text_bytes
         self.derived = derived
+        self.multihop = multihop
         self._closed = False
         self._context = MemoryContext(self)
 
@@ -518,17 +523,37 @@ class Memory:
         scope = self._scope(user_id, agent_id, session_id)
         parsed = self._filters(filters)
         moment = None if as_of is None else as_utc(check_time(as_of, "as_of"))
+
+        def run(text: str) -> list[Hit]:
+            return self._search_once(text, scope, k, parsed, moment)
+
+        hits = run(query)
+        if self.multihop is not None:
+            now = moment if moment is not None else self.clock.now()
+            with traced(self.tracer, "multihop", "search", query=query, k=k):
+                hits = self.multihop.search(query, hits, run, k, now)
+        if record_access and hits:
+            self._accessed(hits)
+        return hits
+
+    def _search_once(
+        self,
+        query: str,
+        scope: Scope,
+        k: int,
+        filters: Filters | None,
+        as_of: datetime | None,
+    ) -> list[Hit]:
+        """One query through every store (fused) and the derived memories."""
         per_store: list[list[Hit]] = []
         for store in self.stores:
             with traced(self.tracer, "store", f"{store.name}.search", query=query, k=k) as out:
-                hits = store.search(query, scope=scope, k=k, filters=parsed, as_of=moment)
+                hits = store.search(query, scope=scope, k=k, filters=filters, as_of=as_of)
                 out["hits"] = [hit.item.id for hit in hits]
             per_store.append(hits)
         hits = per_store[0] if len(per_store) == 1 else _fuse(per_store, k)
         if self.derived is not None:
-            hits = self._with_sources(hits, query, scope, k, parsed, moment)
-        if record_access and hits:
-            self._accessed(hits)
+            hits = self._with_sources(hits, query, scope, k, filters, as_of)
         return hits
 
     def _with_sources(
@@ -564,16 +589,7 @@ class Memory:
             sources.append(Hit(item=item, score=hit.score, store=store.name, signal="derived"))
         if not sources:
             return hits
-        weights = [
-            (1.0, [hit.item.id for hit in hits]),
-            (self.derived.weight, [h.item.id for h in sources]),
-        ]
-        scores = reciprocal_rank(weights, self.derived.fusion_k)
-        best: dict[str, Hit] = {}
-        for hit in (*hits, *sources):
-            best.setdefault(hit.item.id, hit)
-        ranked = sorted(scores, key=lambda item_id: -scores[item_id])[:k]
-        return [best[i].model_copy(update={"score": scores[i]}) for i in ranked]
+        return fuse_hits([(1.0, hits), (self.derived.weight, sources)], k, self.derived.fusion_k)
 
     def _accessed(self, hits: list[Hit]) -> None:
         now = self.clock.now()

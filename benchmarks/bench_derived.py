@@ -11,7 +11,9 @@ hit on a derived memory counts as its source turns, as a user sees it. Three dat
 Rows: a main store configuration (``default``: ``Memory.in_memory``'s store as it is
 now; ``conversation``: ``HybridStore(**conversation_options())``), alone and with
 derived memories (``+ derived``: :class:`~agentmem.PatternDeriver` into a side store
-searched by words, fused with weight 0.5, ``fusion_k`` 10) and with multi-hop search.
+searched by words, fused with weight 0.5, ``fusion_k`` 10) and with multi-hop search
+(:class:`~agentmem.MultiHop` without a model: one sub-query per person a question names,
+and a second hop seeded by the best hit; ``sub-queries only``: without the hop).
 
 ``--fit`` also picks the derived fusion (weight x fusion_k) on two LoCoMo conversations
 and scores it on the third, each in turn (held out).
@@ -45,7 +47,7 @@ from _locomo import (  # noqa: E402
     summary,
 )
 
-from agentmem import DerivedMemories, ManualClock, Memory  # noqa: E402
+from agentmem import DerivedMemories, ManualClock, Memory, MultiHop  # noqa: E402
 from agentmem.eval import generate  # noqa: E402
 from agentmem.eval.dataset import Conversation  # noqa: E402
 from agentmem.eval.loaders import load_locomo  # noqa: E402
@@ -93,6 +95,12 @@ SYSTEMS: dict[str, MemoryFactory] = {
     "conversation": system(CONV),
     "conversation + derived": system(CONV, {}),
     "conversation + derived (dense too)": system(CONV, {"dense": True}),
+    "default + derived + multi-hop": system(None, {}, {"multihop": MultiHop()}),
+    "default + derived + sub-queries only": system(None, {}, {"multihop": MultiHop(hop=False)}),
+    "conversation + derived + multi-hop": system(CONV, {}, {"multihop": MultiHop()}),
+    "conversation + derived + sub-queries only": system(
+        CONV, {}, {"multihop": MultiHop(hop=False)}
+    ),
 }
 
 
@@ -174,25 +182,32 @@ def locomo_table(name: str, make: MemoryFactory, embedder: Any, convos: Any) -> 
 
 
 def fit(embedder: Any, convos: list[Conversation]) -> list[str]:
-    """Leave one conversation out: the derived fusion chosen on two, scored on the third."""
-    grid = [(w, fk) for w in (0.3, 0.5, 1.0) for fk in (10, 60)]
-    per: dict[tuple[float, int], dict[str, list[list[float]]]] = {}
-    for w, fk in grid:
-        make = system(CONV, {"weight": w, "fusion_k": fk})
-        per[(w, fk)] = {c.id: [r for _, r in score(make, embedder, [c])] for c in convos}
-    lines = []
-    for held in convos:
-        train = [c.id for c in convos if c.id != held.id]
+    """Leave one conversation out: the derived fusion chosen on two, scored on the third.
 
-        def r10(setting: tuple[float, int], ids: Sequence[str]) -> float:
+    For each main store (the default's, ``conversation_options()``), beside the same
+    store without derived memories on the held-out conversation.
+    """
+    grid = [(w, fk) for w in (0.3, 0.5, 1.0) for fk in (10, 60)]
+    lines = []
+    for label, main in (("default", None), ("conversation", CONV)):
+        per: dict[tuple[float, int] | None, dict[str, list[list[float]]]] = {}
+        for setting in [None, *grid]:
+            derived = None if setting is None else {"weight": setting[0], "fusion_k": setting[1]}
+            make = system(main, derived)
+            per[setting] = {c.id: [r for _, r in score(make, embedder, [c])] for c in convos}
+
+        def r10(setting: tuple[float, int] | None, ids: Sequence[str], per: Any = per) -> float:
             rows = [r for cid in ids for r in per[setting][cid]]
             return float(np.mean([r[2] for r in rows]))
 
-        best = max(grid, key=lambda s: r10(s, train))
-        lines.append(
-            f"| {held.id} | weight {best[0]}, fusion_k {best[1]} | {r10(best, train):.3f} | "
-            f"{r10(best, [held.id]):.3f} |"
-        )
+        for held in convos:
+            train = [c.id for c in convos if c.id != held.id]
+            best = max(grid, key=lambda s: r10(s, train))
+            lines.append(
+                f"| {label} | {held.id} | weight {best[0]}, fusion_k {best[1]} | "
+                f"{r10(best, train):.3f} | {r10(best, [held.id]):.3f} | "
+                f"{r10(None, [held.id]):.3f} |"
+            )
     return lines
 
 
@@ -239,8 +254,11 @@ def main() -> None:
             print(f"  {name}: {embedder.texts - texts} texts embedded", file=sys.stderr)
     if args.fit:
         print("\n### Held out (LoCoMo dev)\n")
-        print("| held out | best on the other two | train R@10 | held-out R@10 |")
-        print("|---|---|---:|---:|")
+        print(
+            "| main store | held out | best on the other two | train R@10 | held-out R@10 "
+            "| held-out R@10 without derived |"
+        )
+        print("|---|---|---|---:|---:|---:|")
         for line in fit(embedder, dev_conversations()):
             print(line, flush=True)
     print(f"\n{time.perf_counter() - start:.0f} s", file=sys.stderr)

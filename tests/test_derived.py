@@ -318,3 +318,39 @@ def test_derived_memories_open_builds_a_side_store(tmp_path: Path) -> None:
     reopened.close()
     with pytest.raises(UserError):
         DerivedMemories(reopened.store, PatternDeriver(), weight=0)
+
+
+def test_the_default_memory_derives_by_words_and_erases_them(tmp_path: Path) -> None:
+    memory = Memory.default(tmp_path, embedder=HashEmbedder(64), clock=ManualClock(DAY))
+    assert memory.derived is not None and isinstance(memory.derived.deriver, PatternDeriver)
+    turn = memory.add(
+        "I adopted a puppy named Zorblax yesterday", user_id="u", metadata={"speaker": "Gina"}
+    )
+    assert [d.text for d in derived_of(memory)] == [
+        "Gina adopted a puppy named Zorblax yesterday (yesterday = 7 May 2023)"
+    ]
+    assert memory.count(user_id="u") == 1
+    assert (tmp_path / "derived").is_dir()
+    memory.close()
+    memory = Memory.default(tmp_path, embedder=HashEmbedder(64), clock=ManualClock(DAY))
+    hits = memory.search("Gina adopted", user_id="u", k=1)
+    assert [hit.item.id for hit in hits] == [turn.id]
+    memory.forget(user_id="u")
+    memory.close()
+    assert leaks(tmp_path, ["Zorblax"]) == {}
+
+
+def test_the_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "derived_memories.py"
+    spec = importlib.util.spec_from_file_location("derived_memories_example", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(embedder=HashEmbedder(64))
+    out = capsys.readouterr().out
+    assert "Jon took a short trip last week to Rome" in out
+    assert "memories: 4 (the 4 turns)" in out
+    assert "derived left: ['Gina adopted a puppy" in out
+    assert "sub-queries: ['What did Jon do in early May?', 'What did Gina do in early May?']" in out
