@@ -31,6 +31,7 @@ from agentmem._errors import (
     ModelError,
     ModelLoadBlockedError,
     NotFoundError,
+    NotKeptError,
     StoreError,
     UserError,
 )
@@ -132,6 +133,7 @@ __all__ = [
     "ModelError",
     "ModelLoadBlockedError",
     "NotFoundError",
+    "NotKeptError",
     "PatternDeriver",
     "PatternFactExtractor",
     "PolicyContext",

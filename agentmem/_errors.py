@@ -10,10 +10,16 @@ Every exception derives from :class:`AgentMemError`, so one ``except`` catches t
     │   ├── MissingDependencyError  an optional dependency is not installed
     │   └── ModelLoadBlockedError loading a real model while tests forbid it
     ├── ModelError                a language model or embedder failed at run time
+    ├── NotKeptError              a new memory was forgotten at once by a policy
     └── StoreError                a store failed at run time (corrupt file, disk full, ...)
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agentmem._models import MemoryItem
 
 __all__ = [
     "AgentMemError",
@@ -23,6 +29,7 @@ __all__ = [
     "ModelError",
     "ModelLoadBlockedError",
     "NotFoundError",
+    "NotKeptError",
     "StoreError",
     "UserError",
 ]
@@ -71,6 +78,25 @@ class ModelLoadBlockedError(UserError):
 
 class ModelError(AgentMemError):
     """A language model or embedder failed at run time (bad reply, server error, ...)."""
+
+
+class NotKeptError(AgentMemError):
+    """A memory was stored, then at once forgotten by a retention policy.
+
+    Raised by :meth:`agentmem.Memory.add`, which returns only what is stored: e.g. a
+    capacity policy evicted the new memory because it was the least important one. The
+    write and the policy's decision are both in the audit log; ``item`` is the memory as
+    it was written and ``reasons`` the decisions' reasons. Nothing needs undoing.
+    """
+
+    def __init__(self, item: MemoryItem, reasons: list[str]) -> None:
+        self.item = item
+        self.reasons = reasons
+        why = "; ".join(reasons) or "forgotten by a retention policy"
+        super().__init__(
+            f"memory {item.id} was stored and at once not kept: {why} "
+            f"(memory.history({item.id!r}) has every step)"
+        )
 
 
 class StoreError(AgentMemError):

@@ -3,8 +3,9 @@
 The repository keeps ``stores/`` and ``policies/`` beside ``agentmem/`` and installs them
 as ``agentmem.stores`` and ``agentmem.policies``. With two checkouts installed in
 development mode one after the other, Python can import ``agentmem`` from one and the
-stores from the other, silently. Each of the two packages calls :func:`check_same_checkout`
-when it loads, which warns when that happens.
+stores from the other. Each of the two packages calls :func:`check_same_checkout` when it
+loads, which warns when that happens (a ``RuntimeWarning``: shown by default, unlike an
+``ImportWarning``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def check_same_checkout(part_file: str, name: str) -> bool:
     warnings.warn(
         f"agentmem.{name} was loaded from {here}, but agentmem from {core}: two checkouts "
         f"are mixed. Reinstall from one of them (pip install -e .) so both come from it.",
-        ImportWarning,
+        RuntimeWarning,
         stacklevel=2,
     )
     return False

@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Unpack, cast
 
 from pydantic import ValidationError
 
@@ -35,6 +35,7 @@ from agentmem._errors import (
     ClosedError,
     InvalidInputError,
     NotFoundError,
+    NotKeptError,
     UserError,
 )
 from agentmem._fusion import fuse_hits, reciprocal_rank
@@ -49,6 +50,7 @@ from agentmem._protocols import (
     PolicyContext,
     RetentionPolicy,
 )
+from agentmem._records import ItemFields
 from agentmem._tracing import Tracer, traced
 from agentmem._validation import (
     DEFAULT_MAX_TEXT_BYTES,
@@ -292,31 +294,32 @@ class Memory:
 
     # -- writing -----------------------------------------------------------------------
     def make_item(
-        self,
-        text: str | bytes,
-        *,
-        user_id: str,
-        agent_id: str | None = None,
-        session_id: str | None = None,
-        kind: Kind | str = Kind.MESSAGE,
-        created_at: datetime | None = None,
-        importance: float | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        source_ids: Sequence[str] = (),
+        self, text: str | bytes, *, user_id: str, **fields: Unpack[ItemFields]
     ) -> MemoryItem:
-        """Build a validated item (not yet stored) stamped with the memory's clock."""
+        """Build a validated item (not yet stored) stamped with the memory's clock.
+
+        The keywords are :class:`~agentmem._records.ItemFields`: ``agent_id``,
+        ``session_id``, ``kind`` (default ``message``), ``created_at`` (when it happened;
+        default now), ``importance`` (default 0.5), ``metadata`` and ``source_ids``.
+        """
         checked = check_text(text, max_bytes=self.max_text_bytes)
         now = self.clock.now()
+        unknown = sorted(set(fields) - ItemFields.__optional_keys__)
+        if unknown:
+            msg = f"unknown memory fields {unknown}; known: {sorted(ItemFields.__optional_keys__)}"
+            raise InvalidInputError(msg)
+        created_at, importance = fields.get("created_at"), fields.get("importance")
+        metadata = fields.get("metadata")
         try:
             return MemoryItem(
                 text=checked,
-                kind=Kind(kind),
-                scope=self._scope(user_id, agent_id, session_id),
+                kind=Kind(fields.get("kind", Kind.MESSAGE)),
+                scope=self._scope(user_id, fields.get("agent_id"), fields.get("session_id")),
                 created_at=now if created_at is None else as_utc(created_at),
                 recorded_at=now,
                 importance=0.5 if importance is None else importance,
                 metadata=cast(Any, {} if metadata is None else metadata),  # checked there
-                source_ids=list(source_ids),
+                source_ids=list(fields.get("source_ids", ())),
             )
         except ValidationError as exc:
             raise InvalidInputError(_explain("invalid memory", exc)) from exc
@@ -326,71 +329,67 @@ class Memory:
         text: str | bytes,
         *,
         user_id: str,
-        agent_id: str | None = None,
-        session_id: str | None = None,
-        kind: Kind | str = Kind.MESSAGE,
-        created_at: datetime | None = None,
-        importance: float | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        source_ids: Sequence[str] = (),
         store: str | None = None,
+        **fields: Unpack[ItemFields],
     ) -> MemoryItem:
         """Store one memory directly (no LLM) and apply the retention policies.
 
-        ``created_at`` is when it happened (default: now). Returns what is stored: the new
-        item, or, when a policy found it already stored or merged it with others, the
-        memory that stands in its place (logged at INFO; the audit log has the reason).
-        Only when a policy forgot it outright (e.g. a capacity policy evicted it at once)
-        is the returned item no longer stored; :meth:`history` says why.
+        The keywords besides ``store`` (which store takes it) are those of
+        :meth:`make_item`; ``created_at`` is when it happened (default: now). Returns what
+        is stored, as stored: the new item, or, when a policy found it already stored or
+        merged it with others, the memory that stands in its place (logged at INFO; the
+        audit log has the reason). Never a memory that is gone. A fact that happened
+        before one already stored about the same attribute is stored as history: it comes
+        back closed (``valid_to`` set to when the newer one began).
+
+        Raises:
+            NotKeptError: a policy forgot the new memory at once (e.g. a capacity policy
+                evicted it as the least important); the error carries the item as written
+                and the policies' reasons, and the audit log has both steps. Use
+                :meth:`write` to get every change instead of an error.
         """
-        item = self.make_item(
-            text,
-            user_id=user_id,
-            agent_id=agent_id,
-            session_id=session_id,
-            kind=kind,
-            created_at=created_at,
-            importance=importance,
-            metadata=metadata,
-            source_ids=source_ids,
-        )
+        item = self.make_item(text, user_id=user_id, **fields)
         changes = self.write([item], store=store)
         survivor = changes.survivor(item.id)
-        if survivor is None:
-            return item
-        if survivor == item.id:  # as stored: a policy may have changed it on write
-            return next((u for u in reversed(changes.updated) if u.id == item.id), item)
-        found = self._locate(survivor)
+        found = None if survivor is None else self._locate(survivor)
         if found is None:
-            return item
-        logger.info("add: %s was stored as %s already (or merged into it)", item.id, survivor)
-        return found[1]
+            reasons = [
+                event.reason
+                for event in changes.events
+                if event.op is not EventOp.ADD and item.id in event.item_ids
+            ]
+            raise NotKeptError(item, reasons)
+        if survivor != item.id:
+            logger.info("add: %s was stored as %s already (or merged into it)", item.id, survivor)
+        return found[1]  # as stored: a policy may have changed it on write
 
     def add_many(
         self,
         records: Iterable[str | Mapping[str, Any]],
         *,
         user_id: str,
-        agent_id: str | None = None,
-        session_id: str | None = None,
-        kind: Kind | str = Kind.MESSAGE,
-        created_at: datetime | None = None,
-        importance: float | None = None,
-        metadata: Mapping[str, Any] | None = None,
         store: str | None = None,
         reason: str | None = None,
         batch: int = 1000,
+        skip_policies: str | None = None,
+        **defaults: Unpack[ItemFields],
     ) -> list[MemoryItem]:
         """Store many memories at once: batched embedding, audited like :meth:`add`.
 
-        Each record is a text, or a mapping with ``text`` and any of ``agent_id``,
-        ``session_id``, ``kind``, ``created_at``, ``importance``, ``metadata`` and
-        ``source_ids``, which override the keyword defaults for that record. Records are
-        written ``batch`` at a time: each batch is embedded in one call and stored in one
-        transaction, every item gets its ``add`` event, and the retention policies see
-        each batch as they see a write. A bad record raises :class:`InvalidInputError`
-        before its batch is written (earlier batches stay stored). Returns the stored
-        items, in order.
+        This is the way to bulk-load memories (an import, a benchmark corpus). Each record
+        is a text, or a mapping with ``text`` and any of the fields of :meth:`make_item`
+        (``agent_id``, ``session_id``, ``kind``, ``created_at``, ``importance``,
+        ``metadata``, ``source_ids``); given as keywords, the fields are the defaults of
+        every record. Records are written ``batch`` at a
+        time: each batch is embedded in one call and stored in one transaction together
+        with one ``add`` event per item, and the retention policies see each batch as they
+        see a write. A bad record raises :class:`InvalidInputError` before its batch is
+        written (earlier batches stay stored). Returns the items as written, in order (a
+        policy may have merged or forgotten some at once; :meth:`history` says so).
+
+        To load without the policies' write rules (an import of memories already curated,
+        a benchmark corpus), give the reason as ``skip_policies="..."``: it is written
+        into every add event. ``None`` (default) applies them.
 
         Example::
 
@@ -406,48 +405,50 @@ class Memory:
         if isinstance(records, (str, bytes)):
             msg = "add_many takes a list of texts or records; for one text use add()"
             raise InvalidInputError(msg)
-        defaults: dict[str, Any] = {
-            "agent_id": agent_id,
-            "session_id": session_id,
-            "kind": kind,
-            "created_at": created_at,
-            "importance": importance,
-            "metadata": metadata,
-        }
+        _check_skip(skip_policies)
         stored: list[MemoryItem] = []
         pending: list[MemoryItem] = []
         for position, record in enumerate(records):
             pending.append(_records.record_item(self, record, position, user_id, defaults))
             if len(pending) >= batch:
-                self.write(pending, store=store, reason=reason)
+                self.write(pending, store=store, reason=reason, skip_policies=skip_policies)
                 stored += pending
                 pending = []
         if pending:
-            self.write(pending, store=store, reason=reason)
+            self.write(pending, store=store, reason=reason, skip_policies=skip_policies)
             stored += pending
         return stored
 
     def write(
-        self, items: Sequence[MemoryItem], *, store: str | None = None, reason: str | None = None
+        self,
+        items: Sequence[MemoryItem],
+        *,
+        store: str | None = None,
+        reason: str | None = None,
+        skip_policies: str | None = None,
     ) -> Changes:
         """Store prepared items in one transaction, then apply the policies' write rules.
 
         ``reason`` is logged with each add event (default: which store took the item).
+        ``skip_policies`` is why the write rules are not run this time; it is logged with
+        each add event too (see :meth:`add_many`).
         """
         self._check_open()
+        _check_skip(skip_policies)
         if not items:
             return Changes()
         for item in items:
             check_text(item.text, max_bytes=self.max_text_bytes)
         target = self._store(store)
         now = self.clock.now()
+        skipped = "" if skip_policies is None else f"; retention policies skipped: {skip_policies}"
         events = [
             MemoryEvent(
                 op=EventOp.ADD,
                 item_ids=[item.id],
                 user_id=item.scope.user_id,
                 at=now,
-                reason=reason or f"stored {item.kind.value} in {target.name}",
+                reason=(reason or f"stored {item.kind.value} in {target.name}") + skipped,
                 after={"text": item.text, "kind": item.kind.value, "metadata": item.metadata},
             )
             for item in items
@@ -460,6 +461,11 @@ class Memory:
                 with traced(self.tracer, "store", "derived.add", count=len(derived)):
                     self.derived.add(derived)
             changes = Changes(written=list(items), events=self._log(events))
+        if skip_policies is not None:
+            logger.info(
+                "stored %d memories without retention policies: %s", len(items), skip_policies
+            )
+            return changes
         try:
             changes.extend(self.apply(self._policy.on_write(list(items), self._context)))
         except BaseException:
@@ -774,6 +780,18 @@ class Memory:
     def _locate_many(self, ids: Sequence[str]) -> dict[str, tuple[MemoryStore, MemoryItem]]:
         """Like :meth:`_locate` for many ids, in one query per store where it can."""
         return _apply.locate_many(self, ids)
+
+
+def _check_skip(skip_policies: object) -> None:
+    """A reason to skip the policies must be a non-empty text (it goes into the log)."""
+    if skip_policies is not None and (
+        not isinstance(skip_policies, str) or not skip_policies.strip()
+    ):
+        msg = (
+            "skip_policies takes the reason the retention policies are skipped, e.g. "
+            f"skip_policies='import of a curated export'; got {skip_policies!r}"
+        )
+        raise InvalidInputError(msg)
 
 
 def _explain(what: str, exc: ValidationError) -> str:

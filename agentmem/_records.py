@@ -1,21 +1,37 @@
-"""The records ``Memory.add_many`` takes: texts, or mappings of a text and its fields."""
+"""A new memory's optional fields, and the records ``Memory.add_many`` takes.
+
+The fields are written once, here, as a ``TypedDict``: ``Memory.make_item``, ``add`` and
+``add_many`` (and so ``AsyncMemory``'s) take them as typed keywords.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from agentmem._errors import InvalidInputError
-from agentmem._models import MemoryItem
+from agentmem._models import Kind, MemoryItem
 
 if TYPE_CHECKING:
     from agentmem._memory import Memory
 
-__all__ = ["RECORD_KEYS", "record_item"]
+__all__ = ["RECORD_KEYS", "ItemFields", "record_item"]
 
-RECORD_KEYS = frozenset(
-    {"text", "agent_id", "session_id", "kind", "created_at", "importance", "metadata", "source_ids"}
-)
+
+class ItemFields(TypedDict, total=False):
+    """The optional fields of a new memory, as keywords (each may be left out)."""
+
+    agent_id: str | None
+    session_id: str | None
+    kind: Kind | str
+    created_at: datetime | None
+    importance: float | None
+    metadata: Mapping[str, Any] | None
+    source_ids: Sequence[str]
+
+
+RECORD_KEYS = frozenset({"text", *ItemFields.__optional_keys__})
 
 
 def record_item(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["from_micros", "opt_micros", "opt_time", "to_micros"]
+__all__ = ["describe_duration", "from_micros", "opt_micros", "opt_time", "to_micros"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
@@ -32,3 +32,19 @@ def opt_micros(when: datetime | None) -> int | None:
 def opt_time(value: int | None) -> datetime | None:
     """:func:`from_micros`, passing ``None`` through."""
     return None if value is None else from_micros(value)
+
+
+_DURATION_UNITS = (("day", 86_400), ("hour", 3_600), ("minute", 60), ("second", 1))
+
+
+def describe_duration(span: timedelta) -> str:
+    """A duration as people say it, to the two largest units: ``"1 day 6 hours"``."""
+    left = round(abs(span.total_seconds()))
+    parts = []
+    for unit, size in _DURATION_UNITS:
+        count, left = divmod(left, size)
+        if count:
+            parts.append(f"{count} {unit}{'s' if count != 1 else ''}")
+    if not parts:
+        return f"{abs(span.total_seconds()):g} seconds"
+    return " ".join(parts[:2])

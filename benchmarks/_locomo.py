@@ -8,7 +8,6 @@ Not a benchmark itself: ``bench_locomo_recall.py``, ``bench_locomo_latency.py`` 
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _corpus import shared_data
 from numpy.typing import NDArray
 
 from agentmem import ManualClock, Memory
@@ -26,18 +26,6 @@ from agentmem.eval.metrics import recall_at_k
 KS = (1, 5, 10, 25)
 CATEGORIES = ("multi-hop", "temporal", "open-domain", "single-hop")
 CACHE = Path(__file__).resolve().parent / ".cache"
-
-
-def shared_data() -> Path:
-    """``../shared/data`` from the repository (or ``AGENTMEM_SHARED_DATA``)."""
-    env = os.environ.get("AGENTMEM_SHARED_DATA")
-    if env:
-        return Path(env)
-    root = Path(__file__).resolve().parents[1]
-    for parent in root.parents:
-        if (parent / "shared" / "data").is_dir():
-            return parent / "shared" / "data"
-    return root.parent / "shared" / "data"
 
 
 def dev_conversations() -> list[Conversation]:

@@ -11,7 +11,9 @@ hit on a derived memory counts as its source turns, as a user sees it. Three dat
 Rows: a main store configuration (``default``: ``Memory.in_memory``'s store as it is
 now; ``conversation``: ``HybridStore(**conversation_options())``), alone and with
 derived memories (``+ derived``: :class:`~agentmem.PatternDeriver` into a side store
-searched by words, fused with weight 0.5, ``fusion_k`` 10) and with multi-hop search
+searched by words, fused with ``DerivedMemories.open``'s defaults, weight 1 and
+``fusion_k`` 60; beside the conversation store weight 0.5 and ``fusion_k`` 10, which
+held out better there) and with multi-hop search
 (:class:`~agentmem.MultiHop` without a model: one sub-query per person a question names,
 and a second hop seeded by the best hit; ``sub-queries only``: without the hop).
 
@@ -89,17 +91,19 @@ def system(
 
 
 CONV = conversation_options()
+#: The derived fusion that held out best beside the conversation store (``--fit``).
+CONV_DERIVED: dict[str, Any] = {"weight": 0.5, "fusion_k": 10}
 SYSTEMS: dict[str, MemoryFactory] = {
     "default": system(None),
     "default + derived": system(None, {}),
     "conversation": system(CONV),
-    "conversation + derived": system(CONV, {}),
-    "conversation + derived (dense too)": system(CONV, {"dense": True}),
+    "conversation + derived": system(CONV, CONV_DERIVED),
+    "conversation + derived (dense too)": system(CONV, {**CONV_DERIVED, "dense": True}),
     "default + derived + multi-hop": system(None, {}, {"multihop": MultiHop()}),
     "default + derived + sub-queries only": system(None, {}, {"multihop": MultiHop(hop=False)}),
-    "conversation + derived + multi-hop": system(CONV, {}, {"multihop": MultiHop()}),
+    "conversation + derived + multi-hop": system(CONV, CONV_DERIVED, {"multihop": MultiHop()}),
     "conversation + derived + sub-queries only": system(
-        CONV, {}, {"multihop": MultiHop(hop=False)}
+        CONV, CONV_DERIVED, {"multihop": MultiHop(hop=False)}
     ),
 }
 

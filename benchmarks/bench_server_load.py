@@ -35,19 +35,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _corpus import shared_data
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def shared_data() -> Path:
-    """``../shared/data`` from the repository root or further up (or AGENTMEM_SHARED_DATA)."""
-    env = os.environ.get("AGENTMEM_SHARED_DATA")
-    if env:
-        return Path(env)
-    for parent in ROOT.parents:
-        if (parent / "shared" / "data").is_dir():
-            return parent / "shared" / "data"
-    return ROOT.parent / "shared" / "data"
 
 
 SEARCH = "/v1/memories/search"

@@ -11,6 +11,7 @@ from agentmem._errors import UserError
 from agentmem._frame import read_frame
 from agentmem._models import Kind
 from agentmem._protocols import Action, Decision, PolicyContext
+from agentmem._time import describe_duration
 from agentmem.policies.base import BasePolicy
 
 __all__ = ["TTLPolicy"]
@@ -63,7 +64,7 @@ class TTLPolicy(BasePolicy):
         expired = chosen[frame.ages(anchors, now) >= self.ttl.total_seconds()].tolist()
         if not expired:
             return []
-        reason = f"TTL: older than {self.ttl} at {now:%Y-%m-%d %H:%M}"
+        reason = f"TTL: older than {describe_duration(self.ttl)} on {now:%Y-%m-%d %H:%M}"
         if self.archive:
             return [
                 Decision(

@@ -22,17 +22,16 @@ methods, each a few lines over the parts above.)
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from agentmem._clock import Clock, SystemClock
-from agentmem._errors import InvalidInputError, NotFoundError
-from agentmem._models import EventOp, Filters, Hit, MemoryEvent, MemoryItem, Scope
+from agentmem._errors import NotFoundError
+from agentmem._models import Filters, Hit, MemoryItem, Scope
 from agentmem._protocols import ChatModel, Embedder
 from agentmem._time import to_micros
 from agentmem.stores._context import ContextOptions, contextual_texts
@@ -460,60 +459,6 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
         with self._table.transaction():
             self._insert(items, texts, embedded)
         self._catch_up()
-
-    def add_bulk(self, items: Iterable[MemoryItem], *, batch: int = 10_000) -> int:
-        """Load many memories fast: one transaction, each HNSW graph built once at the end.
-
-        Retention policies are not applied here; :meth:`agentmem.Memory.add_many` applies
-        them and logs one event per memory.
-
-        Unlike :meth:`add`, the items may come from a generator (read ``batch`` at a
-        time) and the dense index is not maintained per batch: a user's graph is built
-        once over all their vectors after the last row, instead of growing one batch at a
-        time. All or nothing: on an error nothing is stored. Each batch is logged in the
-        audit log kept in the store's database (one add event per user and batch, in the
-        same transaction).
-
-        Args:
-            items: the memories to store (new ids).
-            batch: how many items are embedded and inserted at a time.
-
-        Returns:
-            How many memories were stored.
-        """
-        if batch <= 0:
-            msg = f"batch must be positive, got {batch}"
-            raise InvalidInputError(msg)
-        self._table.ensure_open()
-        added = 0
-        source = iter(items)
-        audit = self.audit_sink()
-        with self._table.transaction():
-            while chunk := list(itertools.islice(source, batch)):
-                texts, embedded = self._prepare(chunk)
-                self._insert(chunk, texts, embedded)
-                audit.record(self._bulk_events(chunk))  # in the same transaction
-                added += len(chunk)
-        self._catch_up()  # the index reads the committed rows, each graph built once
-        return added
-
-    def _bulk_events(self, items: Sequence[MemoryItem]) -> list[MemoryEvent]:
-        """One add event per user of a bulk-loaded batch (ids kept, texts not copied)."""
-        by_user: dict[str, list[str]] = {}
-        for item in items:
-            by_user.setdefault(item.scope.user_id, []).append(item.id)
-        now = self.clock.now()
-        return [
-            MemoryEvent(
-                op=EventOp.ADD,
-                item_ids=ids,
-                user_id=user,
-                at=now,
-                reason=f"bulk load into {self.name}",
-                policy="add_bulk",
-            )
-            for user, ids in by_user.items()
-        ]
 
     def _prepare(self, items: Sequence[MemoryItem]) -> tuple[list[str], CachedEmbeddings]:
         """The lexical texts of ``items`` and their (cached or computed) embeddings."""

@@ -177,11 +177,13 @@ def crash_worker(folder: str, journal_path: str, seed: int) -> None:
                 journal(jpath, {"op": "add", "user": user, "ids": [item.id], "tokens": [token]})
             elif roll < 0.55:
                 tokens = [f"s{seed}n{counter}b{i}z" for i in range(rng.randint(50, 400))]
-                items = [memory.make_item(f"bulk note {t}", user_id=user) for t in tokens]
+                texts = [f"bulk note {t}" for t in tokens]
                 if rng.random() < 0.5:
-                    memory.write(items)  # batched through Memory, policies applied
+                    items = memory.add_many(texts, user_id=user, batch=64)  # policies applied
                 else:
-                    memory.stores[0].add_bulk(items, batch=64)  # type: ignore[attr-defined]
+                    items = memory.add_many(
+                        texts, user_id=user, batch=64, skip_policies="bulk load in a crash test"
+                    )
                 ids = [item.id for item in items]
                 journal(jpath, {"op": "add", "user": user, "ids": ids, "tokens": tokens})
             elif roll < 0.75:

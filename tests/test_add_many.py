@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import re
+import runpy
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -91,3 +96,62 @@ def test_add_many_refuses_bad_records_and_writes_nothing(records: object) -> Non
         memory.add_many(records, user_id="u")  # type: ignore[arg-type]
     assert memory.count() == 0
     memory.close()
+
+
+def test_bulk_loaded_memories_have_add_events_with_the_skip_reason(tmp_path: Path) -> None:
+    embedder = CountingEmbedder()
+    clock = ManualClock(T0)
+    memory = Memory(
+        [HybridStore(tmp_path, embedder, clock=clock)],
+        policies=[CapacityPolicy(max_items=3)],
+        clock=clock,
+    )
+    records = ({"text": f"row {i}", "created_at": T0 + timedelta(minutes=i)} for i in range(250))
+    items = memory.add_many(
+        records, user_id="u", batch=100, skip_policies="import of a curated export"
+    )
+    assert embedder.calls == [100, 100, 50] and memory.count(user_id="u") == 250
+    events = memory.events(user_id="u")
+    assert [e.op for e in events] == [EventOp.ADD] * 250  # one per memory, no forget
+    assert [e.item_ids for e in events] == [[item.id] for item in items]
+    assert all(e.reason.endswith("policies skipped: import of a curated export") for e in events)
+    assert memory.history(items[7].id)[0].after == {
+        "text": "row 7",
+        "kind": "message",
+        "metadata": {},
+    }
+    assert len(memory.tick().forgotten) == 247  # the policy still applies on the next tick
+    memory.close()
+
+
+@pytest.mark.parametrize("reason", ["", "   ", 3])
+def test_skipping_the_policies_needs_a_reason(reason: object) -> None:
+    memory = _memory(CountingEmbedder())
+    with pytest.raises(InvalidInputError, match="skip_policies"):
+        memory.add_many(["x"], user_id="u", skip_policies=reason)  # type: ignore[arg-type]
+    assert memory.count() == 0
+    memory.close()
+
+
+def test_the_bulk_loading_docs_run_and_print_what_they_say() -> None:
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "hybrid.md").read_text()
+    code, printed = re.search(
+        r"```python\n([^`]*skip_policies=[^`]*)```\s*```text\n([^`]*)```", doc
+    ).groups()  # type: ignore[union-attr]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "docs/hybrid.md", "exec"), {})  # noqa: S102 - the docs' own code
+    assert out.getvalue() == printed
+
+
+def test_the_bulk_import_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    example = Path(__file__).resolve().parent.parent / "examples" / "bulk_import.py"
+    runpy.run_path(str(example), run_name="__main__")
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "loaded 5 memories"
+    assert out[1].endswith("retention policies skipped: curated export from the old assistant")
+    assert out[2].startswith("not kept: Alice said hi | capacity:")
+    assert out[3] == (
+        "left: ['Alice is allergic to peanuts', \"Alice's sister is called Ines\", "
+        "'Alice works night shifts on Tuesdays']"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Sequence
 
@@ -36,7 +37,9 @@ def test_fifty_tasks_correct_no_lost_writes_loop_responsive(tmp_path) -> None:
     users = [f"user{i}" for i in range(5)]
 
     async def main() -> tuple[float, float, AsyncMemory]:
-        memory = AsyncMemory.default(tmp_path / "mem", embedder=SlowEmbedder(), max_workers=4)
+        memory = AsyncMemory(
+            Memory.default(tmp_path / "mem", embedder=SlowEmbedder()), max_workers=4
+        )
         stop, worst = asyncio.Event(), [0.0]
         beat = asyncio.create_task(heartbeat(stop, worst))
 
@@ -185,3 +188,34 @@ def test_shared_async_memory_does_not_keep_the_memory_alive() -> None:
     del memory, shared
     gc.collect()
     assert ref() is None
+
+
+def test_every_memory_method_is_awaitable_with_the_same_signature() -> None:
+    skip = {"close", "make_item"}
+    public = [
+        name
+        for name, member in vars(Memory).items()
+        if not name.startswith("_")
+        and (inspect.isfunction(member) or isinstance(member, classmethod))
+        and name not in skip
+    ]
+    assert {"add", "add_many", "search", "write", "apply", "default", "from_url"} <= set(public)
+    for name in public:
+        mirrored, original = getattr(AsyncMemory, name), getattr(Memory, name)
+        opens = isinstance(vars(Memory)[name], classmethod)
+        assert inspect.iscoroutinefunction(mirrored) is not opens, name
+        assert inspect.signature(mirrored) == inspect.signature(original), name
+        assert mirrored.__doc__ == original.__doc__, name
+
+
+def test_a_search_that_records_no_access_runs_beside_changes(tmp_path) -> None:
+    async def main() -> None:
+        async with AsyncMemory.default(tmp_path / "m", embedder=HashEmbedder()) as memory:
+            await memory.add("Alice moved to Lisbon", user_id="alice")
+            with memory._lock:  # a change in progress elsewhere holds the lock
+                hits = await asyncio.wait_for(
+                    memory.search("Lisbon", user_id="alice", record_access=False), 5
+                )
+            assert hits[0].item.text == "Alice moved to Lisbon"
+
+    asyncio.run(main())

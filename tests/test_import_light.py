@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parent.parent
+
 HEAVY = (
     "faiss",
     "langchain_core",
@@ -92,5 +94,28 @@ def test_stores_and_policies_come_from_the_same_checkout_as_agentmem(tmp_path: P
     assert check_same_checkout(agentmem.stores.__file__, "stores")
     assert check_same_checkout(agentmem.policies.__file__, "policies")
     other = tmp_path / "other-checkout" / "stores" / "__init__.py"
-    with pytest.warns(ImportWarning, match="two checkouts are mixed"):
+    with pytest.warns(RuntimeWarning, match="two checkouts are mixed"):
         assert not check_same_checkout(str(other), "stores")
+
+
+def test_a_second_checkout_never_mixes_in_silently(tmp_path: Path) -> None:
+    """agentmem from another checkout (first on the path), stores from this one's install."""
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(
+        ROOT / "agentmem", other / "agentmem", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", "import agentmem.stores; print(agentmem.stores.__file__)"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(other), "PATH": ""},
+    )
+    if done.returncode == 0:  # a development install maps agentmem.stores to this checkout
+        assert Path(done.stdout.strip()).parent == ROOT / "stores"
+        assert "two checkouts are mixed" in done.stderr  # shown with the default filters
+    else:  # a regular install: the other checkout has no stores at all, and says so
+        assert "No module named 'agentmem.stores'" in done.stderr

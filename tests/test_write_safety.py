@@ -165,20 +165,14 @@ def test_an_old_separate_audit_file_is_moved_into_the_store(tmp_path: Path) -> N
 
 
 def test_bulk_loads_are_audited_in_their_transaction(tmp_path: Path) -> None:
-    from agentmem import MemoryItem
-    from tests.helpers import T0
-
     store = HybridStore(tmp_path, HashEmbedder(64), name="vector")
-    items = [
-        MemoryItem(text=f"bulk {i}", scope={"user_id": f"u{i % 2}"}, created_at=T0, recorded_at=T0)  # type: ignore[arg-type]
-        for i in range(30)
-    ]
-    assert store.add_bulk(items, batch=8) == 30
     memory = Memory([store], embedder=HashEmbedder(64), policies=[])
+    items = memory.add_many([f"bulk {i}" for i in range(30)], user_id="u0", batch=8)
     for item in items:
         assert [e.op for e in memory.history(item.id)] == [EventOp.ADD]
     undone = memory.undo(memory.history(items[0].id)[0].id or 0)
-    assert {i.id for i in undone.forgotten} == {i.id for i in items[0:30:2][:4]}
+    assert [i.id for i in undone.forgotten] == [items[0].id]
+    assert memory.count(user_id="u0") == 29
     memory.close()
 
 

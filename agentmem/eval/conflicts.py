@@ -24,6 +24,7 @@ per-item scoring, the option-order control and the report tables defined here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -37,7 +38,7 @@ from pydantic import BaseModel, Field, ValidationError
 from tqdm.auto import tqdm
 
 from agentmem._clock import ManualClock
-from agentmem._errors import UserError
+from agentmem._errors import NotKeptError, UserError
 from agentmem._memory import Memory
 from agentmem._prompts import render_prompt
 from agentmem._protocols import ChatMessage, ChatModel, Embedder, RetentionPolicy
@@ -580,14 +581,15 @@ def staleness(
                 for event in log:
                     clock.set(event.at)
                     if isinstance(event, LoggedTurn):
-                        memory.add(
-                            event.text,
-                            user_id=event.user,
-                            session_id=event.session,
-                            kind=event.kind,
-                            importance=event.importance,
-                            metadata=event.metadata,
-                        )
+                        with contextlib.suppress(NotKeptError):  # a policy may evict it at once
+                            memory.add(
+                                event.text,
+                                user_id=event.user,
+                                session_id=event.session,
+                                kind=event.kind,
+                                importance=event.importance,
+                                metadata=event.metadata,
+                            )
                         attribute = event.metadata.get("attribute")
                         if (
                             isinstance(attribute, str)

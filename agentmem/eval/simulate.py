@@ -19,6 +19,7 @@ group of probes) it records the memory's size (open memories) and the probe accu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -31,7 +32,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from agentmem._clock import ManualClock
-from agentmem._errors import InvalidInputError, MissingDependencyError
+from agentmem._errors import InvalidInputError, MissingDependencyError, NotKeptError
 from agentmem._memory import Memory
 from agentmem._models import Kind
 from agentmem._protocols import RetentionPolicy
@@ -220,15 +221,16 @@ def _run(
             if event.session != session:
                 session = event.session
                 memory.tick()
-            memory.add(
-                event.text,
-                user_id=event.user,
-                session_id=event.session,
-                kind=event.kind,
-                created_at=event.at,
-                importance=event.importance,
-                metadata=event.metadata,
-            )
+            with contextlib.suppress(NotKeptError):  # a policy may evict it at once
+                memory.add(
+                    event.text,
+                    user_id=event.user,
+                    session_id=event.session,
+                    kind=event.kind,
+                    created_at=event.at,
+                    importance=event.importance,
+                    metadata=event.metadata,
+                )
         if pending:
             steps.append(_ask(memory, pending, k))
     return steps

@@ -15,6 +15,7 @@ TTL, ``langgraph_expires_at``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +41,7 @@ from langgraph.store.base import (
 
 from agentmem._async_memory import memory_lock
 from agentmem._clock import as_utc
-from agentmem._errors import InvalidInputError, UserError
+from agentmem._errors import InvalidInputError, NotKeptError, UserError
 from agentmem._memory import Memory
 from agentmem._models import Filters, Kind, MemoryItem, Scope
 from agentmem._protocols import Action, Decision, PolicyContext
@@ -304,14 +305,15 @@ class AgentMemStore(BaseStore):
                 self.memory.forget(
                     user_id=scope.user_id, ids=[existing.id], reason="expired; replaced"
                 )
-            self.memory.add(
-                text,
-                user_id=scope.user_id,
-                agent_id=scope.agent_id,
-                session_id=scope.session_id,
-                kind=self.kind,
-                metadata=metadata,
-            )
+            with contextlib.suppress(NotKeptError):  # a policy may evict it at once
+                self.memory.add(
+                    text,
+                    user_id=scope.user_id,
+                    agent_id=scope.agent_id,
+                    session_id=scope.session_id,
+                    kind=self.kind,
+                    metadata=metadata,
+                )
         self._known_namespaces().add(tuple(op.namespace))
 
     def _candidates(self, prefix: tuple[str, ...]) -> dict[Scope, set[tuple[str, ...]]]:

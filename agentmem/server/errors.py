@@ -6,6 +6,7 @@ error                      status  why
 request validation         422     the body or query does not fit the schema
 InvalidInputError          422     the memory refused a value (its message)
 NotFoundError              404     no memory or event with that id
+NotKeptError               409     stored, then at once not kept by a policy
 MissingDependencyError     501     the server lacks an optional dependency
 UserError (other)          400     the request cannot be carried out as asked
 ClosedError, StoreError    503     the memory cannot serve now; try again
@@ -30,6 +31,7 @@ from agentmem._errors import (
     MissingDependencyError,
     ModelError,
     NotFoundError,
+    NotKeptError,
     StoreError,
     UserError,
 )
@@ -44,6 +46,7 @@ def status_of(exc: Exception) -> int:
     for kind, status in (
         (InvalidInputError, 422),
         (NotFoundError, 404),
+        (NotKeptError, 409),
         (MissingDependencyError, 501),
         (ClosedError, 503),
         (UserError, 400),
@@ -100,6 +103,6 @@ def install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(RequestValidationError, request_invalid)
     app.add_exception_handler(ValidationError, request_invalid)
-    for kind in (UserError, StoreError, ModelError):
+    for kind in (UserError, NotKeptError, StoreError, ModelError):
         app.add_exception_handler(kind, library)
     app.add_exception_handler(Exception, unexpected)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Literal
 
-from agentmem._errors import MissingDependencyError, NotFoundError
+from agentmem._errors import MissingDependencyError, NotFoundError, NotKeptError
 from agentmem._memory import Memory
 from agentmem._models import Hit, Kind, MemoryItem
 
@@ -56,9 +56,17 @@ def build_mcp_server(memory: Memory, user_id: str) -> Any:
 
     @server.tool()
     def remember(text: str, session_id: str | None = None, kind: str = "fact") -> dict[str, Any]:
-        """Store one memory about the user (a short, self-contained fact); returns it."""
+        """Store one memory about the user (a short, self-contained fact); returns it.
+
+        When a retention policy does not keep it (e.g. memory is full of more important
+        ones), the answer says so: ``kept`` is false and ``reason`` says why.
+        """
         with lock:
-            return _item(memory.add(text, user_id=user_id, session_id=session_id, kind=Kind(kind)))
+            try:
+                item = memory.add(text, user_id=user_id, session_id=session_id, kind=Kind(kind))
+            except NotKeptError as exc:
+                return {"id": exc.item.id, "kept": False, "reason": str(exc)}
+            return _item(item)
 
     @server.tool()
     def recall(query: str, k: int = 5) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 
 from agentmem import ManualClock, UserError
+from agentmem._time import describe_duration
 from agentmem.policies import CapacityPolicy, TTLPolicy
 
 from .conftest import MakeMemory
@@ -96,3 +97,28 @@ def test_ttl_archive_and_bad_ttl(make_memory: MakeMemory, clock: ManualClock) ->
     assert memory.get(item.id).valid_to == clock.now()
     with pytest.raises(UserError, match="timedelta"):
         TTLPolicy(0)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("span", "said"),
+    [
+        (timedelta(days=14), "14 days"),
+        (timedelta(days=1, hours=6, minutes=5), "1 day 6 hours"),
+        (timedelta(hours=2, minutes=30), "2 hours 30 minutes"),
+        (timedelta(minutes=1), "1 minute"),
+        (timedelta(seconds=45), "45 seconds"),
+        (timedelta(milliseconds=250), "0.25 seconds"),
+    ],
+)
+def test_durations_read_as_people_say_them(span: timedelta, said: str) -> None:
+    assert describe_duration(span) == said
+
+
+def test_a_ttl_reason_says_the_duration_in_words(
+    make_memory: MakeMemory, clock: ManualClock
+) -> None:
+    memory = make_memory([TTLPolicy(timedelta(days=14))])
+    memory.add("We chatted about the weather", user_id="u")
+    clock.advance(timedelta(days=30))
+    (decision,) = memory.preview()
+    assert decision.reason == f"TTL: older than 14 days on {clock.now():%Y-%m-%d %H:%M}"

@@ -31,3 +31,12 @@ def test_docs_consolidation_example_runs(capsys: pytest.CaptureFixture[str]) -> 
     block = re.findall(r"```python\n(.*?)```", text, re.DOTALL)[1]
     exec(compile(block, "docs/policies.md", "exec"), {})  # noqa: S102
     assert "consolidation: near-duplicates" in capsys.readouterr().out
+
+
+def test_docs_not_kept_example_prints_what_it_says(capsys: pytest.CaptureFixture[str]) -> None:
+    text = (ROOT / "docs" / "policies.md").read_text("utf-8")
+    block, printed = re.search(
+        r"```python\n([^`]*NotKeptError[^`]*)```\s*```text\n([^`]*)```", text
+    ).groups()  # type: ignore[union-attr]
+    exec(compile(block, "docs/policies.md", "exec"), {})  # noqa: S102
+    assert capsys.readouterr().out == printed

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agentmem import MemoryItem, Scope
+from agentmem import ManualClock, Memory, MemoryItem, Scope
 from agentmem.stores import HybridStore, IndexSettings
 from agentmem.stores import _block as block_module
 from agentmem.testing import HashEmbedder
@@ -47,38 +47,37 @@ def builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 # -- bulk load --------------------------------------------------------------------------
-def test_bulk_load_builds_the_graph_once_after_the_last_row(
+def test_a_bulk_load_through_memory_builds_each_graph_once(
     tmp_path: Path, builds: list[int]
 ) -> None:
     store = open_store(tmp_path)
-
-    def generated() -> Iterator[MemoryItem]:
-        yield from notes(300)
-
-    assert store.add_bulk(generated(), batch=40) == 300
-    assert builds == [300]
+    memory = Memory([store], clock=ManualClock(T0), policies=[])
+    records = ({"text": f"note {i}", "created_at": T0 + timedelta(seconds=i)} for i in range(300))
+    assert len(memory.add_many(records, user_id="alice", batch=40)) == 300
     assert store.count() == 300 and store.index_size == 300
+    assert builds == [300]  # the index catches up after the load: each graph built once
     assert store.dense_index.uses_hnsw("alice")
     assert store.search("note 123", scope=ALICE, k=1)[0].item.text == "note 123"
-    store.close()
+    memory.close()
 
 
-def test_a_failed_bulk_load_stores_nothing(tmp_path: Path) -> None:
+def test_a_failed_bulk_load_keeps_whole_batches_only(tmp_path: Path) -> None:
     store = open_store(tmp_path)
-    store.add(notes(5))
+    memory = Memory([store], clock=ManualClock(T0), policies=[])
+    memory.add_many([f"note {i}" for i in range(5)], user_id="alice")
 
-    def broken() -> Iterator[MemoryItem]:
-        yield from notes(100, start=5)
+    def broken() -> Iterator[str]:
+        yield from (f"note {i}" for i in range(5, 105))
         msg = "source failed"
         raise RuntimeError(msg)
 
     with pytest.raises(RuntimeError, match="source failed"):
-        store.add_bulk(broken(), batch=30)
-    assert store.count() == 5 and store.index_size == 5
-    assert {h.item.text for h in store.search("note", scope=ALICE, k=50)} == {
-        f"note {i}" for i in range(5)
-    }
-    store.close()
+        memory.add_many(broken(), user_id="alice", batch=30)
+    assert store.count() == 95 and store.index_size == 95  # 3 whole batches, not the 4th
+    found = {h.item.text for h in store.search("note", scope=ALICE, k=200)}
+    assert found == {f"note {i}" for i in range(95)}
+    assert len(memory.events(user_id="alice")) == 95  # one add event per stored memory
+    memory.close()
 
 
 # -- the saved index --------------------------------------------------------------------
