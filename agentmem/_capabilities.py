@@ -25,6 +25,7 @@ __all__ = [
     "ColumnarStore",
     "EmbeddingStore",
     "ErasingStore",
+    "LazyCommitStore",
     "PurgingStore",
     "TouchingStore",
     "TransactionalStore",
@@ -90,6 +91,23 @@ class TouchingStore(Protocol):
 
     def touch(self, ids: Sequence[str], when: datetime) -> dict[str, int]:
         """Add one access at ``when`` to each id; return the new access counts."""
+        ...
+
+
+@runtime_checkable
+class LazyCommitStore(Protocol):
+    """Can commit bookkeeping (a search's access counts and event) without waiting for the disk.
+
+    Inside ``lazy_commit()`` the store's next outermost transaction commits without
+    flushing to the disk (SQLite: ``synchronous=NORMAL`` in WAL mode): it survives a crashed
+    or killed process like any commit, and on power loss it may roll back, whole (never
+    half), unless a later durable commit of the same database flushed it first.
+    ``Memory.search`` uses it for the access update, so a search does not wait for an
+    fsync; memories themselves are always written durably.
+    """
+
+    def lazy_commit(self) -> AbstractContextManager[Any]:
+        """A block whose outermost transaction commits without an fsync."""
         ...
 
 

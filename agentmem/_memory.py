@@ -23,6 +23,7 @@ from agentmem._audit import AuditLog
 from agentmem._capabilities import (
     AuditedStore,
     EmbeddingStore,
+    LazyCommitStore,
     TouchingStore,
     TransactionalStore,
 )
@@ -610,7 +611,13 @@ class Memory:
             reason="recalled by search",
         )
         stores = [self._store(name) for name in by_store]
-        with self._atomic(*stores):
+        with contextlib.ExitStack() as lazy:
+            # Bookkeeping, not memories: commit without waiting for the disk (a killed
+            # process keeps it; see LazyCommitStore).
+            for store in sorted(stores, key=lambda s: s is self._audit_home):  # as _atomic
+                if isinstance(store, LazyCommitStore):
+                    lazy.enter_context(store.lazy_commit())
+            lazy.enter_context(self._atomic(*stores))
             for store, found in zip(stores, by_store.values(), strict=True):
                 counts = self._touch(store, [hit.item for hit in found], now)
                 for hit in found:

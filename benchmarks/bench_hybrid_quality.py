@@ -56,13 +56,20 @@ BEFORE: dict[str, Any] = {
     "fusion": "rrf",
     "weights": {"dense": 1.0, "bm25": 1.0},
     "rrf_k": 60,
+    "recency_boost": 0.1,
     "name_boost": 0.3,
     "expand": 0.25,
 }
 #: Whole configurations (indexed text and ranking options) compared with ``--configs``.
 CONFIGS: dict[str, tuple[ContextOptions, dict[str, Any]]] = {
     "before": (
-        ContextOptions(speaker="none", date="both", previous_turn="none", relative_dates="none"),
+        ContextOptions(
+            speaker="none",
+            date="both",
+            previous_turn="none",
+            relative_dates="none",
+            turn_context=False,
+        ),
         BEFORE,
     ),
     "default": (ContextOptions(), {}),

@@ -41,7 +41,11 @@ from agentmem.stores import ContextOptions, conversation_options  # noqa: E402
 #: The hybrid store's options before the LoCoMo work, spelled out so the row stays put.
 BEFORE: dict[str, Any] = {
     "context": ContextOptions(
-        speaker="none", date="both", previous_turn="none", relative_dates="none"
+        speaker="none",
+        date="both",
+        previous_turn="none",
+        relative_dates="none",
+        turn_context=False,
     ),
     "signals": ("dense", "bm25"),
     "fusion": "rrf",

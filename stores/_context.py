@@ -24,7 +24,15 @@ from agentmem._errors import UserError
 from agentmem._models import MemoryItem
 from agentmem.stores._query import resolved_dates
 
-__all__ = ["ContextOptions", "Where", "contextual_text", "contextual_texts", "speaker_line"]
+__all__ = [
+    "ContextOptions",
+    "IndexedTexts",
+    "Where",
+    "contextual_text",
+    "contextual_texts",
+    "indexed_texts",
+    "speaker_line",
+]
 
 Where = Literal["none", "lexical", "dense", "both"]
 _WHERE = ("none", "lexical", "dense", "both")
@@ -46,12 +54,20 @@ class ContextOptions:
         relative_dates: relative dates in the text ("yesterday", "last week", "two days
             ago") resolved against the memory's own date (``created_at``, e.g. the
             session's date) and appended as absolute ones (``"yesterday = 7 May 2023"``).
+        turn_context: also index each conversation turn (a memory whose metadata names
+            its ``speaker``) a second time, in its context: an embedded text with the
+            speaker, the day and the previous turn of the session, and a BM25 text with
+            the previous turn. Search fuses both representations as separate lists
+            (``dense-context`` and ``bm25-context``), so a statement that stands alone is
+            still found by its own text and a reply ("That's great! When?") by what it
+            answers. Costs a second embedding per turn; other memories are indexed once.
     """
 
     speaker: Where = "none"
     date: Where = "both"
     previous_turn: Where = "none"
     relative_dates: Where = "lexical"
+    turn_context: bool = True
 
     @classmethod
     def conversation(cls) -> ContextOptions:
@@ -63,7 +79,13 @@ class ContextOptions:
         0.44 to 0.78 (0.77 held out); on generated conversations and bAbI it does worse
         than the default (``benchmarks/RESULTS.md``), so it is a choice, not the default.
         """
-        return cls(speaker="both", date="lexical", previous_turn="both", relative_dates="lexical")
+        return cls(
+            speaker="both",
+            date="lexical",
+            previous_turn="both",
+            relative_dates="lexical",
+            turn_context=False,
+        )
 
     def __post_init__(self) -> None:
         for name in ("speaker", "date", "previous_turn", "relative_dates"):
@@ -75,15 +97,28 @@ class ContextOptions:
     @property
     def key(self) -> str:
         """A string that identifies these options (stored to detect a change on reopen)."""
-        return (
+        key = (
             f"speaker={self.speaker},date={self.date},prev={self.previous_turn},"
             f"dates={self.relative_dates}"
         )
+        return f"{key},turns=context" if self.turn_context else key
 
     @property
     def needs_previous(self) -> bool:
         """Whether the previous turn is part of any indexed text."""
-        return self.previous_turn != "none"
+        return self.previous_turn != "none" or self.turn_context
+
+
+#: What a conversation turn's second, in-context representation carries: the embedded
+#: text has the speaker, the day and the previous turn; the BM25 text the previous turn
+#: but not the speaker (a speaker's name would match every turn they said; a name in the
+#: query boosts their turns instead).
+_TURN_DENSE = ContextOptions(
+    speaker="dense", date="dense", previous_turn="dense", relative_dates="none"
+)
+_TURN_LEXICAL = ContextOptions(
+    speaker="none", date="lexical", previous_turn="lexical", relative_dates="lexical"
+)
 
 
 def speaker_line(item: MemoryItem) -> str:
@@ -118,6 +153,44 @@ def contextual_text(
     return text
 
 
+@dataclass(frozen=True)
+class IndexedTexts:
+    """Every text indexed for a batch of memories, one entry per memory.
+
+    ``lexical`` and ``dense`` are each memory's own representation; ``context_lexical``
+    and ``context_dense`` its in-context one (``None`` for a memory that is not a
+    conversation turn, or when :attr:`ContextOptions.turn_context` is off).
+    """
+
+    lexical: list[str]
+    dense: list[str]
+    context_lexical: list[str | None]
+    context_dense: list[str | None]
+
+
+def indexed_texts(
+    items: Sequence[MemoryItem],
+    options: ContextOptions,
+    lookup: Callable[[MemoryItem], str | None] | None = None,
+) -> IndexedTexts:
+    """The texts to index for each of ``items``: its own and, for a turn, in context.
+
+    The previous turn is found as :func:`contextual_texts` finds it.
+    """
+    previous = previous_turns(items, lookup) if options.needs_previous else {}
+    lexical = [contextual_text(i, options, previous.get(i.id), side="lexical") for i in items]
+    dense = [contextual_text(i, options, previous.get(i.id), side="dense") for i in items]
+    context_lexical: list[str | None] = [None] * len(items)
+    context_dense: list[str | None] = [None] * len(items)
+    if options.turn_context:
+        for n, item in enumerate(items):
+            if _speaker(item):
+                before = previous.get(item.id)
+                context_lexical[n] = contextual_text(item, _TURN_LEXICAL, before, side="lexical")
+                context_dense[n] = contextual_text(item, _TURN_DENSE, before, side="dense")
+    return IndexedTexts(lexical, dense, context_lexical, context_dense)
+
+
 def contextual_texts(
     items: Sequence[MemoryItem],
     options: ContextOptions,
@@ -129,10 +202,8 @@ def contextual_texts(
     it in the same session among ``items``; for the first of a session, ``lookup(item)``
     (the store's stored turn before it, as ``Speaker: text``) if given.
     """
-    previous = previous_turns(items, lookup) if options.needs_previous else {}
-    lexical = [contextual_text(i, options, previous.get(i.id), side="lexical") for i in items]
-    dense = [contextual_text(i, options, previous.get(i.id), side="dense") for i in items]
-    return lexical, dense
+    texts = indexed_texts(items, options, lookup)
+    return texts.lexical, texts.dense
 
 
 def previous_turns(

@@ -19,6 +19,7 @@ from agentmem._sql import chunks
 
 __all__ = [
     "STOP_WORDS",
+    "ContextFtsIndex",
     "FtsIndex",
     "bm25_search",
     "match_expression",
@@ -60,15 +61,19 @@ def bm25_search(
     where: str,
     params: Sequence[Any],
     limit: int,
+    *,
+    table: str = "items_fts",
 ) -> list[tuple[int, float]]:
-    """The best ``limit`` ``(vid, score)`` of ``items_fts`` matching ``match``, best first.
+    """The best ``limit`` ``(vid, score)`` of ``table`` matching ``match``, best first.
 
     ``where``/``params`` filter the joined ``items`` rows (a store's scope clause). The
     score is the negated BM25 rank (higher is better); ties go to the older row.
+    ``table`` is ``items_fts`` or another FTS5 table keyed by ``vid`` (a constant, never
+    user input).
     """
     rows = conn.execute(
-        "SELECT items.vid, bm25(items_fts) AS rank FROM items_fts JOIN items "
-        f"ON items.vid = items_fts.rowid WHERE items_fts MATCH ? AND ({where}) "
+        f"SELECT items.vid, bm25({table}) AS rank FROM {table} JOIN items "
+        f"ON items.vid = {table}.rowid WHERE {table} MATCH ? AND ({where}) "
         "ORDER BY rank, items.vid LIMIT ?",
         (match, *params, limit),
     ).fetchall()
@@ -82,24 +87,25 @@ class FtsIndex:
     and the items commit together.
     """
 
+    TABLE = "items_fts"
     SCHEMA = (
         "CREATE VIRTUAL TABLE IF NOT EXISTS items_fts "
         "USING fts5(body, tokenize='porter unicode61');"
     )
 
-    @staticmethod
-    def insert(conn: sqlite3.Connection, vids: Sequence[int], bodies: Sequence[str]) -> None:
+    @classmethod
+    def insert(cls, conn: sqlite3.Connection, vids: Sequence[int], bodies: Sequence[str]) -> None:
         """Index ``bodies`` under ``vids``."""
         conn.executemany(
-            "INSERT INTO items_fts (rowid, body) VALUES (?, ?)",
+            f"INSERT INTO {cls.TABLE} (rowid, body) VALUES (?, ?)",
             list(zip(vids, bodies, strict=True)),
         )
 
-    @staticmethod
-    def delete(conn: sqlite3.Connection, vids: Sequence[int]) -> None:
+    @classmethod
+    def delete(cls, conn: sqlite3.Connection, vids: Sequence[int]) -> None:
         """Drop the entries of ``vids``."""
         for chunk, qs in chunks(vids):
-            conn.execute(f"DELETE FROM items_fts WHERE rowid IN ({qs})", chunk)
+            conn.execute(f"DELETE FROM {cls.TABLE} WHERE rowid IN ({qs})", chunk)
 
     @classmethod
     def replace(cls, conn: sqlite3.Connection, vids: Sequence[int], bodies: Sequence[str]) -> None:
@@ -107,18 +113,32 @@ class FtsIndex:
         cls.delete(conn, vids)
         cls.insert(conn, vids, bodies)
 
-    @staticmethod
-    def clear(conn: sqlite3.Connection) -> None:
+    @classmethod
+    def clear(cls, conn: sqlite3.Connection) -> None:
         """Drop every entry (before a full rebuild)."""
-        conn.execute("DELETE FROM items_fts")
+        conn.execute(f"DELETE FROM {cls.TABLE}")
 
-    @staticmethod
-    def bodies(conn: sqlite3.Connection, vids: Sequence[int]) -> dict[int, str]:
+    @classmethod
+    def bodies(cls, conn: sqlite3.Connection, vids: Sequence[int]) -> dict[int, str]:
         """The indexed text of each of ``vids`` that has one."""
         out: dict[int, str] = {}
         for chunk, qs in chunks(vids):
             rows = conn.execute(
-                f"SELECT rowid, body FROM items_fts WHERE rowid IN ({qs})", chunk
+                f"SELECT rowid, body FROM {cls.TABLE} WHERE rowid IN ({qs})", chunk
             ).fetchall()
             out.update((int(r), str(b)) for r, b in rows)
         return out
+
+
+class ContextFtsIndex(FtsIndex):
+    """The second lexical index of conversation turns: each turn in its context.
+
+    Same shape as :class:`FtsIndex` (rowid = the item's ``vid``), holding only the turns
+    that have an in-context text (:class:`~agentmem.stores._context.IndexedTexts`).
+    """
+
+    TABLE = "items_context_fts"
+    SCHEMA = (
+        "CREATE VIRTUAL TABLE IF NOT EXISTS items_context_fts "
+        "USING fts5(body, tokenize='porter unicode61');"
+    )

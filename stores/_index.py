@@ -108,6 +108,11 @@ class DenseIndex:
         """How many live vectors the index holds."""
         return sum(block.live for block in self._blocks.values())
 
+    def count_keys(self, *, below: int) -> int:
+        """How many live rows have a key (vid) below ``below``."""
+        with self.lock:
+            return sum(1 for vid in self._user_of if vid < below)
+
     @property
     def tombstones(self) -> int:
         """How many dead rows wait for the next compaction."""

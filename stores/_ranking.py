@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, Literal, Protocol, TypeVar
+from typing import Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from agentmem._errors import UserError
 from agentmem._fusion import reciprocal_rank
@@ -31,6 +31,7 @@ from agentmem.stores._query import (
 )
 
 __all__ = [
+    "ContextRetriever",
     "Fused",
     "Ranked",
     "RankingSettings",
@@ -52,6 +53,9 @@ Fusion = Literal["rrf", "weighted"]
 TimeMode = Literal["boost", "filter", "off"]
 
 _SIGNAL_ORDER = ("dense", "bm25")
+
+CONTEXT_WEIGHTS = {"dense-context": 0.5, "bm25-context": 0.5}
+"""Default weights of the in-context lists (fitted: ``benchmarks/fit_locomo_fusion.py``)."""
 _WORD = re.compile(r"\w+", re.UNICODE)
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s*")
 
@@ -64,9 +68,11 @@ class RankingSettings:
         signals: which retrievers run: ``("dense", "bm25")``, ``("dense",)`` or ``("bm25",)``.
         fusion: ``"rrf"`` (reciprocal-rank fusion) or ``"weighted"`` (min-max normalised
             scores, weighted).
-        weights: per-signal weights (``dense``, ``bm25``, and the second hop's
-            ``dense-hop``, ``bm25-hop``); missing ones default to 1.0 for a first-round
-            signal and ``expand`` times its signal's weight for a hop.
+        weights: per-list weights: ``dense`` and ``bm25`` (each memory's own text),
+            ``dense-context`` and ``bm25-context`` (conversation turns in their context,
+            when the retriever offers them; default 0.5 each), and the second hop's
+            ``bm25-hop``; missing ones default to 1.0 for a first-round signal and
+            ``expand`` times its signal's weight for a hop.
         rrf_k: the RRF constant (score = weight / (rrf_k + rank)).
         candidates: how deep each retriever looks before fusion (at least ``k``).
         time_mode: what a date in the query does: ``"boost"``, ``"filter"`` or ``"off"``.
@@ -80,12 +86,12 @@ class RankingSettings:
     signals: tuple[Signal, ...] = ("dense", "bm25")
     fusion: Fusion = "rrf"
     weights: Mapping[str, float] = field(default_factory=dict)
-    rrf_k: int = 60
+    rrf_k: int = 30
     candidates: int = 50
     time_mode: TimeMode = "boost"
     time_boost: float = 0.5
     name_boost: float = 0.3
-    recency_boost: float = 0.1
+    recency_boost: float = 0.2
     expand: float = 0.25
     rerank_depth: int = 30
 
@@ -101,7 +107,7 @@ class RankingSettings:
         if self.time_mode not in ("boost", "filter", "off"):
             msg = f"time_mode must be 'boost', 'filter' or 'off', got {self.time_mode!r}"
             raise UserError(msg)
-        weights = {"dense": 1.0, "bm25": 1.0, **self.weights}
+        weights = {"dense": 1.0, "bm25": 1.0, **CONTEXT_WEIGHTS, **self.weights}
         weights.setdefault("dense-hop", self.expand * weights["dense"])
         weights.setdefault("bm25-hop", self.expand * weights["bm25"])
         object.__setattr__(self, "weights", weights)
@@ -158,6 +164,23 @@ class Retriever(Protocol[K]):
         ...
 
 
+@runtime_checkable
+class ContextRetriever(Protocol[K]):
+    """A :class:`Retriever` that also indexes conversation turns in their context.
+
+    Optional: :func:`rank` fuses these lists (``dense-context``, ``bm25-context``) beside
+    the memories' own when the retriever has them. Keys are the same as the own lists'.
+    """
+
+    def dense_context(self, text: str, depth: int) -> list[tuple[K, float]]:
+        """The ``depth`` nearest turns by their in-context embedding, best first."""
+        ...
+
+    def lexical_context(self, text: str, depth: int) -> list[tuple[K, float]]:
+        """The ``depth`` best turns by BM25 over their in-context text, best first."""
+        ...
+
+
 def fuse(
     lists: Sequence[tuple[str, Sequence[tuple[K, float]]]], settings: RankingSettings
 ) -> Fused[K]:
@@ -172,7 +195,7 @@ def fuse(
             gains = _weighted(hits, weight)
         for key, gain in gains.items():
             scores[key] = scores.get(key, 0.0) + gain
-        base = signal.removesuffix("-hop")
+        base = signal.split("-")[0]
         for key, _ in hits:
             signals = found_by.setdefault(key, [])
             if base not in signals:
@@ -301,11 +324,16 @@ def rank(
     """
     depth = max(k, settings.candidates)
     lists: list[tuple[str, list[tuple[K, float]]]] = []
+    context = retriever if isinstance(retriever, ContextRetriever) else None
     for text in (query, *sub_queries):
         if "dense" in settings.signals:
             lists.append(("dense", retriever.dense(text, depth)))
+            if context is not None and settings.weight("dense-context") > 0:
+                lists.append(("dense-context", context.dense_context(text, depth)))
         if "bm25" in settings.signals:
             lists.append(("bm25", retriever.lexical(text, depth)))
+            if context is not None and settings.weight("bm25-context") > 0:
+                lists.append(("bm25-context", context.lexical_context(text, depth)))
     fused = fuse(lists, settings)
     if settings.expand > 0 and fused.scores:
         top = fused.ordered()[:2]

@@ -18,7 +18,13 @@ from numpy.typing import NDArray
 from agentmem._models import Filters, MemoryItem, Scope
 from agentmem._sql import chunks
 from agentmem.stores._block import RowAttrs
-from agentmem.stores._fts import STOP_WORDS, FtsIndex, bm25_search, match_expression
+from agentmem.stores._fts import (
+    STOP_WORDS,
+    ContextFtsIndex,
+    FtsIndex,
+    bm25_search,
+    match_expression,
+)
 from agentmem.stores._index import (
     DenseIndex,
     IndexSettings,
@@ -28,12 +34,28 @@ from agentmem.stores._index import (
 )
 from agentmem.stores._sqlite import ItemTable, where_clause
 
-__all__ = ["SqliteRetriever", "load_dense", "sync_dense"]
+__all__ = ["CONTEXT_KEY", "CONTEXT_SCHEMA", "SqliteRetriever", "load_dense", "sync_dense"]
 
 logger = logging.getLogger(__name__)
 
 
 _ROW = "SELECT vid, user_id, kind, created_at, valid_from, valid_to, embedding FROM items"
+
+CONTEXT_KEY = 1 << 40
+"""Added to an item's ``vid`` for its in-context vector's key in the dense index.
+
+A conversation turn has two vectors in its user's block: its own under ``vid`` and the
+one of its text in context under ``vid + CONTEXT_KEY`` (row ids stay far below 2**40)."""
+
+CONTEXT_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS context_vectors (vid INTEGER PRIMARY KEY, embedding BLOB NOT NULL);"
+)
+"""In-context vectors of conversation turns, by the item's ``vid`` (same transaction)."""
+
+_CONTEXT_ROW = (
+    "SELECT items.vid + ?, user_id, kind, created_at, valid_from, valid_to, "
+    "context_vectors.embedding FROM context_vectors JOIN items ON items.vid = context_vectors.vid"
+)
 
 
 def _by_user(
@@ -64,6 +86,19 @@ def load_dense(table: ItemTable, dim: int, settings: IndexSettings) -> DenseInde
         for user, vids, vectors, attrs in _by_user(rows, dim):
             dense.add(user, vids, vectors, attrs, maintain=False)
         last = int(rows[-1][0])
+    last = -1
+    while True:
+        with table.lock:
+            rows = table.conn.execute(
+                f"{_CONTEXT_ROW} WHERE items.vid > ? AND items.embedding IS NOT NULL "
+                "ORDER BY items.vid LIMIT 20000",
+                (CONTEXT_KEY, last),
+            ).fetchall()
+        if not rows:
+            break
+        for user, vids, vectors, attrs in _by_user(rows, dim):
+            dense.add(user, vids, vectors, attrs, maintain=False)
+        last = int(rows[-1][0]) - CONTEXT_KEY
     dense.maintain_all()
     logger.debug("loaded %d vectors into the dense index", dense.size)
     return dense
@@ -73,7 +108,8 @@ def sync_dense(table: ItemTable, dense: DenseIndex, vids: Sequence[int], dim: in
     """Bring these rows of ``dense`` in line with ``table``; return the users touched.
 
     A row gone from the table (or without an embedding) leaves the index; a present one is
-    added or replaced. The caller holds the table's lock.
+    added or replaced; so does its in-context vector (key ``vid + CONTEXT_KEY``). The
+    caller holds the table's lock.
     """
     present: dict[int, Sequence[Any]] = {}
     for chunk, qs in chunks(vids):
@@ -81,7 +117,13 @@ def sync_dense(table: ItemTable, dense: DenseIndex, vids: Sequence[int], dim: in
             f"{_ROW} WHERE vid IN ({qs}) AND embedding IS NOT NULL", chunk
         ).fetchall()
         present.update((int(r[0]), tuple(r)) for r in rows)
-    gone = [vid for vid in vids if vid not in present]
+        rows = table.conn.execute(
+            f"{_CONTEXT_ROW} WHERE items.vid IN ({qs}) AND items.embedding IS NOT NULL",
+            (CONTEXT_KEY, *chunk),
+        ).fetchall()
+        present.update((int(r[0]), tuple(r)) for r in rows)
+    keys = [*vids, *(vid + CONTEXT_KEY for vid in vids)]
+    gone = [key for key in keys if key not in present and dense.user_of(key) is not None]
     touched = {user for vid in gone if (user := dense.user_of(vid)) is not None}
     dense.remove(gone)
     for user, ids, vectors, attrs in _by_user(list(present.values()), dim):
@@ -95,7 +137,9 @@ class SqliteRetriever:
 
     Bound to one search's scope, filters and time. Dense search first narrows to row ids
     in SQLite when the scope or metadata filters say more than the user. The search's
-    ``queries`` (the query and its rewrites) are embedded in one call, on first use.
+    ``queries`` (the query and its rewrites) are embedded in one call, on first use. It
+    also answers :class:`~agentmem.stores._ranking.ContextRetriever`: conversation turns
+    by their in-context vector (the same block search) and in-context BM25 text.
     """
 
     def __init__(
@@ -119,6 +163,9 @@ class SqliteRetriever:
         self._threads = threads
         self._queries = list(dict.fromkeys(queries))
         self._vectors: dict[str, NDArray[np.float32]] = {}
+        self._dense_hits: dict[
+            tuple[str, int], tuple[list[tuple[int, float]], list[tuple[int, float]]]
+        ] = {}
 
     def _vector(self, text: str) -> NDArray[np.float32]:
         """The embedding of ``text``; the search's ``queries`` are embedded together, once."""
@@ -136,7 +183,20 @@ class SqliteRetriever:
         )
 
     def dense(self, text: str, depth: int) -> list[tuple[int, float]]:
-        """The nearest rows by embedding, best first."""
+        """The nearest rows by their own embedding, best first."""
+        return self._dense_views(text, depth)[0]
+
+    def dense_context(self, text: str, depth: int) -> list[tuple[int, float]]:
+        """The nearest conversation turns by their in-context embedding, best first."""
+        return self._dense_views(text, depth)[1]
+
+    def _dense_views(
+        self, text: str, depth: int
+    ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+        """One search of the block for both kinds of vectors, split by key (cached)."""
+        key = (text, depth)
+        if key in self._dense_hits:
+            return self._dense_hits[key]
         scope, filters, as_of = self._scope, self._filters, self._as_of
         only: list[int] | None = None
         if (
@@ -146,22 +206,35 @@ class SqliteRetriever:
         ):
             only = self._table.vids(scope, filters, as_of=as_of, open_only=as_of is None)
             if not only:
-                return []
+                self._dense_hits[key] = ([], [])
+                return [], []
+            only = [*only, *(vid + CONTEXT_KEY for vid in only)]
         vector = self._vector(text)
         with self._table.lock, faiss_threads(self._threads):
             self._table.ensure_open()
-            return self._dense.search(
-                scope.user_id, vector, depth, row_filter(filters, as_of), only_vids=only
+            hits = self._dense.search(
+                scope.user_id, vector, 4 * depth, row_filter(filters, as_of), only_vids=only
             )
+        own = [(vid, score) for vid, score in hits if vid < CONTEXT_KEY][:depth]
+        context = [(vid - CONTEXT_KEY, score) for vid, score in hits if vid >= CONTEXT_KEY]
+        self._dense_hits[key] = (own, context[:depth])
+        return self._dense_hits[key]
 
     def lexical(self, text: str, depth: int) -> list[tuple[int, float]]:
-        """The best rows by BM25 (stop words ignored), best first."""
+        """The best rows by BM25 over their own text (stop words ignored), best first."""
+        return self._bm25(text, depth, FtsIndex.TABLE)
+
+    def lexical_context(self, text: str, depth: int) -> list[tuple[int, float]]:
+        """The best conversation turns by BM25 over their in-context text, best first."""
+        return self._bm25(text, depth, ContextFtsIndex.TABLE)
+
+    def _bm25(self, text: str, depth: int, table: str) -> list[tuple[int, float]]:
         match = match_expression(text, STOP_WORDS)
         if match is None:
             return []
         where, params = self._where()
         with self._table.lock:
-            return bm25_search(self._table.conn, match, where, params, depth)
+            return bm25_search(self._table.conn, match, where, params, depth, table=table)
 
     def recent(self, depth: int) -> list[tuple[int, float]]:
         """The newest rows in scope (score 0)."""

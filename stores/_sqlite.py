@@ -9,6 +9,7 @@ search-side parts live in their own modules (``_fts``, ``_index``, ``_retrieval`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import operator
 import os
@@ -234,6 +235,9 @@ def where_clause(
     return (" AND ".join(parts) or "1"), params
 
 
+_DURABLE = frozenset({"FULL", "EXTRA"})
+
+
 class ItemTable:
     """A thread-safe SQLite table of memory items (plus a ``meta`` key-value table).
 
@@ -252,6 +256,7 @@ class ItemTable:
         self.path = path
         self.lock = threading.RLock()
         self._depth = 0
+        self._synchronous = synchronous.upper()
         self.busy_timeout = busy_timeout
         target = ":memory:" if path is None else str(path)
         try:
@@ -293,6 +298,29 @@ class ItemTable:
         return self._conn is None
 
     # -- transactions -----------------------------------------------------------------
+    @contextlib.contextmanager
+    def lazy_commit(self) -> Iterator[None]:
+        """A block whose outermost transaction commits without an fsync (``synchronous=NORMAL``).
+
+        In WAL mode such a commit survives a crashed or killed process; on power loss it
+        may roll back whole, unless a later durable commit flushed the log first. Inside a
+        transaction already open (same thread) it changes nothing: the outer commit
+        decides. The table's lock is held throughout, so no other thread's write commits
+        lazily meanwhile.
+        """
+        with self.lock:
+            relax = self._depth == 0 and self.path is not None and self._synchronous in _DURABLE
+            if not relax:
+                yield
+                return
+            conn = self.conn
+            conn.execute("PRAGMA synchronous=NORMAL")
+            try:
+                yield
+            finally:
+                if self._conn is not None:
+                    self._conn.execute(f"PRAGMA synchronous={self._synchronous}")
+
     def transaction(self) -> _Transaction:
         """A ``with`` block that commits on success and rolls back on any error.
 
@@ -691,6 +719,10 @@ class TableStore:
         Re-entrant; ``Memory`` opens one around each change and its audit events.
         """
         return self._table.transaction()
+
+    def lazy_commit(self) -> AbstractContextManager[Any]:
+        """A block whose outermost transaction commits without an fsync (see ItemTable)."""
+        return self._table.lazy_commit()
 
     def audit_sink(self) -> AuditLog:
         """An audit log kept in this store's own database, written in its transactions."""

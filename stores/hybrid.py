@@ -33,10 +33,11 @@ from agentmem._clock import Clock, SystemClock
 from agentmem._errors import NotFoundError
 from agentmem._models import Filters, Hit, MemoryItem, Scope
 from agentmem._protocols import ChatModel, Embedder
+from agentmem._sql import chunks
 from agentmem._time import to_micros
-from agentmem.stores._context import ContextOptions, contextual_texts
+from agentmem.stores._context import ContextOptions, IndexedTexts, indexed_texts
 from agentmem.stores._embedding_cache import CachedEmbeddings, EmbeddingCache
-from agentmem.stores._fts import FtsIndex
+from agentmem.stores._fts import ContextFtsIndex, FtsIndex
 from agentmem.stores._index import DenseIndex, IndexSettings
 from agentmem.stores._ranking import (
     Fusion,
@@ -48,7 +49,13 @@ from agentmem.stores._ranking import (
     rewrite_query,
 )
 from agentmem.stores._rerank import CrossEncoderReranker, Reranker
-from agentmem.stores._retrieval import SqliteRetriever, load_dense, sync_dense
+from agentmem.stores._retrieval import (
+    CONTEXT_KEY,
+    CONTEXT_SCHEMA,
+    SqliteRetriever,
+    load_dense,
+    sync_dense,
+)
 from agentmem.stores._sqlite import (
     ColumnReads,
     EmbeddedTableStore,
@@ -65,6 +72,8 @@ _DB = "vector.sqlite"  # the file name VectorStore uses too: a store can be reop
 _DENSE = "dense"
 _EXTRA_SCHEMA = (
     FtsIndex.SCHEMA
+    + ContextFtsIndex.SCHEMA
+    + CONTEXT_SCHEMA
     + EmbeddingCache.SCHEMA
     + "CREATE INDEX IF NOT EXISTS items_session ON items (user_id, session_id, created_at);"
 )
@@ -87,6 +96,19 @@ def conversation_options() -> dict[str, Any]:
         "name_boost": 0.5,
         "expand": 0.0,
     }
+
+
+def _dense_batch(texts: IndexedTexts) -> list[str]:
+    """The texts one embedding call takes: each item's own, then the turns' in context."""
+    return [*texts.dense, *(text for text in texts.context_dense if text is not None)]
+
+
+def _insert_context(conn: Any, vids: Sequence[int], vectors: Any) -> None:
+    """Store in-context vectors under their items' ``vids``."""
+    conn.executemany(
+        "INSERT OR REPLACE INTO context_vectors (vid, embedding) VALUES (?, ?)",
+        [(vid, v.tobytes()) for vid, v in zip(vids, vectors, strict=True)],
+    )
 
 
 class HybridStore(EmbeddedTableStore, ColumnReads):
@@ -134,13 +156,13 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
         signals: Sequence[Signal] = ("dense", "bm25"),
         fusion: Fusion = "rrf",
         weights: dict[str, float] | None = None,
-        rrf_k: int = 60,
+        rrf_k: int = 30,
         candidates: int = 50,
         context: ContextOptions | None = None,
         time_mode: TimeMode = "boost",
         time_boost: float = 0.5,
         name_boost: float = 0.3,
-        recency_boost: float = 0.1,
+        recency_boost: float = 0.2,
         expand: float = 0.25,
         clock: Clock | None = None,
         rewriter: ChatModel | None = None,
@@ -228,7 +250,7 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
                 self._seen = self._table.last_change()  # before reading: later changes replay
                 self._dense = self._load_dense()
             self._catch_up()
-            stored = self._table.count_embedded()
+            stored = self._table.count_embedded() + self._count_context()
             if self._dense.size != stored:
                 logger.warning(
                     "the dense index holds %d vectors for %d stored memories; rebuilding it",
@@ -298,6 +320,15 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
             if touched:
                 self._dense.maintain(touched)
 
+    def _count_context(self) -> int:
+        """How many in-context vectors belong to embedded memories (the index holds them)."""
+        with self._table.lock:
+            row = self._table.conn.execute(
+                "SELECT COUNT(*) FROM context_vectors JOIN items USING (vid) "
+                "WHERE items.embedding IS NOT NULL"
+            ).fetchone()
+        return int(row[0])
+
     def _apply_changes(self, vids: list[int]) -> set[str]:
         """Sync these rows of the dense index with SQLite; return the users touched."""
         return sync_dense(self._table, self._dense, vids, self._dim)
@@ -319,22 +350,31 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
             if not reembed and table.get_meta("fts_version") == table.get_meta("version"):
                 return
             items = list(table.scan(None, None, batch=5000))
-            texts, dense_texts = self._contextual(items, lookup=False)
-            embedded = self._cache.embed(conn, dense_texts) if reembed else None
+            texts = self._contextual(items, lookup=False)
+            embedded = self._cache.embed(conn, _dense_batch(texts)) if reembed else None
             FtsIndex.clear(conn)
             vids = {str(i): int(v) for v, i in conn.execute("SELECT vid, id FROM items")}
             item_vids = [vids[item.id] for item in items]
-            FtsIndex.insert(conn, item_vids, texts)
+            FtsIndex.insert(conn, item_vids, texts.lexical)
+            ContextFtsIndex.clear(conn)
+            turns = [n for n, text in enumerate(texts.context_lexical) if text is not None]
+            ContextFtsIndex.insert(
+                conn, [item_vids[n] for n in turns], [texts.context_lexical[n] or "" for n in turns]
+            )
             if embedded is not None:
+                own = len(items)
                 conn.executemany(
                     "UPDATE items SET embedding = ? WHERE vid = ?",
                     [
                         (v.tobytes(), vid)
-                        for v, vid in zip(embedded.vectors, item_vids, strict=True)
+                        for v, vid in zip(embedded.vectors[:own], item_vids, strict=True)
                     ],
                 )
+                conn.execute("DELETE FROM context_vectors")
+                keys = [*item_vids, *(item_vids[n] + CONTEXT_KEY for n in turns)]
+                _insert_context(conn, [item_vids[n] for n in turns], embedded.vectors[own:])
                 # Every memory was re-embedded: the cache holds exactly the new vectors.
-                EmbeddingCache.reset(conn, item_vids, embedded.hashes, embedded.vectors)
+                EmbeddingCache.reset(conn, keys, embedded.hashes, embedded.vectors)
             self._table.set_meta("context", self.context.key)
             self._table.set_meta("fts_version", str(self._table.bump_version()))
 
@@ -411,7 +451,7 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
     def index_size(self) -> int:
         """How many live vectors the dense index holds (equals ``count()``)."""
         self._catch_up()
-        return self._dense.size
+        return self._dense.count_keys(below=CONTEXT_KEY)
 
     @property
     def dense_index(self) -> DenseIndex:
@@ -420,11 +460,9 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
         return self._dense
 
     # -- indexing ----------------------------------------------------------------------
-    def _contextual(
-        self, items: Sequence[MemoryItem], *, lookup: bool = True
-    ) -> tuple[list[str], list[str]]:
-        """The lexical and the dense text to index for each item."""
-        return contextual_texts(items, self.context, self._previous_turn if lookup else None)
+    def _contextual(self, items: Sequence[MemoryItem], *, lookup: bool = True) -> IndexedTexts:
+        """The texts to index for each item (its own; a turn's in context too)."""
+        return indexed_texts(items, self.context, self._previous_turn if lookup else None)
 
     def _previous_turn(self, item: MemoryItem) -> str | None:
         """The stored memory before ``item`` in its session, as ``Speaker: text``."""
@@ -460,23 +498,46 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
             self._insert(items, texts, embedded)
         self._catch_up()
 
-    def _prepare(self, items: Sequence[MemoryItem]) -> tuple[list[str], CachedEmbeddings]:
-        """The lexical texts of ``items`` and their (cached or computed) embeddings."""
-        texts, dense_texts = self._contextual(items)
-        return texts, self._cache.embed(self._table.conn, dense_texts)
+    def _prepare(self, items: Sequence[MemoryItem]) -> tuple[IndexedTexts, CachedEmbeddings]:
+        """The indexed texts of ``items`` and their (cached or computed) embeddings.
+
+        One embedding call: each item's own text first, then the in-context texts of the
+        turns among them.
+        """
+        texts = self._contextual(items)
+        return texts, self._cache.embed(self._table.conn, _dense_batch(texts))
 
     def _insert(
         self,
         items: Sequence[MemoryItem],
-        texts: Sequence[str],
+        texts: IndexedTexts,
         embedded: CachedEmbeddings,
     ) -> None:
         """Write rows, full-text entries and cache references (the change log gets the ids)."""
-        conn, vectors = self._table.conn, embedded.vectors
-        vids = self._table.insert(items, [row.tobytes() for row in vectors])
-        EmbeddingCache.ref(conn, vids, embedded.hashes)
-        FtsIndex.insert(conn, vids, texts)
+        conn, own = self._table.conn, len(items)
+        vectors, hashes = embedded.vectors, embedded.hashes
+        vids = self._table.insert(items, [row.tobytes() for row in vectors[:own]])
+        EmbeddingCache.ref(conn, vids, hashes[:own])
+        FtsIndex.insert(conn, vids, texts.lexical)
+        self._index_context(conn, vids, texts, vectors[own:], hashes[own:])
         self._commit(embedded.new_rows)
+
+    @staticmethod
+    def _index_context(
+        conn: Any,
+        vids: Sequence[int],
+        texts: IndexedTexts,
+        vectors: Any,
+        hashes: Sequence[str],
+    ) -> None:
+        """Write the in-context representation of the turns among ``vids`` (texts' order)."""
+        turns = [n for n, text in enumerate(texts.context_lexical) if text is not None]
+        if not turns:
+            return
+        turn_vids = [vids[n] for n in turns]
+        ContextFtsIndex.insert(conn, turn_vids, [texts.context_lexical[n] or "" for n in turns])
+        _insert_context(conn, turn_vids, vectors)
+        EmbeddingCache.ref(conn, [vid + CONTEXT_KEY for vid in turn_vids], hashes)
 
     def update(self, items: Sequence[MemoryItem]) -> None:
         """Replace stored items by id; a changed indexed text is re-embedded and re-indexed."""
@@ -499,8 +560,9 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
                 if rows[item.id][1]
                 != (item.text, item.metadata.get("speaker"), to_micros(item.created_at))
             ]
-            texts, dense_texts = self._contextual(changed) if changed else ([], [])
-            embedded = self._cache.embed(self._table.conn, dense_texts)
+            texts = self._contextual(changed)
+            embedded = self._cache.embed(self._table.conn, _dense_batch(texts))
+            own = len(changed)
             fresh = {item.id: embedded.vectors[i] for i, item in enumerate(changed)}
             with self._table.transaction() as conn:
                 for item in items:
@@ -512,8 +574,12 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
                     )
                 changed_vids = [rows[item.id][0] for item in changed]
                 EmbeddingCache.unref(conn, changed_vids)
-                EmbeddingCache.ref(conn, changed_vids, embedded.hashes)
-                FtsIndex.replace(conn, changed_vids, texts)
+                EmbeddingCache.ref(conn, changed_vids, embedded.hashes[:own])
+                FtsIndex.replace(conn, changed_vids, texts.lexical)
+                self._drop_context(conn, changed_vids)
+                self._index_context(
+                    conn, changed_vids, texts, embedded.vectors[own:], embedded.hashes[own:]
+                )
                 self._commit(embedded.new_rows)
         self._catch_up()
 
@@ -526,9 +592,18 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
             if vids:
                 FtsIndex.delete(conn, vids)
                 EmbeddingCache.unref(conn, vids)
+                self._drop_context(conn, vids)
                 self._commit([])
         self._catch_up()
         return len(vids)
+
+    @staticmethod
+    def _drop_context(conn: Any, vids: Sequence[int]) -> None:
+        """Remove the in-context representation of ``vids`` (texts, vectors, cache refs)."""
+        ContextFtsIndex.delete(conn, vids)
+        for chunk, qs in chunks(vids):
+            conn.execute(f"DELETE FROM context_vectors WHERE vid IN ({qs})", chunk)
+        EmbeddingCache.unref(conn, [vid + CONTEXT_KEY for vid in vids])
 
     # -- search ------------------------------------------------------------------------
     def search(

@@ -53,7 +53,8 @@ def test_add_many_embeds_once_and_logs_every_item() -> None:
         session_id="s1",
         created_at=day,
     )
-    assert embedder.calls == [3]  # one batched call for the whole batch
+    # one batched call for the whole batch: three own texts, and Bob's turn in context
+    assert embedder.calls == [4]
     assert [i.text for i in items] == [
         "Alice moved to Lisbon",
         "Bob adopted a cat",

@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import math
 import os
 import threading
 from collections.abc import Iterator, Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -16,11 +18,60 @@ from numpy.typing import NDArray
 from agentmem._errors import ModelError, UserError
 from agentmem._guard import check_model_load
 
-__all__ = ["SentenceTransformerEmbedder", "bundled_model_path"]
+__all__ = [
+    "Precision",
+    "SentenceTransformerEmbedder",
+    "bundled_model_path",
+    "native_bfloat16",
+    "spare_cores",
+]
 
 logger = logging.getLogger(__name__)
 
 _THREADS_LOCK = threading.Lock()
+
+Precision = Literal["auto", "float32", "bfloat16"]
+_PRECISIONS = ("auto", "float32", "bfloat16")
+_CPU_BATCH = 16
+"""Texts per forward pass on the CPU: calls are sorted by length, so small batches pad little."""
+
+
+@functools.lru_cache(maxsize=1)
+def native_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AMX or AVX512-BF16; read on Linux only).
+
+    Elsewhere bfloat16 is emulated and slower than float32, so ``precision="auto"`` keeps
+    float32 there.
+    """
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.partition(":")[2].split())
+            return bool(flags & {"amx_bf16", "avx512_bf16"})
+    return False
+
+
+def spare_cores() -> float:
+    """How many CPU cores other processes leave free, as far as the load tells.
+
+    The lower of two readings: the cores minus the 1-minute load average, and the cores
+    minus the tasks running right now other than this one (``/proc/loadavg``, Linux).
+    A busy neighbour on a 2-core machine leaves about one.
+    """
+    cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:  # pragma: no cover - platforms without a load average
+        return float(cores)
+    try:
+        running = Path("/proc/loadavg").read_text(encoding="ascii").split()[3]
+        busy = max(busy, float(running.partition("/")[0]) - 1)
+    except (OSError, IndexError, ValueError):
+        pass
+    return cores - busy
 
 
 @contextlib.contextmanager
@@ -80,13 +131,24 @@ class SentenceTransformerEmbedder:
         model: a model folder or hub name; ``None`` uses the bundled all-MiniLM-L6-v2
             (384 dimensions, offline).
         device: the torch device.
-        batch_size: texts per forward pass.
+        batch_size: texts per forward pass; ``None``: 16 on the CPU (each call is sorted
+            by length, so small batches carry little padding), 64 elsewhere.
         small_batch: a call with at most this many texts (a search query, one turn) runs
-            with ``small_batch_threads`` torch threads.
+            with ``small_batch_threads`` torch threads, in float32.
         small_batch_threads: torch intra-op threads for small calls; ``None`` leaves
             torch's setting alone. One thread keeps a single query at ~10 ms on an idle
             machine and far below torch's default when other processes keep the cores
-            busy (OpenMP workers wait on each other); larger batches use torch's setting.
+            busy (OpenMP workers wait on each other).
+        batch_threads: torch threads for larger calls (ingest). ``"auto"``: the cores other
+            processes leave free (:func:`spare_cores`), at least 1 and at most torch's
+            setting, read at each call; ``None`` leaves torch's setting alone; an int
+            fixes it.
+        precision: how larger calls compute on the CPU. ``"auto"``: bfloat16 (autocast;
+            weights, layer norms and the pooled vector stay float32) where the CPU
+            computes it natively (:func:`native_bfloat16`), else float32. bfloat16 halves
+            the cost of a batch; its vectors agree with float32 ones to a cosine of
+            0.9999 (``benchmarks/RESULTS.md``). Small calls always run in float32, where
+            autocast costs more than it saves.
 
     The model loads on first use and is shared by every embedder of the same model.
     """
@@ -96,19 +158,39 @@ class SentenceTransformerEmbedder:
         model: str | None = None,
         *,
         device: str = "cpu",
-        batch_size: int = 64,
+        batch_size: int | None = None,
         small_batch: int = 8,
         small_batch_threads: int | None = 1,
+        batch_threads: int | Literal["auto"] | None = "auto",
+        precision: Precision = "auto",
     ) -> None:
         if small_batch_threads is not None and small_batch_threads < 1:
             msg = f"small_batch_threads must be None or >= 1, got {small_batch_threads}"
             raise UserError(msg)
+        if batch_threads is not None and batch_threads != "auto":
+            if isinstance(batch_threads, bool) or not isinstance(batch_threads, int):
+                msg = f"batch_threads must be 'auto', None or an int >= 1, got {batch_threads!r}"
+                raise UserError(msg)
+            if batch_threads < 1:
+                msg = f"batch_threads must be 'auto', None or an int >= 1, got {batch_threads}"
+                raise UserError(msg)
+        if precision not in _PRECISIONS:
+            msg = f"precision must be one of {_PRECISIONS}, got {precision!r}"
+            raise UserError(msg)
+        if batch_size is not None and batch_size < 1:
+            msg = f"batch_size must be None or >= 1, got {batch_size}"
+            raise UserError(msg)
         self._model_name = model if model is not None else bundled_model_path()
         self._label = "all-MiniLM-L6-v2" if model is None else model
         self._device = device
-        self._batch_size = batch_size
+        cpu = device == "cpu"
+        self._batch_size = batch_size if batch_size is not None else (_CPU_BATCH if cpu else 64)
         self._small_batch = small_batch
         self._small_threads = small_batch_threads
+        self._batch_threads = batch_threads
+        self._bfloat16 = cpu and (
+            precision == "bfloat16" or (precision == "auto" and native_bfloat16())
+        )
         self._dim: int | None = 384 if model is None else None
 
     @property
@@ -133,13 +215,30 @@ class SentenceTransformerEmbedder:
             self._dim = int(getter())
         return self._dim
 
+    @property
+    def batch_precision(self) -> str:
+        """What larger calls compute in: ``"bfloat16"`` or ``"float32"``."""
+        return "bfloat16" if self._bfloat16 else "float32"
+
+    def threads_for(self, count: int) -> int | None:
+        """The torch threads a call of ``count`` texts runs with (``None``: torch's own)."""
+        if self._device != "cpu":
+            return None
+        if count <= self._small_batch:
+            return self._small_threads
+        if self._batch_threads != "auto":
+            return self._batch_threads
+        import torch
+
+        return max(1, min(torch.get_num_threads(), math.floor(spare_cores())))
+
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """Embed ``texts`` (normalised, float32)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self.model
-        small = len(texts) <= self._small_batch and self._device == "cpu"
-        with _torch_threads(self._small_threads if small else None):
+        small = len(texts) <= self._small_batch
+        with _torch_threads(self.threads_for(len(texts))), self._autocast(not small):
             vectors = model.encode(
                 list(texts),
                 batch_size=self._batch_size,
@@ -148,3 +247,10 @@ class SentenceTransformerEmbedder:
                 show_progress_bar=False,
             )
         return np.asarray(vectors, dtype=np.float32)
+
+    def _autocast(self, batch: bool) -> contextlib.AbstractContextManager[Any]:
+        if not (batch and self._bfloat16):
+            return contextlib.nullcontext()
+        import torch
+
+        return torch.autocast("cpu", dtype=torch.bfloat16)

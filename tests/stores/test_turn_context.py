@@ -1,0 +1,187 @@
+"""Conversation turns indexed twice: their own text and the turn in its context."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from agentmem import MemoryItem, Scope
+from agentmem.stores import ContextOptions, HybridStore
+from agentmem.stores._context import indexed_texts
+from agentmem.stores._query import ParsedQuery
+from agentmem.stores._ranking import ContextRetriever, RankingSettings, rank
+from agentmem.testing import HashEmbedder
+from agentmem.testing.stores import make
+
+ALICE = Scope(user_id="alice")
+DAY = datetime(2023, 5, 7, 14, 0, tzinfo=UTC)
+
+
+class CallCounter(HashEmbedder):
+    """Counts embedding calls and texts."""
+
+    def __init__(self, dim: int = 64) -> None:
+        super().__init__(dim)
+        self.calls: list[list[str]] = []
+
+    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        self.calls.append(list(texts))
+        return super().embed(texts)
+
+
+def turn(text: str, speaker: str, minute: int, session: str = "s1") -> MemoryItem:
+    return make(
+        text,
+        session=session,
+        at=DAY + timedelta(minutes=minute),
+        metadata={"speaker": speaker},
+    )
+
+
+def dialogue() -> list[MemoryItem]:
+    return [
+        turn("I was thinking about getting a dog.", "Ana", 0),
+        turn("Did you adopt the puppy Rex in the end?", "Bo", 1),
+        turn("Yes! Last Tuesday, right after work.", "Ana", 2),
+        turn("I am repainting the kitchen this weekend.", "Bo", 3),
+        turn("Which colour are you going for?", "Ana", 4),
+    ]
+
+
+def test_a_turn_gets_an_in_context_text_and_a_note_does_not() -> None:
+    items = [*dialogue()[1:3], make("a note without a speaker", session=None, at=DAY)]
+    texts = indexed_texts(items, ContextOptions())
+    assert texts.dense[1] == "[7 May 2023] Yes! Last Tuesday, right after work."
+    # embedded in context: day, speaker, and the turn it answers
+    assert texts.context_dense[1] == (
+        "[7 May 2023] Ana: Yes! Last Tuesday, right after work.\n"
+        "(after: Bo: Did you adopt the puppy Rex in the end?)"
+    )
+    # BM25 in context: the turn it answers, not the speaker's name (it would match every
+    # turn of that speaker)
+    lexical = texts.context_lexical[1]
+    assert lexical is not None and "Rex" in lexical and "Ana:" not in lexical
+    assert texts.context_dense[2] is None and texts.context_lexical[2] is None
+    off = indexed_texts(items, ContextOptions(turn_context=False))
+    assert off.context_dense == [None] * 3 and off.context_lexical == [None] * 3
+    assert off.dense == texts.dense and off.lexical == texts.lexical
+
+
+def test_one_embedding_call_holds_every_text_of_a_batch() -> None:
+    embedder = CallCounter()
+    store = HybridStore(None, embedder)
+    store.add([*dialogue(), make("a note without a speaker", at=DAY)])
+    assert len(embedder.calls) == 1
+    assert len(embedder.calls[0]) == 5 * 2 + 1  # two per turn, one for the note
+    assert store.index_size == store.count() == 6
+    assert store.dense_index.size == 11
+    store.close()
+
+
+def test_a_reply_is_found_by_what_it_answers() -> None:
+    question = "When did Ana adopt the puppy Rex?"
+    for context, found in ((ContextOptions(), True), (ContextOptions(turn_context=False), False)):
+        store = HybridStore(None, HashEmbedder(64), signals=("bm25",), context=context)
+        store.add(dialogue())
+        hits = store.search(question, scope=ALICE, k=2)
+        replies = [h for h in hits if h.item.text.startswith("Yes! Last Tuesday")]
+        assert bool(replies) is found, context
+        if replies:
+            assert replies[0].signal == "bm25"
+        store.close()
+
+
+def test_delete_and_update_keep_the_in_context_index_in_step(tmp_path: Path) -> None:
+    store = HybridStore(tmp_path, HashEmbedder(64))
+    items = dialogue()
+    store.add(items)
+    store.update([items[2].model_copy(update={"text": "It was on Sunday morning."})])
+    conn = store._table.conn
+    body = conn.execute("SELECT body FROM items_context_fts WHERE body LIKE '%Sunday%'").fetchall()
+    assert len(body) == 1 and "Rex" in body[0][0]  # the new text, after the same turn
+    assert store.delete([items[0].id, items[2].id]) == 2
+    assert conn.execute("SELECT COUNT(*) FROM context_vectors").fetchone()[0] == 3
+    assert conn.execute("SELECT COUNT(*) FROM items_context_fts").fetchone()[0] == 3
+    assert store.index_size == store.count() == 3
+    assert store.dense_index.size == 6
+    hits = store.search("Sunday morning", scope=ALICE, k=5)
+    assert all("Sunday" not in h.item.text for h in hits)
+    store.close()
+    reopened = HybridStore(tmp_path, HashEmbedder(64))
+    assert reopened.index_size == reopened.count() == 3 and reopened.dense_index.size == 6
+    reopened.close()
+
+
+def test_a_store_indexed_without_turn_context_is_reindexed_on_open(tmp_path: Path) -> None:
+    old = ContextOptions(turn_context=False)
+    store = HybridStore(tmp_path, HashEmbedder(64), context=old)
+    store.add(dialogue())
+    assert store.dense_index.size == 5
+    store.close()
+    embedder = CallCounter()
+    reopened = HybridStore(tmp_path, embedder)
+    # the in-context texts are new; the turns' own texts come from the embedding cache
+    assert sum(len(call) for call in embedder.calls) == 5
+    assert reopened.dense_index.size == 10 and reopened.index_size == 5
+    hits = reopened.search("When did Ana adopt the puppy Rex?", scope=ALICE, k=3)
+    assert any(h.item.text.startswith("Yes! Last Tuesday") for h in hits)
+    reopened.close()
+
+
+class Lists:
+    """A scripted retriever: fixed lists per signal; with or without context lists."""
+
+    def __init__(self, items: dict[str, MemoryItem], lists: dict[str, list[str]]) -> None:
+        self._items = items
+        self._lists = lists
+
+    def _hits(self, name: str) -> list[tuple[str, float]]:
+        return [(key, 1.0) for key in self._lists.get(name, [])]
+
+    def dense(self, text: str, depth: int) -> list[tuple[str, float]]:
+        return self._hits("dense")
+
+    def lexical(self, text: str, depth: int) -> list[tuple[str, float]]:
+        return self._hits("bm25")
+
+    def recent(self, depth: int) -> list[tuple[str, float]]:
+        return []
+
+    def items(self, keys: Sequence[str]) -> dict[str, MemoryItem]:
+        return {key: self._items[key] for key in keys if key in self._items}
+
+    def bodies(self, keys: Sequence[str]) -> dict[str, str]:
+        return {key: self._items[key].text for key in keys if key in self._items}
+
+
+class ContextLists(Lists):
+    def dense_context(self, text: str, depth: int) -> list[tuple[str, float]]:
+        return self._hits("dense-context")
+
+    def lexical_context(self, text: str, depth: int) -> list[tuple[str, float]]:
+        return self._hits("bm25-context")
+
+
+def test_rank_fuses_context_lists_only_from_a_retriever_that_has_them() -> None:
+    items = {key: make(key, at=DAY) for key in ("a", "b", "c")}
+    lists = {"dense": ["a", "b"], "bm25": ["a", "b"], "bm25-context": ["b"], "dense-context": ["b"]}
+    settings = RankingSettings(expand=0, recency_boost=0)
+    now = DAY + timedelta(days=1)
+    plain = Lists(items, lists)
+    assert not isinstance(plain, ContextRetriever)
+    ranked = rank("q", ParsedQuery("q"), plain, settings, 2, now=now)
+    assert [r.key for r in ranked] == ["a", "b"]
+    withcontext = ContextLists(items, lists)
+    assert isinstance(withcontext, ContextRetriever)
+    ranked = rank("q", ParsedQuery("q"), withcontext, settings, 2, now=now)
+    assert [r.key for r in ranked] == ["b", "a"]  # two more lists found b
+    assert ranked[0].signal == "dense+bm25"  # context lists count as their base signal
+    off = RankingSettings(
+        expand=0, recency_boost=0, weights={"dense-context": 0.0, "bm25-context": 0.0}
+    )
+    ranked = rank("q", ParsedQuery("q"), withcontext, off, 2, now=now)
+    assert [r.key for r in ranked] == ["a", "b"]
