@@ -328,9 +328,9 @@ class DerivedMemories:
         store: MemoryStore,
         deriver: Deriver,
         *,
-        weight: float = 1.0,
+        weight: float = 0.5,
         depth: int = 25,
-        fusion_k: int = 60,
+        fusion_k: int = 10,
     ) -> None:
         if weight <= 0 or depth < 1:
             msg = f"weight must be > 0 and depth >= 1, got {weight} and {depth}"
@@ -348,9 +348,9 @@ class DerivedMemories:
         embedder: Embedder | None = None,
         deriver: Deriver | None = None,
         *,
-        weight: float = 1.0,
+        weight: float = 0.5,
         depth: int = 25,
-        fusion_k: int = 60,
+        fusion_k: int = 10,
         **store_options: Any,
     ) -> DerivedMemories:
         """Derived memories in a :class:`~agentmem.stores.HybridStore` of their own.
@@ -360,11 +360,10 @@ class DerivedMemories:
         ``embedder`` the side store searches by words only (BM25) and embeds nothing, so
         derived memories cost no embedding on write or search; with one it searches by
         meaning too (one embedding per derived memory, and one more per search).
-        The fusion defaults (``weight=1.0``, ``fusion_k=60``) were chosen for the default
-        store on two LoCoMo development conversations and held on the third, each in
-        turn (``benchmarks/bench_derived.py --fit``); beside a store that already indexes
-        turns with their context (``conversation_options()``) ``weight=0.5, fusion_k=10``
-        did better.
+        The fusion defaults (``weight=0.5``, ``fusion_k=10``) were chosen on two LoCoMo
+        development conversations and held on the third, each in turn, beside the
+        default store and beside ``conversation_options()`` alike
+        (``benchmarks/bench_derived.py --fit``).
         """
         from agentmem.stores import HybridStore
 

@@ -11,9 +11,8 @@ hit on a derived memory counts as its source turns, as a user sees it. Three dat
 Rows: a main store configuration (``default``: ``Memory.in_memory``'s store as it is
 now; ``conversation``: ``HybridStore(**conversation_options())``), alone and with
 derived memories (``+ derived``: :class:`~agentmem.PatternDeriver` into a side store
-searched by words, fused with ``DerivedMemories.open``'s defaults, weight 1 and
-``fusion_k`` 60; beside the conversation store weight 0.5 and ``fusion_k`` 10, which
-held out better there) and with multi-hop search
+searched by words, fused with ``DerivedMemories.open``'s defaults, weight 0.5 and
+``fusion_k`` 10) and with multi-hop search
 (:class:`~agentmem.MultiHop` without a model: one sub-query per person a question names,
 and a second hop seeded by the best hit; ``sub-queries only``: without the hop).
 
@@ -91,8 +90,8 @@ def system(
 
 
 CONV = conversation_options()
-#: The derived fusion that held out best beside the conversation store (``--fit``).
-CONV_DERIVED: dict[str, Any] = {"weight": 0.5, "fusion_k": 10}
+#: The derived fusion beside the conversation store (``--fit``: the defaults held out best).
+CONV_DERIVED: dict[str, Any] = {}
 SYSTEMS: dict[str, MemoryFactory] = {
     "default": system(None),
     "default + derived": system(None, {}),
