@@ -368,12 +368,12 @@ class Memory:
         is a text, or a mapping with ``text`` and any of the fields of :meth:`make_item`
         (``agent_id``, ``session_id``, ``kind``, ``created_at``, ``importance``,
         ``metadata``, ``source_ids``); given as keywords, the fields are the defaults of
-        every record. Records are written ``batch`` at a
-        time: each batch is embedded in one call and stored in one transaction together
-        with one ``add`` event per item, and the retention policies see each batch as they
-        see a write. A bad record raises :class:`InvalidInputError` before its batch is
-        written (earlier batches stay stored). Returns the items as written, in order (a
-        policy may have merged or forgotten some at once; :meth:`history` says so).
+        every record. Records are written ``batch`` at a time: each batch is embedded in
+        one call and stored in one transaction together with one ``add`` event per item,
+        and the retention policies see each batch as they see a write. A bad record raises
+        :class:`InvalidInputError` before its batch is written (earlier batches stay
+        stored). Returns the items as written, in order (a policy may have merged or
+        forgotten some at once; :meth:`history` says so).
 
         To load without the policies' write rules (an import of memories already curated,
         a benchmark corpus), give the reason as ``skip_policies="..."``: it is written

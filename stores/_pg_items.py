@@ -105,46 +105,64 @@ def where_clause(
     return item_where(POSTGRES, scope, filters, as_of=as_of, open_only=open_only)
 
 
-def insert_rows(
-    conn: Any,
-    items: Sequence[MemoryItem],
-    bodies: Sequence[str],
-    vectors: NDArray[np.float32],
-    hashes: Sequence[str],
-) -> None:
-    """Insert items with their indexed text, embedding and cache key (caller's transaction)."""
+Indexed = tuple[str, Any, str, str | None, Any, str | None]
+"""What a memory is indexed by: its text (``body``), embedding and cache key, then the
+same three in context (a conversation turn's; ``None`` for other memories)."""
+
+INDEX_COLUMNS = "body, embedding, embedding_hash, context_body, context_embedding, context_hash"
+
+
+def insert_rows(conn: Any, items: Sequence[MemoryItem], indexed: Sequence[Indexed]) -> None:
+    """Insert items with what they are indexed by (caller's transaction)."""
     with conn.cursor() as cur:
         cur.executemany(
-            f"INSERT INTO items ({COLUMNS}, body, embedding, embedding_hash) "
-            f"VALUES ({', '.join(['%s'] * (_N + 3))})",
-            [
-                (*item_values(item), body, vector, digest)
-                for item, body, vector, digest in zip(items, bodies, vectors, hashes, strict=True)
-            ],
+            f"INSERT INTO items ({COLUMNS}, {INDEX_COLUMNS}) "
+            f"VALUES ({', '.join(['%s'] * (_N + 6))})",
+            [(*item_values(item), *index) for item, index in zip(items, indexed, strict=True)],
         )
     index_terms(conn, [item.id for item in items])
 
 
-def index_terms(conn: Any, ids: Sequence[str]) -> None:
-    """(Re)write the inverted-index rows of these items from their ``tsvector``."""
-    conn.execute(
-        "DELETE FROM terms WHERE vid IN (SELECT vid FROM items WHERE id = ANY(%s))", (list(ids),)
-    )
-    conn.execute(
-        "INSERT INTO terms (user_id, lexeme, vid, tf, tokens) "
-        "SELECT i.user_id, u.lexeme, i.vid, coalesce(array_length(u.positions, 1), 1), i.tokens "
-        "FROM items AS i, unnest(i.tsv) AS u WHERE i.id = ANY(%s)",
-        (list(ids),),
-    )
+def index_terms(conn: Any, ids: Sequence[str], *, context: bool = True) -> None:
+    """(Re)write the inverted-index rows of these items from their ``tsvector``.
+
+    Both texts' rows; ``context=False``: the own text's only (a schema before version 5).
+    """
+    tables = [("terms", "tsv", "tokens")]
+    if context:
+        tables.append(("context_terms", "context_tsv", "context_tokens"))
+    for table, tsv, tokens in tables:
+        conn.execute(
+            f"DELETE FROM {table} WHERE vid IN (SELECT vid FROM items WHERE id = ANY(%s))",
+            (list(ids),),
+        )
+        conn.execute(
+            f"INSERT INTO {table} (user_id, lexeme, vid, tf, tokens) "
+            "SELECT i.user_id, u.lexeme, i.vid, coalesce(array_length(u.positions, 1), 1), "
+            f"i.{tokens} FROM items AS i, unnest(i.{tsv}) AS u WHERE i.id = ANY(%s) "
+            f"AND i.{tokens} IS NOT NULL",
+            (list(ids),),
+        )
 
 
 def dense_search(
-    conn: Any, vector: NDArray[np.float32], where: str, params: Sequence[Any], depth: int
+    conn: Any,
+    vector: NDArray[np.float32],
+    where: str,
+    params: Sequence[Any],
+    depth: int,
+    *,
+    context: bool = False,
 ) -> list[tuple[int, float]]:
-    """``(vid, cosine similarity)`` of the ``depth`` nearest rows that pass ``where``."""
+    """``(vid, cosine similarity)`` of the ``depth`` nearest rows that pass ``where``.
+
+    ``context``: by the in-context embedding of conversation turns instead.
+    """
+    column = "context_embedding" if context else "embedding"
+    only = " AND context_embedding IS NOT NULL" if context else ""
     rows = conn.execute(
-        "WITH found AS MATERIALIZED (SELECT vid, embedding <=> %s AS distance FROM items "
-        f"WHERE {where} ORDER BY embedding <=> %s LIMIT %s) "
+        f"WITH found AS MATERIALIZED (SELECT vid, {column} <=> %s AS distance FROM items "
+        f"WHERE {where}{only} ORDER BY {column} <=> %s LIMIT %s) "
         "SELECT vid, distance FROM found ORDER BY distance, vid",
         (vector, *params, vector, depth),
     ).fetchall()
@@ -158,11 +176,11 @@ def dense_search(
 _SCORED = (
     "WITH query AS (SELECT DISTINCT lexeme FROM unnest(to_tsvector('english', %s))), "
     "posting AS MATERIALIZED (SELECT t.lexeme, t.vid, t.tf::float8 AS tf, "
-    "t.tokens::float8 AS tokens FROM terms AS t JOIN query USING (lexeme) "
+    "t.tokens::float8 AS tokens FROM {terms} AS t JOIN query USING (lexeme) "
     "WHERE t.user_id = %s), "
     "df AS MATERIALIZED (SELECT lexeme, count(*)::float8 AS n FROM posting GROUP BY lexeme), "
     "coll AS MATERIALIZED (SELECT count(*)::float8 AS n, "
-    "coalesce(avg(tokens), 1)::float8 AS mean FROM items WHERE user_id = %s), "
+    "coalesce(avg({tokens}), 1)::float8 AS mean FROM items WHERE user_id = %s{only}), "
     "idf AS MATERIALIZED (SELECT df.lexeme, "
     "greatest(ln((c.n - df.n + 0.5) / (df.n + 0.5)), 1e-6) AS w, "
     "0.9 / greatest(c.mean, 1) AS per_token FROM df CROSS JOIN coll AS c), "
@@ -190,6 +208,8 @@ def lexical_search(
     where: str,
     params: Sequence[Any],
     depth: int,
+    *,
+    context: bool = False,
 ) -> list[tuple[int, float]]:
     """``(vid, BM25 score)`` of the ``depth`` best full-text matches of any of ``words``.
 
@@ -204,17 +224,24 @@ def lexical_search(
     checked against the filters (most pass: a scope is one user, most memories are
     open); when fewer than ``depth`` of those pass, every ranked memory is checked. The
     result is the exact ranking either way.
+
+    ``context``: over conversation turns' in-context text instead (its own inverted
+    index, with statistics from the user's turns, as a second FTS5 table would give).
     """
     if not words:
         return []
     head = (" ".join(words), user_id, user_id)
     best = 4 * depth
-    ranked = conn.execute(
-        _SCORED + _BEST_FIRST.format(where=where), (*head, *params, best)
-    ).fetchall()
+    scored = _SCORED.format(
+        terms="context_terms" if context else "terms",
+        tokens="context_tokens" if context else "tokens",
+        only=" AND context_body IS NOT NULL" if context else "",
+    )
+    best_first = scored + _BEST_FIRST.format(where=where)
+    ranked = conn.execute(best_first, (*head, *params, best)).fetchall()
     rows = [(vid, score) for vid, score, passes in ranked if passes][:depth]
     if len(rows) < depth and len(ranked) == best:  # the filters rejected many: check all
         rows = conn.execute(
-            _SCORED + _FILTER_ALL.format(where=where), (*head, *params, depth)
+            scored + _FILTER_ALL.format(where=where), (*head, *params, depth)
         ).fetchall()
     return [(int(vid), float(score)) for vid, score in rows]

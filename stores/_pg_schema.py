@@ -14,6 +14,8 @@ Tables (all under the memory's own schema):
   embedded once).
 - ``terms``: the inverted index for BM25, one row per (user, lexeme, memory) with the
   term frequency, written from the ``tsvector`` in the item's transaction.
+- ``context_terms``: the same for conversation turns' in-context text (``context_body``;
+  the in-context embedding is ``context_embedding``, with an HNSW index of its own).
 - ``events`` and ``event_items``: the audit log, written in the item's transaction.
 - ``facts``: structured facts (``subject.attribute = value`` with validity intervals, as
   :class:`~agentmem.stores.FactTable` keeps them), written in the transaction of the fact
@@ -35,7 +37,7 @@ from agentmem._errors import StoreError
 
 __all__ = ["USER_TABLES", "VERSION", "migrate", "set_row_security"]
 
-USER_TABLES = ("items", "terms", "events", "event_items", "facts")
+USER_TABLES = ("items", "terms", "context_terms", "events", "event_items", "facts")
 
 _POLICY = (
     "user_id = current_setting('agentmem.user_id', true) "
@@ -146,6 +148,33 @@ _STEPS: list[str] = [
     # read from an index alone, not from the wide items rows
     """
     CREATE INDEX items_tokens ON items (user_id) INCLUDE (tokens);
+    """,
+    # 5: conversation turns indexed a second time, in their context (ContextOptions
+    # turn_context): the in-context BM25 text with its own inverted index and statistics,
+    # and the in-context embedding with its own HNSW index; NULL for other memories
+    """
+    ALTER TABLE items ADD COLUMN context_body text;
+    ALTER TABLE items ADD COLUMN context_tsv tsvector
+        GENERATED ALWAYS AS (to_tsvector('english', coalesce(context_body, ''))) STORED;
+    ALTER TABLE items ADD COLUMN context_tokens integer
+        GENERATED ALWAYS AS (word_count(context_body)) STORED;
+    ALTER TABLE items ADD COLUMN context_embedding vector({dim});
+    ALTER TABLE items ADD COLUMN context_hash text;
+    CREATE INDEX items_context_hash ON items (context_hash) WHERE context_hash IS NOT NULL;
+    CREATE INDEX items_context_tokens ON items (user_id) INCLUDE (context_tokens)
+        WHERE context_body IS NOT NULL;
+    CREATE INDEX items_context_embedding ON items
+        USING hnsw (context_embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64);
+    CREATE TABLE context_terms (
+        user_id text NOT NULL,
+        lexeme text NOT NULL,
+        vid bigint NOT NULL REFERENCES items (vid) ON DELETE CASCADE,
+        tf integer NOT NULL,
+        tokens integer NOT NULL,
+        PRIMARY KEY (user_id, lexeme, vid) INCLUDE (tf, tokens)
+    );
+    CREATE INDEX context_terms_vid ON context_terms (vid);
+    CREATE POLICY tenant ON context_terms USING ({policy}) WITH CHECK ({policy});
     """,
 ]
 

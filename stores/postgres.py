@@ -44,13 +44,14 @@ from agentmem._clock import Clock, SystemClock
 from agentmem._errors import InvalidInputError, NotFoundError, StoreError, UserError
 from agentmem._models import Filters, Hit, MemoryItem, Scope
 from agentmem._protocols import ChatModel, Embedder
-from agentmem.stores._context import ContextOptions, contextual_texts, speaker_line
+from agentmem.stores._context import ContextOptions, IndexedTexts, indexed_texts, speaker_line
 from agentmem.stores._fts import STOP_WORDS, words
 from agentmem.stores._pg_audit import PostgresAuditLog
 from agentmem.stores._pg_db import PgDatabase, import_psycopg, redact, split_schema
 from agentmem.stores._pg_facts import PgFactTable, runner
 from agentmem.stores._pg_items import (
     COLUMNS,
+    Indexed,
     dense_search,
     index_terms,
     insert_rows,
@@ -185,13 +186,39 @@ class PostgresStore:
             self._db.close()
             raise UserError(msg)
         if stored.get("context") != self.context.key:
-            msg = (
-                f"the PostgreSQL memory in schema {self._db.schema!r} was indexed with "
-                f"context {stored.get('context')!r}, not {self.context.key!r}; open it with "
-                "the same ContextOptions"
+            logger.warning(
+                "the PostgreSQL memory in schema %r was indexed with context %r; indexing "
+                "every memory again with %r",
+                self._db.schema,
+                stored.get("context"),
+                self.context.key,
             )
-            self._db.close()
-            raise UserError(msg)
+            try:
+                self._reindex()
+            except BaseException:
+                self._db.close()
+                raise
+
+    def _reindex(self, batch: int = 500) -> int:
+        """Index every memory again with this store's ContextOptions; return how many.
+
+        One transaction; unchanged texts keep their stored embeddings (the cache).
+        """
+        done = 0
+        with self._db.transaction() as conn:
+            self._db.guard_index_writes(conn)
+            order = "ORDER BY user_id, session_id, created_at, vid"
+            ids = [str(r[0]) for r in conn.execute(f"SELECT id FROM items {order}").fetchall()]
+            for start in range(0, len(ids), batch):
+                rows = conn.execute(
+                    f"SELECT {COLUMNS} FROM items WHERE id = ANY(%s) {order}",
+                    (ids[start : start + batch],),
+                ).fetchall()
+                items = [row_item(r) for r in rows]
+                self._set_index(conn, items, self._index(conn, items))
+                done += len(items)
+            conn.execute("UPDATE meta SET value = %s WHERE key = 'context'", (self.context.key,))
+        return done
 
     # -- lifecycle ---------------------------------------------------------------------
     @property
@@ -252,7 +279,7 @@ class PostgresStore:
             msg = "purge() cannot run inside a transaction; call it after the block"
             raise UserError(msg)
         # Writers wait meanwhile: pgvector's HNSW vacuum must not race an insert.
-        self._db.vacuum(("items", "terms", "events", "event_items", "facts"))
+        self._db.vacuum(("items", "terms", "context_terms", "events", "event_items", "facts"))
 
     def close(self) -> None:
         """Close the connection pool. Further calls raise ClosedError."""
@@ -265,8 +292,8 @@ class PostgresStore:
         self.close()
 
     # -- indexing ----------------------------------------------------------------------
-    def _texts(self, conn: Any, items: Sequence[MemoryItem]) -> tuple[list[str], list[str]]:
-        """The lexical and the dense text to index for each item (shared with HybridStore)."""
+    def _texts(self, conn: Any, items: Sequence[MemoryItem]) -> IndexedTexts:
+        """Every text to index for each item, own and in context (shared with HybridStore)."""
 
         def stored_turn_before(item: MemoryItem) -> str | None:
             row = conn.execute(
@@ -276,7 +303,45 @@ class PostgresStore:
             ).fetchone()
             return None if row is None else speaker_line(row_item(row))
 
-        return contextual_texts(items, self.context, stored_turn_before)
+        return indexed_texts(items, self.context, stored_turn_before)
+
+    def _index(
+        self,
+        conn: Any,
+        items: Sequence[MemoryItem],
+        given: Sequence[NDArray[np.float32] | None] | None = None,
+        *,
+        progress: bool = False,
+    ) -> list[Indexed]:
+        """What each item is indexed by: texts, embeddings (one embed call) and cache keys."""
+        texts = self._texts(conn, items)
+        extra = [t for t in texts.context_dense if t is not None]
+        if given is not None:
+            given = [*given, *([None] * len(extra))]
+        vectors, hashes = self._embed(conn, [*texts.dense, *extra], given, progress=progress)
+        later = iter(range(len(items), len(hashes)))
+        out: list[Indexed] = []
+        for n in range(len(items)):
+            if texts.context_dense[n] is None:
+                out.append((texts.lexical[n], vectors[n], hashes[n], None, None, None))
+            else:
+                j = next(later)
+                own = (texts.lexical[n], vectors[n], hashes[n])
+                out.append((*own, texts.context_lexical[n], vectors[j], hashes[j]))
+        return out
+
+    @staticmethod
+    def _set_index(conn: Any, items: Sequence[MemoryItem], indexed: Sequence[Indexed]) -> None:
+        """Store what ``items`` are now indexed by and rewrite their inverted-index rows."""
+        if not items:
+            return
+        with conn.cursor() as cur:
+            cur.executemany(
+                "UPDATE items SET body = %s, embedding = %s, embedding_hash = %s, "
+                "context_body = %s, context_embedding = %s, context_hash = %s WHERE id = %s",
+                [(*index, item.id) for item, index in zip(items, indexed, strict=True)],
+            )
+        index_terms(conn, [item.id for item in items])
 
     def _embed(
         self,
@@ -303,8 +368,10 @@ class PostgresStore:
         for start in range(0, len(unique), 5000):
             rows = conn.execute(
                 "SELECT DISTINCT ON (embedding_hash) embedding_hash, embedding FROM items "
-                "WHERE embedding_hash = ANY(%s)",
-                (unique[start : start + 5000],),
+                "WHERE embedding_hash = ANY(%s) UNION ALL "
+                "SELECT DISTINCT ON (context_hash) context_hash, context_embedding FROM items "
+                "WHERE context_hash = ANY(%s)",
+                (unique[start : start + 5000], unique[start : start + 5000]),
             ).fetchall()
             cached.update((str(h), np.asarray(v.to_numpy(), dtype=np.float32)) for h, v in rows)
         missing = [h for h in unique if h not in cached]
@@ -348,12 +415,11 @@ class PostgresStore:
         progress: bool = False,
     ) -> None:
         psycopg = self._db._psycopg
-        bodies, dense_texts = self._texts(conn, items)
-        vectors, hashes = self._embed(conn, dense_texts, given, progress=progress)
+        indexed = self._index(conn, items, given, progress=progress)
         self._db.guard_index_writes(conn)
         try:
             with conn.transaction():  # a savepoint: a duplicate id leaves the outer one usable
-                insert_rows(conn, items, bodies, vectors, hashes)
+                insert_rows(conn, items, indexed)
         except psycopg.errors.UniqueViolation as exc:
             msg = f"a memory with one of these ids already exists: {exc.diag.message_detail}"
             raise InvalidInputError(msg) from exc
@@ -413,30 +479,16 @@ class PostgresStore:
                 for item in items
                 if _indexed(rows[item.id]) != _indexed(item) or self.context.needs_previous
             ]
-            bodies, dense_texts = self._texts(conn, changed) if changed else ([], [])
-            vectors, hashes = self._embed(conn, dense_texts)
-            fresh = {
-                item.id: (body, vector, digest)
-                for item, body, vector, digest in zip(changed, bodies, vectors, hashes, strict=True)
-            }
+            fresh = self._index(conn, changed) if changed else []
             self._db.guard_index_writes(conn)  # an update that is not HOT inserts into HNSW
             names = [c.strip() for c in COLUMNS.split(",")][1:]
             assign = ", ".join(f"{c} = %s" for c in names)
             with conn.cursor() as cur:
-                plain = [item for item in items if item.id not in fresh]
-                if plain:
-                    cur.executemany(
-                        f"UPDATE items SET {assign} WHERE id = %s",
-                        [(*item_values(item)[1:], item.id) for item in plain],
-                    )
-                if fresh:
-                    cur.executemany(
-                        f"UPDATE items SET {assign}, body = %s, embedding = %s, "
-                        "embedding_hash = %s WHERE id = %s",
-                        [(*item_values(i)[1:], *fresh[i.id], i.id) for i in changed],
-                    )
-            if fresh:
-                index_terms(conn, list(fresh))
+                cur.executemany(
+                    f"UPDATE items SET {assign} WHERE id = %s",
+                    [(*item_values(item)[1:], item.id) for item in items],
+                )
+            self._set_index(conn, changed, fresh)
             follow_items(self.facts, runner(conn), items, rows, now=self.clock.now())
 
     def delete(self, ids: Sequence[str]) -> int:
@@ -576,14 +628,30 @@ class _Retriever:
             scope, filters, as_of=as_of, open_only=as_of is None
         )
         self._bodies: dict[int, str] = {}
+        self._vectors: dict[str, NDArray[np.float32]] = {}
+
+    def _vector(self, text: str) -> NDArray[np.float32]:
+        if text not in self._vectors:  # one model call per query text, for both lists
+            self._vectors[text] = self._store._embed_texts([text])[0]
+        return self._vectors[text]
 
     def dense(self, text: str, depth: int) -> list[tuple[int, float]]:
-        vector = self._store._embed_texts([text])[0]
+        vector = self._vector(text)
         return dense_search(self._conn, vector, self._where, self._params, depth)
+
+    def dense_context(self, text: str, depth: int) -> list[tuple[int, float]]:
+        vector = self._vector(text)
+        return dense_search(self._conn, vector, self._where, self._params, depth, context=True)
 
     def lexical(self, text: str, depth: int) -> list[tuple[int, float]]:
         found = words(text, STOP_WORDS)
         return lexical_search(self._conn, found, self._user, self._where, self._params, depth)
+
+    def lexical_context(self, text: str, depth: int) -> list[tuple[int, float]]:
+        found = words(text, STOP_WORDS)
+        return lexical_search(
+            self._conn, found, self._user, self._where, self._params, depth, context=True
+        )
 
     def recent(self, depth: int) -> list[tuple[int, float]]:
         rows = self._conn.execute(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from agentmem import Kind, ManualClock, Memory, MemoryItem, Scope, copy_memory
+from agentmem import Kind, ManualClock, Memory, copy_memory
 from agentmem.stores import SymbolicStore
 from agentmem.stores.postgres import PostgresStore
 from agentmem.testing import HashEmbedder
@@ -93,22 +93,40 @@ def test_a_fact_commits_or_rolls_back_with_its_memory_and_audit_event(
 def test_a_version_2_schema_gets_the_facts_of_its_fact_memories(
     postgres_url: str, pg_schema: str
 ) -> None:
-    url = _url(postgres_url, pg_schema)
-    item = MemoryItem(
-        text="The user lives in Rome.",
-        kind=Kind.FACT,
-        scope=Scope(user_id="al"),
-        created_at=T0,
-        recorded_at=T0,
-        metadata=_fact("Rome"),
-    )
-    with PostgresStore(url, HashEmbedder(64)) as store:
-        store.add([item])
-        with store.transaction() as conn:  # as a version 2 schema was: no facts table
-            conn.execute("DROP TABLE facts")
-            conn.execute("DROP INDEX items_tokens")  # (version 4)
-            conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
-    with PostgresStore(url, HashEmbedder(64)) as store:
+    import psycopg
+    from pgvector.psycopg import register_vector
+
+    from agentmem.stores import ContextOptions
+    from agentmem.stores._pg_schema import migrate
+
+    embedder = HashEmbedder(64)
+    text = "The user lives in Rome."
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        register_vector(conn)
+        with conn.transaction():
+            assert migrate(conn, pg_schema, 64, target=2) == 0
+            conn.execute(
+                "INSERT INTO items (id, user_id, kind, text, created_at, recorded_at, valid_from, "
+                "importance, strength, access_count, source_ids, metadata, body, embedding, "
+                "embedding_hash) VALUES ('f1', 'al', 'fact', %s, %s, %s, %s, 0.5, 1.0, 0, '[]', "
+                "%s, %s, %s, 'h')",
+                (
+                    text,
+                    T0,
+                    T0,
+                    T0,
+                    psycopg.types.json.Jsonb(_fact("Rome")),
+                    text,
+                    embedder.embed([text])[0],
+                ),
+            )
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('embedder', %s), ('dim', '64'), "
+                "('context', %s)",
+                (embedder.name, ContextOptions().key),
+            )
+    with PostgresStore(postgres_url, embedder, schema=pg_schema) as store:
         [record] = store.facts("al").history("user", "lives_in")
         assert (record.value, record.valid_from, record.valid_to) == ("Rome", T0, None)
 

@@ -34,7 +34,7 @@ def test_a_version_1_schema_is_upgraded_on_open(postgres_url: str, pg_schema: st
                 "'[]', '{}', %s, %s, 'h')",
                 (text, T0, T0, T0, text, np.asarray(embedder.embed([text])[0])),
             )
-            index_terms(conn, ["a1"])
+            index_terms(conn, ["a1"], context=False)
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('embedder', %s), ('dim', '32'), "
                 "('context', %s)",
