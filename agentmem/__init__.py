@@ -24,6 +24,7 @@ from agentmem._capabilities import (
     TransactionalStore,
 )
 from agentmem._clock import Clock, ManualClock, SystemClock
+from agentmem._derived import DerivedMemories, Deriver, LLMDeriver, PatternDeriver
 from agentmem._errors import (
     AgentMemError,
     ClosedError,
@@ -38,6 +39,7 @@ from agentmem._errors import (
 )
 from agentmem._memory import Changes, Memory
 from agentmem._models import EventOp, Filters, Hit, Kind, MemoryEvent, MemoryItem, Scope
+from agentmem._multihop import MultiHop
 from agentmem._protocols import (
     Action,
     ChatMessage,
@@ -109,6 +111,8 @@ __all__ = [
     "ClosedError",
     "ColumnarStore",
     "Decision",
+    "DerivedMemories",
+    "Deriver",
     "Embedder",
     "EmbeddingStore",
     "ErasingStore",
@@ -120,6 +124,7 @@ __all__ = [
     "Hit",
     "InvalidInputError",
     "Kind",
+    "LLMDeriver",
     "LLMFactExtractor",
     "LazyCommitStore",
     "ManualClock",
@@ -128,10 +133,12 @@ __all__ = [
     "MemoryItem",
     "MemoryStore",
     "MissingDependencyError",
+    "MultiHop",
     "ModelError",
     "ModelLoadBlockedError",
     "NotFoundError",
     "NotKeptError",
+    "PatternDeriver",
     "PatternFactExtractor",
     "PolicyContext",
     "PostThinker",

@@ -69,6 +69,7 @@ from agentmem.stores._sqlite import (
     ItemTable,
     check_k,
     open_folder,
+    open_table,
 )
 
 __all__ = ["ContextOptions", "HybridStore", "IndexSettings", "conversation_options"]
@@ -177,10 +178,7 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
         self.faiss_threads = faiss_threads
         self.name = name
         self.embedder = embedder
-        self._folder = open_folder(path)
-        self._table = ItemTable(
-            None if self._folder is None else self._folder / _DB, synchronous=synchronous
-        )
+        self._folder, self._table = open_table(path, _DB, synchronous=synchronous)
         self._dim = int(embedder.dim)
         self._check_embedder(
             "store",

@@ -446,7 +446,7 @@ class PostgresStore:
             raise InvalidInputError(msg) from exc
         follow_items(self.facts, runner(conn), items, now=self.clock.now())
 
-    def add_bulk(
+    def _copy_in(
         self,
         items: Iterable[MemoryItem],
         *,
@@ -454,12 +454,15 @@ class PostgresStore:
         progress: bool = False,
         embeddings: Mapping[str, NDArray[np.float32]] | None = None,
     ) -> int:
-        """Load many memories in one transaction, ``batch`` at a time; return how many.
+        """The loading step of :func:`agentmem.copy_memory`; return how many were stored.
 
-        The items may come from a generator. All or nothing: on an error nothing is stored.
-        ``embeddings`` maps item ids to vectors already computed for their indexed (dense)
-        text by this store's embedder and context options (as when copying a memory);
-        the other items are embedded here.
+        One transaction, ``batch`` at a time; the items may come from a generator; all or
+        nothing. ``embeddings`` maps item ids to vectors already computed for their
+        indexed (dense) text by this store's embedder and context options; the other
+        items are embedded here. It writes no audit event: the copy carries the source's
+        events over, ids kept. Not a way around :class:`~agentmem.Memory`: bulk loading is
+        :meth:`Memory.add_many <agentmem.Memory.add_many>` (audited, policies applied or
+        skipped with a reason).
         """
         if batch <= 0:
             msg = f"batch must be positive, got {batch}"
