@@ -17,12 +17,14 @@ from agentmem._capabilities import (
     ColumnarStore,
     EmbeddingStore,
     ErasingStore,
+    FactStore,
     LazyCommitStore,
     PurgingStore,
     TouchingStore,
     TransactionalStore,
 )
 from agentmem._clock import Clock, ManualClock, SystemClock
+from agentmem._derived import DerivedMemories, Deriver, LLMDeriver, PatternDeriver
 from agentmem._errors import (
     AgentMemError,
     ClosedError,
@@ -37,6 +39,7 @@ from agentmem._errors import (
 )
 from agentmem._memory import Changes, Memory
 from agentmem._models import EventOp, Filters, Hit, Kind, MemoryEvent, MemoryItem, Scope
+from agentmem._multihop import MultiHop
 from agentmem._protocols import (
     Action,
     ChatMessage,
@@ -108,9 +111,12 @@ __all__ = [
     "ClosedError",
     "ColumnarStore",
     "Decision",
+    "DerivedMemories",
+    "Deriver",
     "Embedder",
     "EmbeddingStore",
     "ErasingStore",
+    "FactStore",
     "EventOp",
     "Fact",
     "FactExtractor",
@@ -118,6 +124,7 @@ __all__ = [
     "Hit",
     "InvalidInputError",
     "Kind",
+    "LLMDeriver",
     "LLMFactExtractor",
     "LazyCommitStore",
     "ManualClock",
@@ -126,10 +133,12 @@ __all__ = [
     "MemoryItem",
     "MemoryStore",
     "MissingDependencyError",
+    "MultiHop",
     "ModelError",
     "ModelLoadBlockedError",
     "NotFoundError",
     "NotKeptError",
+    "PatternDeriver",
     "PatternFactExtractor",
     "PolicyContext",
     "PostThinker",

@@ -9,6 +9,10 @@ Each ``chat`` runs the turn loop and returns what every step did::
     write   -> the raw turn and its facts are stored; UpdatePolicy settles changed facts;
                thoughts go to the thought store, where they are merged and forgotten
     retain  -> time-based policies decay, merge and forget; every change is logged
+
+It is over 500 lines because the turn loop is read top to bottom: each step above, its
+sync and async forms and the streaming reply sit together, so what one turn does can
+be followed in one file.
 """
 
 from __future__ import annotations

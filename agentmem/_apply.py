@@ -106,8 +106,11 @@ def restore(memory: Memory, item: MemoryItem, reason: str) -> Changes:
         policy="undo",
         after=snapshot(item),
     )
-    with memory._atomic(store):
+    derived = memory._derive([item])  # what was derived from it, derived again
+    with memory._atomic(store, *memory._side_stores()):
         store.add([item])
+        if memory.derived is not None and derived:
+            memory.derived.add(derived)
         return Changes(written=[item], events=memory._log([event]))
 
 
@@ -118,6 +121,7 @@ def apply_decisions(memory: Memory, decisions: Sequence[Decision]) -> Changes:
     events: list[MemoryEvent] = []
     pending: dict[str, tuple[MemoryStore, MemoryItem]] = {}
     doomed = _Doomed()  # forgotten, not yet deleted: consecutive forgets delete at once
+    retexted: list[MemoryItem] = []  # whose text changed: derived memories made again
 
     def delete() -> None:
         for store, ids in doomed.by_store.values():
@@ -161,11 +165,22 @@ def apply_decisions(memory: Memory, decisions: Sequence[Decision]) -> Changes:
                 raise UserError(msg) from exc
             pending[item_id] = (store, new)
             changes.updated.append(new)
+            if new.text != item.text:
+                retexted.append(new)
             op = EventOp.DECAY if decision.action is Action.DECAY else EventOp.UPDATE
             before = {key: plain(getattr(item, key)) for key in decision.changes}
             after = {key: plain(getattr(new, key)) for key in decision.changes}
             events.append(make_event(op, decision, item, now, before=before, after=after))
     flush()
+    if memory.derived is not None and (changes.forgotten or retexted):
+        # What was derived from a forgotten memory goes with it (an undo derives it
+        # again); a memory whose text changed has its derived memories made anew.
+        gone = [*changes.forgotten, *retexted]
+        with traced(memory.tracer, "store", "derived.delete", count=len(gone)):
+            memory.derived.drop(gone)
+        forgotten = {item.id for item in changes.forgotten}
+        latest = {item.id: item for item in retexted if item.id not in forgotten}
+        memory.derived.add(memory._derive(list(latest.values())))
     changes.events = memory._log(events)
     return changes
 

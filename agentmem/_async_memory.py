@@ -17,11 +17,12 @@ import threading
 import weakref
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar, Unpack
 
 from agentmem._errors import UserError
 from agentmem._memory import Memory
 from agentmem._models import MemoryItem
+from agentmem._records import ItemFields
 
 __all__ = ["AsyncMemory", "memory_lock"]
 
@@ -149,7 +150,9 @@ class AsyncMemory:
         await self.aclose()
 
     # -- the Memory API, awaited -------------------------------------------------------
-    def make_item(self, text: str | bytes, *, user_id: str, **fields: Any) -> MemoryItem:
+    def make_item(
+        self, text: str | bytes, *, user_id: str, **fields: Unpack[ItemFields]
+    ) -> MemoryItem:
         """Build a validated item (no I/O): see :meth:`Memory.make_item`."""
         return self.memory.make_item(text, user_id=user_id, **fields)
 

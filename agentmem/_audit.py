@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from agentmem._db import connect, immediate, retrying
+from agentmem._dialect import SQLITE, event_where
 from agentmem._errors import ClosedError, StoreError
 from agentmem._models import EventOp, MemoryEvent
 from agentmem._sql import chunks
@@ -194,18 +195,7 @@ class AuditLog:
         limit: int | None = None,
     ) -> list[MemoryEvent]:
         """Events, oldest first, optionally for one user, since a time, of some ops."""
-        parts: list[str] = []
-        params: list[object] = []
-        if user_id is not None:
-            parts.append("user_id = ?")
-            params.append(user_id)
-        if since is not None:
-            parts.append("at >= ?")
-            params.append(to_micros(since))
-        if ops is not None:
-            parts.append(f"op IN ({', '.join('?' * len(ops))})")
-            params += [EventOp(op).value for op in ops]
-        where = " AND ".join(parts) or "1"
+        where, params = event_where(SQLITE, user_id=user_id, since=since, ops=ops)
         tail = "" if limit is None else f" LIMIT {int(limit)}"
         with self._lock:
             rows = self._db.execute(

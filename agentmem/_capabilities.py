@@ -25,6 +25,7 @@ __all__ = [
     "ColumnarStore",
     "EmbeddingStore",
     "ErasingStore",
+    "FactStore",
     "LazyCommitStore",
     "PurgingStore",
     "TouchingStore",
@@ -117,6 +118,31 @@ class ErasingStore(Protocol):
 
     def erase_user(self, user_id: str) -> object:
         """Delete everything of ``user_id`` the store keeps beside its items."""
+        ...
+
+
+class FactTableLike(Protocol):
+    """What ``copy_memory`` needs of a store's fact table (``FactTable``'s methods)."""
+
+    def users(self) -> list[str]:
+        """Every user with at least one fact."""
+        ...
+
+    def set_directly(self) -> Sequence[Any]:
+        """This user's fact records set directly (not drawn from a fact memory)."""
+        ...
+
+    def restore(self, records: Sequence[Any]) -> int:
+        """Store records as they are unless already there; return how many."""
+        ...
+
+
+@runtime_checkable
+class FactStore(Protocol):
+    """Keeps structured facts (``subject.attribute = value`` over time) per user."""
+
+    def facts(self, user_id: str) -> FactTableLike:
+        """The user's fact table."""
         ...
 
 

@@ -28,8 +28,11 @@ def erase(memory: Memory, user_id: str, ids: Sequence[str] | None, reason: str) 
     scope = memory._scope(user_id, None, None)
     now = memory.clock.now()
     removed = 0
-    with memory._atomic(*memory.stores):
+    derived = memory.derived
+    with memory._atomic(*memory.stores, *memory._side_stores()):
         if ids is None:
+            if derived is not None:
+                derived.erase_user(scope.user_id)
             for store in memory.stores:
                 ids_here = [item.id for item in store.scan(scope=scope)]
                 with traced(memory.tracer, "store", f"{store.name}.delete", count=len(ids_here)):
@@ -56,6 +59,8 @@ def erase(memory: Memory, user_id: str, ids: Sequence[str] | None, reason: str) 
             for store, ids_here in by_store.values():
                 with traced(memory.tracer, "store", f"{store.name}.delete", count=len(ids_here)):
                     removed += store.delete(ids_here)
+            if derived is not None:
+                derived.drop([item for _, item in owned.values()])
             for log in audit_logs(memory):
                 log.erase_items(list(owned))
             event = MemoryEvent(
@@ -73,6 +78,9 @@ def erase(memory: Memory, user_id: str, ids: Sequence[str] | None, reason: str) 
         if purge is not None:
             with traced(memory.tracer, "store", f"{store.name}.purge"):
                 purge()
+    if derived is not None:
+        with traced(memory.tracer, "store", "derived.purge"):
+            derived.purge()
     return removed
 
 

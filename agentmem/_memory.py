@@ -30,6 +30,7 @@ from agentmem._capabilities import (
 from agentmem._changes import Changes
 from agentmem._clock import Clock, SystemClock, as_utc
 from agentmem._compose import Policies
+from agentmem._derived import DerivedMemories, source_order
 from agentmem._errors import (
     AgentMemError,
     ClosedError,
@@ -38,8 +39,9 @@ from agentmem._errors import (
     NotKeptError,
     UserError,
 )
-from agentmem._fusion import reciprocal_rank
+from agentmem._fusion import fuse_hits, reciprocal_rank
 from agentmem._models import EventOp, Filters, Hit, Kind, MemoryEvent, MemoryItem, Scope
+from agentmem._multihop import MultiHop
 from agentmem._policy_context import MemoryContext
 from agentmem._protocols import (
     Action,
@@ -77,6 +79,11 @@ class Memory:
             it offers one, so each change and its event commit together; else in memory).
         tracer: called with a :class:`TraceRecord` for every store operation and policy run.
         max_text_bytes: the largest text accepted, in UTF-8 bytes.
+        derived: derived memories (:class:`~agentmem.DerivedMemories`): restatements of
+            what each write says, kept in a side store, searched with the stores (a hit
+            hands back its sources) and removed with their sources; ``None``: none.
+        multihop: multi-hop search (:class:`~agentmem.MultiHop`): sub-queries and a
+            second hop, fused with each search; ``None``: off.
     """
 
     def __init__(
@@ -89,6 +96,8 @@ class Memory:
         audit: AuditLog | None = None,
         tracer: Tracer | None = None,
         max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
+        derived: DerivedMemories | None = None,
+        multihop: MultiHop | None = None,
     ) -> None:
         if not stores:
             msg = "Memory needs at least one store, e.g. Memory([VectorStore(path, embedder)])"
@@ -114,6 +123,8 @@ class Memory:
         owner = getattr(audit, "owner", None)
         self._audit_home = next((st for st in self.stores if st is owner), None)
         self.max_text_bytes = max_text_bytes
+        self.derived = derived
+        self.multihop = multihop
         self._closed = False
         self._context = MemoryContext(self)
 
@@ -209,6 +220,8 @@ class Memory:
         self._closed = True
         for store in self.stores:
             store.close()
+        if self.derived is not None:
+            self.derived.close()
         self.audit.close()
 
     def __enter__(self) -> Memory:
@@ -368,12 +381,12 @@ class Memory:
         is a text, or a mapping with ``text`` and any of the fields of :meth:`make_item`
         (``agent_id``, ``session_id``, ``kind``, ``created_at``, ``importance``,
         ``metadata``, ``source_ids``); given as keywords, the fields are the defaults of
-        every record. Records are written ``batch`` at a
-        time: each batch is embedded in one call and stored in one transaction together
-        with one ``add`` event per item, and the retention policies see each batch as they
-        see a write. A bad record raises :class:`InvalidInputError` before its batch is
-        written (earlier batches stay stored). Returns the items as written, in order (a
-        policy may have merged or forgotten some at once; :meth:`history` says so).
+        every record. Records are written ``batch`` at a time: each batch is embedded in
+        one call and stored in one transaction together with one ``add`` event per item,
+        and the retention policies see each batch as they see a write. A bad record raises
+        :class:`InvalidInputError` before its batch is written (earlier batches stay
+        stored). Returns the items as written, in order (a policy may have merged or
+        forgotten some at once; :meth:`history` says so).
 
         To load without the policies' write rules (an import of memories already curated,
         a benchmark corpus), give the reason as ``skip_policies="..."``: it is written
@@ -441,9 +454,13 @@ class Memory:
             )
             for item in items
         ]
-        with self._atomic(target):
+        derived = self._derive(items)
+        with self._atomic(target, *self._side_stores()):
             with traced(self.tracer, "store", f"{target.name}.add", count=len(items)):
                 target.add(list(items))
+            if self.derived is not None and derived:
+                with traced(self.tracer, "store", "derived.add", count=len(derived)):
+                    self.derived.add(derived)
             changes = Changes(written=list(items), events=self._log(events))
         if skip_policies is not None:
             logger.info(
@@ -456,6 +473,17 @@ class Memory:
             self._roll_back(changes)
             raise
         return changes
+
+    def _derive(self, items: Sequence[MemoryItem]) -> list[MemoryItem]:
+        """The derived memories of new ``items`` (none without :attr:`derived`)."""
+        if self.derived is None:
+            return []
+        with traced(self.tracer, "derive", self.derived.deriver.name, count=len(items)):
+            return self.derived.derive(items)
+
+    def _side_stores(self) -> list[MemoryStore]:
+        """The derived memories' store, where it joins this memory's transactions."""
+        return [] if self.derived is None else self.derived.transactional()
 
     def _roll_back(self, changes: Changes) -> None:
         """Undo a write whose policies failed: its events reversed, newest first."""
@@ -502,16 +530,73 @@ class Memory:
         scope = self._scope(user_id, agent_id, session_id)
         parsed = self._filters(filters)
         moment = None if as_of is None else as_utc(check_time(as_of, "as_of"))
-        per_store: list[list[Hit]] = []
-        for store in self.stores:
-            with traced(self.tracer, "store", f"{store.name}.search", query=query, k=k) as out:
-                hits = store.search(query, scope=scope, k=k, filters=parsed, as_of=moment)
-                out["hits"] = [hit.item.id for hit in hits]
-            per_store.append(hits)
-        hits = per_store[0] if len(per_store) == 1 else _fuse(per_store, k)
+
+        def run(text: str) -> list[Hit]:
+            return self._search_once(text, scope, k, parsed, moment)
+
+        hits = run(query)
+        if self.multihop is not None:
+            now = moment if moment is not None else self.clock.now()
+            with traced(self.tracer, "multihop", "search", query=query, k=k):
+                hits = self.multihop.search(query, hits, run, k, now)
         if record_access and hits:
             self._accessed(hits)
         return hits
+
+    def _search_once(
+        self,
+        query: str,
+        scope: Scope,
+        k: int,
+        filters: Filters | None,
+        as_of: datetime | None,
+    ) -> list[Hit]:
+        """One query through every store (fused) and the derived memories."""
+        per_store: list[list[Hit]] = []
+        for store in self.stores:
+            with traced(self.tracer, "store", f"{store.name}.search", query=query, k=k) as out:
+                hits = store.search(query, scope=scope, k=k, filters=filters, as_of=as_of)
+                out["hits"] = [hit.item.id for hit in hits]
+            per_store.append(hits)
+        hits = per_store[0] if len(per_store) == 1 else _fuse(per_store, k)
+        if self.derived is not None:
+            hits = self._with_sources(hits, query, scope, k, filters, as_of)
+        return hits
+
+    def _with_sources(
+        self,
+        hits: list[Hit],
+        query: str,
+        scope: Scope,
+        k: int,
+        filters: Filters | None,
+        as_of: datetime | None,
+    ) -> list[Hit]:
+        """``hits`` fused with the sources of the best derived memories for ``query``."""
+        assert self.derived is not None
+        with traced(self.tracer, "store", "derived.search", query=query, k=k) as out:
+            derived = self.derived.search(query, scope=scope, k=k, filters=filters, as_of=as_of)
+            out["hits"] = [hit.item.id for hit in derived]
+        if not derived:
+            return hits
+        order = source_order(derived)
+        found = self._locate_many([source for source, _ in order])
+        moment = as_of if as_of is not None else self.clock.now()
+        sources: list[Hit] = []
+        for source, hit in order:
+            if source not in found:
+                continue
+            store, item = found[source]
+            if item.valid_to is not None and item.valid_to <= moment:
+                continue
+            if filters is not None and not filters.matches(item):
+                continue
+            if item.scope.user_id != scope.user_id:
+                continue
+            sources.append(Hit(item=item, score=hit.score, store=store.name, signal="derived"))
+        if not sources:
+            return hits
+        return fuse_hits([(1.0, hits), (self.derived.weight, sources)], k, self.derived.fusion_k)
 
     def _accessed(self, hits: list[Hit]) -> None:
         now = self.clock.now()
@@ -696,7 +781,7 @@ class Memory:
         only the fields it names on the latest stored values (no lost updates).
         """
         self._check_open()
-        with self._atomic(*self.stores):
+        with self._atomic(*self.stores, *self._side_stores()):
             return _apply.apply_decisions(self, decisions)
 
     def _locate_many(self, ids: Sequence[str]) -> dict[str, tuple[MemoryStore, MemoryItem]]:

@@ -1,12 +1,15 @@
-"""Copying a memory to another backend: memories, embeddings and audit history.
+"""Copying a memory to another backend: memories, embeddings, facts and audit history.
 
 ``copy_memory(source, target)`` moves what one :class:`~agentmem.Memory` holds into
 another (typically a folder into PostgreSQL). It is resumable: memories are copied in
 batches, each committed on its own, and a memory whose id the target already holds is
 skipped, so running it again after an interruption picks up where it stopped. Audit
-events keep their ids and are skipped the same way. Stored embeddings are copied when
-both sides embed the same text with the same model; otherwise the target embeds. At the
-end every memory of the source is looked up in the target (the count check).
+events keep their ids and are skipped the same way. Structured facts: fact memories
+bring theirs (the target draws them again as it stores them); facts set directly in a
+store's fact table are copied with their times, skipped when already there. Stored
+embeddings are copied when both sides embed the same text with the same model;
+otherwise the target embeds. At the end every memory of the source is looked up in the
+target (the count check).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel
 
+from agentmem._capabilities import FactStore
 from agentmem._errors import StoreError, UserError
 from agentmem._memory import Memory
 from agentmem._models import MemoryItem, Scope
@@ -42,6 +46,7 @@ class CopyReport(BaseModel):
     events_copied: int
     events_missing: int
     embeddings_copied: int
+    facts_copied: int = 0
 
     @property
     def complete(self) -> bool:
@@ -52,7 +57,7 @@ class CopyReport(BaseModel):
 def copy_memory(
     source: Memory, target: Memory, *, batch: int = 500, progress: bool = False
 ) -> CopyReport:
-    """Copy every memory, its embedding and the audit history of ``source`` into ``target``.
+    """Copy every memory, its embedding, facts and the audit history of ``source`` into ``target``.
 
     Args:
         source: the memory to read (left unchanged).
@@ -91,6 +96,7 @@ def copy_memory(
                 bar.update(len(chunk))
     events = source.audit.events()
     imported = _import_events(target, events)
+    facts = _copy_facts(source, store)
     missing = 0
     for from_store in source.stores:
         for chunk in _batches(from_store.scan(), 2000):
@@ -107,6 +113,7 @@ def copy_memory(
         events_copied=imported,
         events_missing=len(events) - found,
         embeddings_copied=reused,
+        facts_copied=facts,
     )
     if not report.complete:
         msg = (
@@ -171,6 +178,24 @@ def _embeddings(
         if vector is not None:
             out[item.id] = vector
     return out
+
+
+def _copy_facts(source: Memory, target: MemoryStore) -> int:
+    """Copy the structured facts set directly in the source's stores; return how many.
+
+    Facts drawn from fact memories need no copy: the target draws them again as it
+    stores those memories. A target without a fact table takes none (and a source that
+    has some is an error, not a silent loss).
+    """
+    tables: list[FactStore] = [s for s in source.stores if isinstance(s, FactStore)]
+    users = sorted({user for s in tables for user in s.facts("default").users()})
+    wanted = {user: [r for s in tables for r in s.facts(user).set_directly()] for user in users}
+    if not any(wanted.values()):
+        return 0
+    if not isinstance(target, FactStore):
+        msg = f"the target store {target.name!r} has no fact table for the source's facts"
+        raise UserError(msg)
+    return sum(target.facts(user).restore(records) for user, records in wanted.items())
 
 
 def _import_events(target: Memory, events: Sequence[Any]) -> int:

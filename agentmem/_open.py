@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentmem._audit import AuditLog
 from agentmem._clock import Clock, SystemClock
+from agentmem._derived import DerivedMemories
 from agentmem._errors import InvalidInputError
 from agentmem._protocols import Embedder, RetentionPolicy
 from agentmem._tracing import Tracer
@@ -90,6 +91,11 @@ def open_offline(
     audit = store.audit_sink()  # the events live in the store's database, atomically
     if folder is not None:
         _import_old_audit(folder / "audit.sqlite", audit)
+    # Derived memories searched by words: no embedding on write or search; on real
+    # conversations they lift evidence recall@10 from 0.64 to 0.70 (benchmarks/RESULTS.md).
+    derived = DerivedMemories.open(
+        None if folder is None else folder / "derived", None, clock=clock
+    )
     return cls(
         [store],
         policies=[UpdatePolicy()] if policies is None else policies,
@@ -97,6 +103,7 @@ def open_offline(
         clock=clock,
         audit=audit,
         tracer=tracer,
+        derived=derived,
     )
 
 

@@ -68,7 +68,44 @@ def store_memory(**options: Any) -> MemoryFactory:
         store = HybridStore(None, embedder, name="vector", clock=clock, **options)
         return Memory([store], embedder=embedder, clock=clock)
 
+    make.options = options  # type: ignore[attr-defined]  # for the PostgreSQL twin
     return make
+
+
+class OnPostgres:
+    """The PostgreSQL twin of a system: the same options on PostgresStore, a fresh schema
+    per conversation, on one server for the run (``--stores postgres``)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.schemas = 0
+
+    def _schema(self) -> str:
+        self.schemas += 1
+        return f"locomo_{self.schemas}"
+
+    def twin(self, make: MemoryFactory) -> MemoryFactory | None:
+        """``make`` on PostgreSQL, or None when it has no PostgreSQL form."""
+        options = getattr(make, "options", None)
+        if make is default_memory:
+
+            def default(embedder: Any, clock: ManualClock) -> Memory:
+                url = f"{self.url}{'&' if '?' in self.url else '?'}schema={self._schema()}"
+                return Memory.from_url(url, embedder=embedder, clock=clock)
+
+            return default
+        if options is None:
+            return None
+
+        def store(embedder: Any, clock: ManualClock) -> Memory:
+            from agentmem.stores.postgres import PostgresStore
+
+            pg = PostgresStore(
+                self.url, embedder, name="vector", schema=self._schema(), clock=clock, **options
+            )
+            return Memory([pg], embedder=embedder, clock=clock)
+
+        return store
 
 
 def default_memory(embedder: Any, clock: ManualClock) -> Memory:
@@ -102,6 +139,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=list(SYSTEMS))
     parser.add_argument("--conversations", nargs="*", help="sample ids (default: all)")
+    parser.add_argument(
+        "--stores",
+        nargs="+",
+        default=["sqlite"],
+        choices=["sqlite", "postgres"],
+        help="postgres: each system again on PostgresStore (a temporary local server)",
+    )
     args = parser.parse_args()
     from agentmem.embedders import SentenceTransformerEmbedder
 
@@ -111,17 +155,81 @@ def main() -> None:
         convos = [c for c in convos if c.id in args.conversations]
     results: dict[str, dict[str, list[float]]] = {}
     counts: dict[str, int] = {}
+    runs: list[tuple[str, MemoryFactory]] = []
+    server = None
+    if "postgres" in args.stores:
+        from _corpus import start_postgres
+
+        url, server = start_postgres()
+        postgres = OnPostgres(url)
     for name in args.systems:
-        start = time.perf_counter()
-        rows = score(SYSTEMS[name], embedder, convos)
-        results[name] = summary(rows)
-        counts = {"overall": len(rows)}
-        for q, _ in rows:
-            counts[q.category] = counts.get(q.category, 0) + 1
-        took = time.perf_counter() - start
-        print(f"{name}: R@10 {results[name]['overall'][2]:.3f} ({took:.0f} s)", file=sys.stderr)
+        if "sqlite" in args.stores:
+            runs.append((name, SYSTEMS[name]))
+        twin = postgres.twin(SYSTEMS[name]) if server is not None else None
+        if twin is not None:
+            runs.append((f"{name} [PostgreSQL]", twin))
+    per_question: dict[str, list[list[float]]] = {}
+    try:
+        for name, make in runs:
+            per_question[name] = run_one(name, make, embedder, convos, results, counts)
+    finally:
+        if server is not None:
+            server.cleanup()
     print(f"LoCoMo dev ({', '.join(c.id for c in convos)}), categories 1-4\n")
     print(table(results, counts))
+    twins = [(n, f"{n} [PostgreSQL]") for n in args.systems if f"{n} [PostgreSQL]" in per_question]
+    if twins and "sqlite" in args.stores:
+        print("\n" + paired(per_question, twins))
+
+
+def paired(per_question: dict[str, list[list[float]]], twins: list[tuple[str, str]]) -> str:
+    """PostgreSQL minus SQLite, question by question: the mean difference of recall@k with
+    its bootstrap 95% interval, and the sign test over the questions where they differ."""
+    from agentmem.eval.intervals import bootstrap_interval, sign_test
+
+    lines = [
+        "| system | k | PostgreSQL - SQLite | 95% interval | PostgreSQL better / worse "
+        "| sign test p |",
+        "|---|---:|---:|---|---|---:|",
+    ]
+    for sqlite_name, pg_name in twins:
+        for j, k in enumerate(KS):
+            diffs = [
+                b[j] - a[j]
+                for a, b in zip(per_question[sqlite_name], per_question[pg_name], strict=True)
+            ]
+            low, high = bootstrap_interval(diffs, seed=f"{sqlite_name}{k}")
+            better = sum(1 for d in diffs if d > 0)
+            worse = sum(1 for d in diffs if d < 0)
+            p = sign_test(better, better + worse)
+            mean = sum(diffs) / len(diffs)
+            lines.append(
+                f"| {sqlite_name} | {k} | {mean:+.3f} | [{low:+.3f}, {high:+.3f}] "
+                f"| {better} / {worse} | {p:.2f} |"
+            )
+    return "\n".join(lines)
+
+
+def run_one(
+    name: str,
+    make: MemoryFactory,
+    embedder: Any,
+    convos: Any,
+    results: dict[str, dict[str, list[float]]],
+    counts: dict[str, int],
+) -> list[list[float]]:
+    """Score one system, put its recall in ``results`` (question counts in ``counts``) and
+    return each question's recall at every k."""
+    start = time.perf_counter()
+    rows = score(make, embedder, convos)
+    results[name] = summary(rows)
+    counts.clear()
+    counts["overall"] = len(rows)
+    for q, _ in rows:
+        counts[q.category] = counts.get(q.category, 0) + 1
+    took = time.perf_counter() - start
+    print(f"{name}: R@10 {results[name]['overall'][2]:.3f} ({took:.0f} s)", file=sys.stderr)
+    return [recalls for _, recalls in rows]
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import multiprocessing
 import sys
 import tempfile
 import warnings
+from datetime import UTC, datetime
 from pathlib import Path
 
 from agentmem import Memory
@@ -51,6 +52,25 @@ def main(url: str) -> None:
         print([event.op.value for event in memory.history(hit.item.id)])
         print("bob sees", [h.item.text for h in memory.search("Lisbon", user_id="bob")])
         memory.forget(user_id="team")  # gone for good, from the database
+        # Structured facts: a fact memory keeps them in step, in its own transaction.
+        fact = {"subject": "user", "attribute": "lives_in"}
+        memory.add(
+            "Alice lives in Lisbon",
+            user_id="alice",
+            kind="fact",
+            created_at=datetime(2024, 5, 1, tzinfo=UTC),
+            metadata={**fact, "value": "Lisbon"},
+        )
+        memory.add(  # UpdatePolicy closes the Lisbon memory, and with it its fact
+            "Alice lives in Porto",
+            user_id="alice",
+            kind="fact",
+            created_at=datetime(2024, 9, 1, tzinfo=UTC),
+            metadata={**fact, "value": "Porto"},
+        )
+        facts = memory.stores[0].facts("alice")  # type: ignore[attr-defined]
+        june = datetime(2024, 6, 1, tzinfo=UTC)
+        print("alice now", facts.current("user"), "in June", facts.as_of("user", june))
 
 
 if __name__ == "__main__":

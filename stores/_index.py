@@ -10,6 +10,11 @@ filtered at query time; a block past ``tombstone_ratio`` is compacted and its gr
 in a folder so a reopened store need not rebuild them; :meth:`DenseIndex.save_as` and
 :meth:`DenseIndex.load_current` do so atomically, under a key that says which data the
 saved index reflects. The row attributes (:class:`RowAttrs`) live in :mod:`._block`.
+
+It is over 500 lines because the index's lifecycle is one piece: maintenance (graph
+builds, tombstones, background compaction and the swap that carries writes over) and
+persistence (the atomic, key-checked save and load) change the same blocks under the same
+lock, and are read together when one of them changes.
 """
 
 from __future__ import annotations

@@ -11,8 +11,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from agentmem._dialect import event_where
 from agentmem._models import EventOp, MemoryEvent
 from agentmem.stores._pg_db import PgDatabase
+from agentmem.stores._pg_items import POSTGRES
 
 __all__ = ["PostgresAuditLog"]
 
@@ -151,18 +153,7 @@ class PostgresAuditLog:
         limit: int | None = None,
     ) -> list[MemoryEvent]:
         """Events, oldest first, optionally for one user, since a time, of some ops."""
-        parts: list[str] = []
-        params: list[Any] = []
-        if user_id is not None:
-            parts.append("user_id = %s")
-            params.append(user_id)
-        if since is not None:
-            parts.append("at >= %s")
-            params.append(since)
-        if ops is not None:
-            parts.append("op = ANY(%s)")
-            params.append([EventOp(op).value for op in ops])
-        where = " AND ".join(parts) or "true"
+        where, params = event_where(POSTGRES, user_id=user_id, since=since, ops=ops)
         tail = "" if limit is None else f" LIMIT {int(limit)}"
         with self._db.transaction(user_id) as conn:
             rows = conn.execute(f"{_SELECT} WHERE {where} ORDER BY id{tail}", params).fetchall()

@@ -18,9 +18,10 @@ an ImportError that names the extra to install.
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -112,6 +113,8 @@ class PgDatabase:
         self.url = url
         self.schema = schema
         self.tenant = tenant
+        digest = hashlib.sha256(f"agentmem-index:{schema}".encode()).digest()
+        self._index_key = int.from_bytes(digest[:8], "big", signed=True)
         self._psycopg = psycopg_module
         self._active: contextvars.ContextVar[Any] = contextvars.ContextVar(
             f"agentmem_pg_{id(self)}", default=None
@@ -219,6 +222,29 @@ class PgDatabase:
         except psycopg.OperationalError as exc:
             msg = f"PostgreSQL at {redact(self.url)} failed: {exc}"
             raise StoreError(msg) from exc
+
+    def guard_index_writes(self, conn: psycopg.Connection[Any]) -> None:
+        """Hold off :meth:`vacuum` until the caller's transaction ends (call before writing).
+
+        pgvector's HNSW ``VACUUM`` zeroes the vectors of deleted graph elements while an
+        insert running at the same moment may still compare its new vector with them
+        (``different vector dimensions 64 and 0``). Writers take this lock shared (they
+        never wait for each other); :meth:`vacuum` takes it exclusively.
+        """
+        conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (self._index_key,))
+
+    def vacuum(self, tables: Sequence[str]) -> None:
+        """``VACUUM`` each table, while no writer is inside a transaction on this schema."""
+        if self.in_transaction:
+            msg = "vacuum cannot run inside a transaction; call it after the block"
+            raise StoreError(msg)
+        with self.pool.connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (self._index_key,))
+            try:
+                for table in tables:
+                    conn.execute(f"VACUUM {self.schema}.{table}")
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (self._index_key,))
 
     @property
     def in_transaction(self) -> bool:

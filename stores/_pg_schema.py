@@ -14,7 +14,12 @@ Tables (all under the memory's own schema):
   embedded once).
 - ``terms``: the inverted index for BM25, one row per (user, lexeme, memory) with the
   term frequency, written from the ``tsvector`` in the item's transaction.
+- ``context_terms``: the same for conversation turns' in-context text (``context_body``;
+  the in-context embedding is ``context_embedding``, with an HNSW index of its own).
 - ``events`` and ``event_items``: the audit log, written in the item's transaction.
+- ``facts``: structured facts (``subject.attribute = value`` with validity intervals, as
+  :class:`~agentmem.stores.FactTable` keeps them), written in the transaction of the fact
+  memory that states them.
 - ``meta``: key-value settings (embedder, dimension, indexing context, schema version).
 
 Row-level security: every table with user data has a policy that shows a row only when
@@ -32,7 +37,7 @@ from agentmem._errors import StoreError
 
 __all__ = ["USER_TABLES", "VERSION", "migrate", "set_row_security"]
 
-USER_TABLES = ("items", "terms", "events", "event_items")
+USER_TABLES = ("items", "terms", "context_terms", "events", "event_items", "facts")
 
 _POLICY = (
     "user_id = current_setting('agentmem.user_id', true) "
@@ -120,6 +125,56 @@ _STEPS: list[str] = [
     ALTER TABLE items ADD COLUMN tokens integer GENERATED ALWAYS AS (word_count(body)) STORED;
     UPDATE terms SET tokens = items.tokens FROM items WHERE terms.vid = items.vid;
     DROP FUNCTION token_count(tsvector);
+    """,
+    # 3: structured facts, one timeline per (user, subject, attribute), written in the
+    # transaction of the memory they come from (item_id) or set directly (NULL)
+    """
+    CREATE TABLE facts (
+        id bigserial PRIMARY KEY,
+        user_id text NOT NULL,
+        subject text NOT NULL,
+        attribute text NOT NULL,
+        value text NOT NULL,
+        valid_from timestamptz NOT NULL,
+        valid_to timestamptz,
+        recorded_at timestamptz NOT NULL,
+        item_id text
+    );
+    CREATE INDEX facts_key ON facts (user_id, subject, attribute, valid_from);
+    CREATE INDEX facts_item ON facts (item_id) WHERE item_id IS NOT NULL;
+    CREATE POLICY tenant ON facts USING ({policy}) WITH CHECK ({policy});
+    """,
+    # 4: the collection statistics of lexical search (a user's count and mean length)
+    # read from an index alone, not from the wide items rows
+    """
+    CREATE INDEX items_tokens ON items (user_id) INCLUDE (tokens);
+    """,
+    # 5: conversation turns indexed a second time, in their context (ContextOptions
+    # turn_context): the in-context BM25 text with its own inverted index and statistics,
+    # and the in-context embedding with its own HNSW index; NULL for other memories
+    """
+    ALTER TABLE items ADD COLUMN context_body text;
+    ALTER TABLE items ADD COLUMN context_tsv tsvector
+        GENERATED ALWAYS AS (to_tsvector('english', coalesce(context_body, ''))) STORED;
+    ALTER TABLE items ADD COLUMN context_tokens integer
+        GENERATED ALWAYS AS (word_count(context_body)) STORED;
+    ALTER TABLE items ADD COLUMN context_embedding vector({dim});
+    ALTER TABLE items ADD COLUMN context_hash text;
+    CREATE INDEX items_context_hash ON items (context_hash) WHERE context_hash IS NOT NULL;
+    CREATE INDEX items_context_tokens ON items (user_id) INCLUDE (context_tokens)
+        WHERE context_body IS NOT NULL;
+    CREATE INDEX items_context_embedding ON items
+        USING hnsw (context_embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64);
+    CREATE TABLE context_terms (
+        user_id text NOT NULL,
+        lexeme text NOT NULL,
+        vid bigint NOT NULL REFERENCES items (vid) ON DELETE CASCADE,
+        tf integer NOT NULL,
+        tokens integer NOT NULL,
+        PRIMARY KEY (user_id, lexeme, vid) INCLUDE (tf, tokens)
+    );
+    CREATE INDEX context_terms_vid ON context_terms (vid);
+    CREATE POLICY tenant ON context_terms USING ({policy}) WITH CHECK ({policy});
     """,
 ]
 

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, Literal, Protocol, TypeVar, runtime_checkable
+from typing import Any, Generic, Literal, Protocol, TypedDict, TypeVar, runtime_checkable
 
 from agentmem._errors import UserError
 from agentmem._fusion import reciprocal_rank
@@ -34,6 +34,7 @@ __all__ = [
     "ContextRetriever",
     "Fused",
     "Ranked",
+    "RankingOptions",
     "RankingSettings",
     "Retriever",
     "boost",
@@ -43,6 +44,7 @@ __all__ = [
     "parse_rewrites",
     "plan_query",
     "rank",
+    "ranking_settings",
     "reciprocal_rank",
 ]
 
@@ -115,6 +117,39 @@ class RankingSettings:
     def weight(self, signal: str) -> float:
         """The weight of a signal's list in fusion (1.0 for an unknown one)."""
         return self.weights.get(signal, 1.0)
+
+
+class RankingOptions(TypedDict, total=False):
+    """The ranking keywords a hybrid store takes, each as in :class:`RankingSettings`.
+
+    ``HybridStore`` and ``PostgresStore`` take them as ``**ranking``; a keyword left out
+    takes :class:`RankingSettings`' default, so both stores rank alike by default.
+    """
+
+    signals: Sequence[Signal]
+    fusion: Fusion
+    weights: Mapping[str, float] | None
+    rrf_k: int
+    candidates: int
+    time_mode: TimeMode
+    time_boost: float
+    name_boost: float
+    recency_boost: float
+    expand: float
+    rerank_depth: int
+
+
+def ranking_settings(options: RankingOptions) -> RankingSettings:
+    """The settings a store's ranking keywords ask for (the one place that builds them)."""
+    unknown = sorted(set(options) - RankingOptions.__optional_keys__)
+    if unknown:
+        known = ", ".join(sorted(RankingOptions.__optional_keys__))
+        msg = f"unknown ranking option(s) {unknown}; the options are {known}"
+        raise UserError(msg)
+    values: dict[str, Any] = dict(options)
+    if values.get("weights") is None:
+        values.pop("weights", None)
+    return RankingSettings(**values)
 
 
 @dataclass

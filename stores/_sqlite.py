@@ -27,11 +27,13 @@ from numpy.typing import NDArray
 from agentmem._audit import AuditLog
 from agentmem._columns import FRAME_COLUMNS
 from agentmem._db import BUSY_TIMEOUT, connect, immediate, retrying
+from agentmem._dialect import ITEM_COLUMNS, SQLITE, item_where
+from agentmem._dialect import row_item as dialect_row_item
 from agentmem._errors import ClosedError, InvalidInputError, NotFoundError, StoreError, UserError
-from agentmem._models import Filters, Hit, Kind, MemoryItem, Scope
+from agentmem._models import Filters, Hit, MemoryItem, Scope
 from agentmem._protocols import Embedder
 from agentmem._sql import chunks
-from agentmem._time import from_micros, opt_micros, opt_time, to_micros
+from agentmem._time import from_micros, opt_micros, to_micros
 
 __all__ = [
     "FRAME_COLUMNS",
@@ -45,10 +47,7 @@ __all__ = [
     "to_micros",
 ]
 
-_COLUMNS = (
-    "id, user_id, agent_id, session_id, kind, text, created_at, recorded_at, valid_from, "
-    "valid_to, importance, strength, access_count, last_accessed_at, source_ids, metadata"
-)
+_COLUMNS = ITEM_COLUMNS
 
 _EXTRA_COLUMNS = frozenset({"text", "metadata", "valid_to", "embedding"})
 
@@ -143,47 +142,7 @@ def item_row(item: MemoryItem) -> tuple[Any, ...]:
 
 def row_item(row: sqlite3.Row | tuple[Any, ...]) -> MemoryItem:
     """Build a MemoryItem from a row selected as ``_COLUMNS``."""
-    (
-        id_,
-        user_id,
-        agent_id,
-        session_id,
-        kind,
-        text,
-        created_at,
-        recorded_at,
-        valid_from,
-        valid_to,
-        importance,
-        strength,
-        access_count,
-        last_accessed_at,
-        source_ids,
-        metadata,
-    ) = tuple(row)[:16]
-    return MemoryItem.model_construct(
-        id=id_,
-        text=text,
-        kind=Kind(kind),
-        scope=Scope.model_construct(user_id=user_id, agent_id=agent_id, session_id=session_id),
-        created_at=from_micros(created_at),
-        recorded_at=from_micros(recorded_at),
-        valid_from=from_micros(valid_from),
-        valid_to=opt_time(valid_to),
-        importance=importance,
-        strength=strength,
-        access_count=access_count,
-        last_accessed_at=opt_time(last_accessed_at),
-        source_ids=[] if source_ids == "[]" else json.loads(source_ids),
-        metadata={} if metadata == "{}" else json.loads(metadata),
-    )
-
-
-def _metadata_path(key: str) -> str:
-    if not key or any(ch in key for ch in "\"'\\") or not key.isprintable():
-        msg = f"metadata filter keys must be plain printable names, got {key!r}"
-        raise InvalidInputError(msg)
-    return '$."' + key + '"'
+    return dialect_row_item(SQLITE, row)
 
 
 def where_clause(
@@ -193,46 +152,8 @@ def where_clause(
     as_of: datetime | None = None,
     open_only: bool = False,
 ) -> tuple[str, list[Any]]:
-    """SQL ``WHERE`` text and parameters for a scope, filters and validity."""
-    parts: list[str] = []
-    params: list[Any] = []
-    if scope is not None:
-        parts.append("user_id = ?")
-        params.append(scope.user_id)
-        if scope.agent_id is not None:
-            parts.append("agent_id = ?")
-            params.append(scope.agent_id)
-        if scope.session_id is not None:
-            parts.append("session_id = ?")
-            params.append(scope.session_id)
-    if as_of is not None:
-        parts.append("valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)")
-        moment = to_micros(as_of)
-        params += [moment, moment]
-    elif open_only:
-        parts.append("valid_to IS NULL")
-    if filters is not None:
-        if filters.kinds is not None:
-            if not filters.kinds:
-                parts.append("0")
-            else:
-                parts.append(f"kind IN ({', '.join('?' * len(filters.kinds))})")
-                params += [kind.value for kind in filters.kinds]
-        if filters.created_after is not None:
-            parts.append("created_at >= ?")
-            params.append(to_micros(filters.created_after))
-        if filters.created_before is not None:
-            parts.append("created_at < ?")
-            params.append(to_micros(filters.created_before))
-        for key, value in filters.metadata.items():
-            path = _metadata_path(key)
-            if value is None:
-                parts.append("json_extract(metadata, ?) IS NULL")
-                params.append(path)
-            else:
-                parts.append("json_extract(metadata, ?) = ?")
-                params += [path, value]
-    return (" AND ".join(parts) or "1"), params
+    """SQL ``WHERE`` text and parameters for a scope, filters and validity (SQLite)."""
+    return item_where(SQLITE, scope, filters, as_of=as_of, open_only=open_only)
 
 
 _DURABLE = frozenset({"FULL", "EXTRA"})

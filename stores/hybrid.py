@@ -27,7 +27,7 @@ import logging
 import os
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 from agentmem._clock import Clock, SystemClock
 from agentmem._errors import NotFoundError
@@ -40,12 +40,11 @@ from agentmem.stores._embedding_cache import CachedEmbeddings, EmbeddingCache
 from agentmem.stores._fts import ContextFtsIndex, FtsIndex
 from agentmem.stores._index import DenseIndex, IndexSettings
 from agentmem.stores._ranking import (
-    Fusion,
-    RankingSettings,
+    RankingOptions,
     Signal,
-    TimeMode,
     plan_query,
     rank,
+    ranking_settings,
     rewrite_query,
 )
 from agentmem.stores._rerank import CrossEncoderReranker, Reranker
@@ -153,39 +152,17 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
         embedder: Embedder,
         *,
         name: str = "hybrid",
-        signals: Sequence[Signal] = ("dense", "bm25"),
-        fusion: Fusion = "rrf",
-        weights: dict[str, float] | None = None,
-        rrf_k: int = 30,
-        candidates: int = 50,
         context: ContextOptions | None = None,
-        time_mode: TimeMode = "boost",
-        time_boost: float = 0.5,
-        name_boost: float = 0.3,
-        recency_boost: float = 0.2,
-        expand: float = 0.25,
         clock: Clock | None = None,
         rewriter: ChatModel | None = None,
         reranker: str | Reranker | None = None,
-        rerank_depth: int = 30,
         index: IndexSettings | None = None,
         synchronous: str = "FULL",
         faiss_threads: int | None = 1,
         progress: bool = False,
+        **ranking: Unpack[RankingOptions],
     ) -> None:
-        self.ranking = RankingSettings(
-            signals=tuple(signals),
-            fusion=fusion,
-            weights=dict(weights or {}),
-            rrf_k=rrf_k,
-            candidates=candidates,
-            time_mode=time_mode,
-            time_boost=time_boost,
-            name_boost=name_boost,
-            recency_boost=recency_boost,
-            expand=expand,
-            rerank_depth=rerank_depth,
-        )
+        self.ranking = ranking_settings(ranking)
         self.signals: tuple[Signal, ...] = self.ranking.signals
         self.context = context or ContextOptions()
         self.clock: Clock = clock or SystemClock()

@@ -34,7 +34,7 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 from numpy.typing import NDArray
@@ -44,12 +44,14 @@ from agentmem._clock import Clock, SystemClock
 from agentmem._errors import InvalidInputError, NotFoundError, StoreError, UserError
 from agentmem._models import Filters, Hit, MemoryItem, Scope
 from agentmem._protocols import ChatModel, Embedder
-from agentmem.stores._context import ContextOptions, contextual_texts, speaker_line
+from agentmem.stores._context import ContextOptions, IndexedTexts, indexed_texts, speaker_line
 from agentmem.stores._fts import STOP_WORDS, words
 from agentmem.stores._pg_audit import PostgresAuditLog
 from agentmem.stores._pg_db import PgDatabase, import_psycopg, redact, split_schema
+from agentmem.stores._pg_facts import PgFactTable, runner
 from agentmem.stores._pg_items import (
     COLUMNS,
+    Indexed,
     dense_search,
     index_terms,
     insert_rows,
@@ -60,16 +62,16 @@ from agentmem.stores._pg_items import (
 )
 from agentmem.stores._pg_schema import migrate, set_row_security
 from agentmem.stores._ranking import (
-    Fusion,
-    RankingSettings,
+    RankingOptions,
     Signal,
-    TimeMode,
     plan_query,
     rank,
+    ranking_settings,
     rewrite_query,
 )
 from agentmem.stores._rerank import CrossEncoderReranker, Reranker
 from agentmem.stores._sqlite import check_k
+from agentmem.stores.facts import follow_items
 
 __all__ = ["PostgresStore", "stored_embedder"]
 
@@ -112,38 +114,16 @@ class PostgresStore:
         schema: str | None = None,
         tenant: str | None = None,
         row_security: bool = False,
-        signals: Sequence[Signal] = ("dense", "bm25"),
         context: ContextOptions | None = None,
         clock: Clock | None = None,
-        fusion: Fusion = "rrf",
-        weights: dict[str, float] | None = None,
-        rrf_k: int = 60,
-        candidates: int = 50,
-        time_mode: TimeMode = "boost",
-        time_boost: float = 0.5,
-        name_boost: float = 0.3,
-        recency_boost: float = 0.1,
-        expand: float = 0.25,
         rewriter: ChatModel | None = None,
         reranker: str | Reranker | None = None,
-        rerank_depth: int = 30,
         ef_search: int = 100,
         min_connections: int = 1,
         max_connections: int = 8,
+        **ranking: Unpack[RankingOptions],
     ) -> None:
-        self.ranking = RankingSettings(
-            signals=tuple(signals),
-            fusion=fusion,
-            weights=dict(weights or {}),
-            rrf_k=rrf_k,
-            candidates=candidates,
-            time_mode=time_mode,
-            time_boost=time_boost,
-            name_boost=name_boost,
-            recency_boost=recency_boost,
-            expand=expand,
-            rerank_depth=rerank_depth,
-        )
+        self.ranking = ranking_settings(ranking)
         self.signals: tuple[Signal, ...] = self.ranking.signals
         self.rewriter = rewriter
         self.reranker: Reranker | None = (
@@ -174,7 +154,14 @@ class PostgresStore:
 
     def _open_schema(self, row_security: bool) -> None:
         with self._db.transaction() as conn:
-            migrate(conn, self._db.schema, self._dim)
+            found = migrate(conn, self._db.schema, self._dim)
+            if 0 < found < 3:  # facts came with version 3: draw them from the fact memories
+                rows = conn.execute(
+                    f"SELECT {COLUMNS} FROM items WHERE kind = 'fact' ORDER BY created_at, vid"
+                ).fetchall()
+                follow_items(
+                    self.facts, runner(conn), [row_item(r) for r in rows], now=self.clock.now()
+                )
             if row_security:
                 set_row_security(conn, self._db.schema)
             stored = dict(
@@ -199,13 +186,39 @@ class PostgresStore:
             self._db.close()
             raise UserError(msg)
         if stored.get("context") != self.context.key:
-            msg = (
-                f"the PostgreSQL memory in schema {self._db.schema!r} was indexed with "
-                f"context {stored.get('context')!r}, not {self.context.key!r}; open it with "
-                "the same ContextOptions"
+            logger.warning(
+                "the PostgreSQL memory in schema %r was indexed with context %r; indexing "
+                "every memory again with %r",
+                self._db.schema,
+                stored.get("context"),
+                self.context.key,
             )
-            self._db.close()
-            raise UserError(msg)
+            try:
+                self._reindex()
+            except BaseException:
+                self._db.close()
+                raise
+
+    def _reindex(self, batch: int = 500) -> int:
+        """Index every memory again with this store's ContextOptions; return how many.
+
+        One transaction; unchanged texts keep their stored embeddings (the cache).
+        """
+        done = 0
+        with self._db.transaction() as conn:
+            self._db.guard_index_writes(conn)
+            order = "ORDER BY user_id, session_id, created_at, vid"
+            ids = [str(r[0]) for r in conn.execute(f"SELECT id FROM items {order}").fetchall()]
+            for start in range(0, len(ids), batch):
+                rows = conn.execute(
+                    f"SELECT {COLUMNS} FROM items WHERE id = ANY(%s) {order}",
+                    (ids[start : start + batch],),
+                ).fetchall()
+                items = [row_item(r) for r in rows]
+                self._set_index(conn, items, self._index(conn, items))
+                done += len(items)
+            conn.execute("UPDATE meta SET value = %s WHERE key = 'context'", (self.context.key,))
+        return done
 
     # -- lifecycle ---------------------------------------------------------------------
     @property
@@ -224,11 +237,29 @@ class PostgresStore:
         """The audit log in this store's database, written in its transactions."""
         return PostgresAuditLog(self._db)
 
+    def facts(self, user_id: str) -> PgFactTable:
+        """The user's structured facts (``upsert`` / ``current`` / ``as_of`` / ``history``).
+
+        The same timeline as :class:`~agentmem.stores.FactTable`, in this database. Fact
+        memories (kind ``fact`` with ``subject``, ``attribute`` and ``value`` in their
+        metadata) keep it in step: storing one sets its value, closing it closes the
+        value, erasing it deletes it, each in the memory's own transaction.
+        """
+        return PgFactTable(self._db, user_id=user_id, clock=self.clock)
+
+    def erase_user(self, user_id: str) -> int:
+        """Delete the user's structured facts (their memories go with ``delete``)."""
+        self._db.ensure_open()
+        with self._db.transaction(user_id) as conn:
+            cursor = conn.execute("DELETE FROM facts WHERE user_id = %s", (user_id,))
+            return int(cursor.rowcount)
+
     def touch(self, ids: Sequence[str], when: datetime) -> dict[str, int]:
         """Count one access to each item, atomically (no lost increments); new counts by id."""
         if not ids:
             return {}
         with self._db.transaction() as conn:
+            self._db.guard_index_writes(conn)  # a row update may insert into the HNSW index
             rows = conn.execute(
                 "UPDATE items SET access_count = access_count + 1, last_accessed_at = %s "
                 "WHERE id = ANY(%s) RETURNING id, access_count",
@@ -247,9 +278,8 @@ class PostgresStore:
         if self._db.in_transaction:
             msg = "purge() cannot run inside a transaction; call it after the block"
             raise UserError(msg)
-        with self._db.pool.connection() as conn:
-            for table in ("items", "terms", "events", "event_items"):
-                conn.execute(f"VACUUM {self._db.schema}.{table}")
+        # Writers wait meanwhile: pgvector's HNSW vacuum must not race an insert.
+        self._db.vacuum(("items", "terms", "context_terms", "events", "event_items", "facts"))
 
     def close(self) -> None:
         """Close the connection pool. Further calls raise ClosedError."""
@@ -262,8 +292,8 @@ class PostgresStore:
         self.close()
 
     # -- indexing ----------------------------------------------------------------------
-    def _texts(self, conn: Any, items: Sequence[MemoryItem]) -> tuple[list[str], list[str]]:
-        """The lexical and the dense text to index for each item (shared with HybridStore)."""
+    def _texts(self, conn: Any, items: Sequence[MemoryItem]) -> IndexedTexts:
+        """Every text to index for each item, own and in context (shared with HybridStore)."""
 
         def stored_turn_before(item: MemoryItem) -> str | None:
             row = conn.execute(
@@ -273,7 +303,45 @@ class PostgresStore:
             ).fetchone()
             return None if row is None else speaker_line(row_item(row))
 
-        return contextual_texts(items, self.context, stored_turn_before)
+        return indexed_texts(items, self.context, stored_turn_before)
+
+    def _index(
+        self,
+        conn: Any,
+        items: Sequence[MemoryItem],
+        given: Sequence[NDArray[np.float32] | None] | None = None,
+        *,
+        progress: bool = False,
+    ) -> list[Indexed]:
+        """What each item is indexed by: texts, embeddings (one embed call) and cache keys."""
+        texts = self._texts(conn, items)
+        extra = [t for t in texts.context_dense if t is not None]
+        if given is not None:
+            given = [*given, *([None] * len(extra))]
+        vectors, hashes = self._embed(conn, [*texts.dense, *extra], given, progress=progress)
+        later = iter(range(len(items), len(hashes)))
+        out: list[Indexed] = []
+        for n in range(len(items)):
+            if texts.context_dense[n] is None:
+                out.append((texts.lexical[n], vectors[n], hashes[n], None, None, None))
+            else:
+                j = next(later)
+                own = (texts.lexical[n], vectors[n], hashes[n])
+                out.append((*own, texts.context_lexical[n], vectors[j], hashes[j]))
+        return out
+
+    @staticmethod
+    def _set_index(conn: Any, items: Sequence[MemoryItem], indexed: Sequence[Indexed]) -> None:
+        """Store what ``items`` are now indexed by and rewrite their inverted-index rows."""
+        if not items:
+            return
+        with conn.cursor() as cur:
+            cur.executemany(
+                "UPDATE items SET body = %s, embedding = %s, embedding_hash = %s, "
+                "context_body = %s, context_embedding = %s, context_hash = %s WHERE id = %s",
+                [(*index, item.id) for item, index in zip(items, indexed, strict=True)],
+            )
+        index_terms(conn, [item.id for item in items])
 
     def _embed(
         self,
@@ -300,8 +368,10 @@ class PostgresStore:
         for start in range(0, len(unique), 5000):
             rows = conn.execute(
                 "SELECT DISTINCT ON (embedding_hash) embedding_hash, embedding FROM items "
-                "WHERE embedding_hash = ANY(%s)",
-                (unique[start : start + 5000],),
+                "WHERE embedding_hash = ANY(%s) UNION ALL "
+                "SELECT DISTINCT ON (context_hash) context_hash, context_embedding FROM items "
+                "WHERE context_hash = ANY(%s)",
+                (unique[start : start + 5000], unique[start : start + 5000]),
             ).fetchall()
             cached.update((str(h), np.asarray(v.to_numpy(), dtype=np.float32)) for h, v in rows)
         missing = [h for h in unique if h not in cached]
@@ -345,14 +415,15 @@ class PostgresStore:
         progress: bool = False,
     ) -> None:
         psycopg = self._db._psycopg
-        bodies, dense_texts = self._texts(conn, items)
-        vectors, hashes = self._embed(conn, dense_texts, given, progress=progress)
+        indexed = self._index(conn, items, given, progress=progress)
+        self._db.guard_index_writes(conn)
         try:
             with conn.transaction():  # a savepoint: a duplicate id leaves the outer one usable
-                insert_rows(conn, items, bodies, vectors, hashes)
+                insert_rows(conn, items, indexed)
         except psycopg.errors.UniqueViolation as exc:
             msg = f"a memory with one of these ids already exists: {exc.diag.message_detail}"
             raise InvalidInputError(msg) from exc
+        follow_items(self.facts, runner(conn), items, now=self.clock.now())
 
     def add_bulk(
         self,
@@ -393,10 +464,9 @@ class PostgresStore:
         self._db.ensure_open()
         with self._db.transaction(_one_user(items)) as conn:
             rows = {
-                str(r[0]): r
+                str(r[0]): row_item(r)
                 for r in conn.execute(
-                    "SELECT id, text, metadata ->> 'speaker', created_at, user_id FROM items "
-                    "WHERE id = ANY(%s)",
+                    f"SELECT {COLUMNS} FROM items WHERE id = ANY(%s)",
                     ([item.id for item in items],),
                 ).fetchall()
             }
@@ -407,38 +477,19 @@ class PostgresStore:
             changed = [
                 item
                 for item in items
-                if tuple(rows[item.id][1:])
-                != (
-                    item.text,
-                    _speaker(item.metadata.get("speaker")),
-                    item.created_at,
-                    item.scope.user_id,
-                )
-                or self.context.needs_previous
+                if _indexed(rows[item.id]) != _indexed(item) or self.context.needs_previous
             ]
-            bodies, dense_texts = self._texts(conn, changed) if changed else ([], [])
-            vectors, hashes = self._embed(conn, dense_texts)
-            fresh = {
-                item.id: (body, vector, digest)
-                for item, body, vector, digest in zip(changed, bodies, vectors, hashes, strict=True)
-            }
+            fresh = self._index(conn, changed) if changed else []
+            self._db.guard_index_writes(conn)  # an update that is not HOT inserts into HNSW
             names = [c.strip() for c in COLUMNS.split(",")][1:]
             assign = ", ".join(f"{c} = %s" for c in names)
             with conn.cursor() as cur:
-                plain = [item for item in items if item.id not in fresh]
-                if plain:
-                    cur.executemany(
-                        f"UPDATE items SET {assign} WHERE id = %s",
-                        [(*item_values(item)[1:], item.id) for item in plain],
-                    )
-                if fresh:
-                    cur.executemany(
-                        f"UPDATE items SET {assign}, body = %s, embedding = %s, "
-                        "embedding_hash = %s WHERE id = %s",
-                        [(*item_values(i)[1:], *fresh[i.id], i.id) for i in changed],
-                    )
-            if fresh:
-                index_terms(conn, list(fresh))
+                cur.executemany(
+                    f"UPDATE items SET {assign} WHERE id = %s",
+                    [(*item_values(item)[1:], item.id) for item in items],
+                )
+            self._set_index(conn, changed, fresh)
+            follow_items(self.facts, runner(conn), items, rows, now=self.clock.now())
 
     def delete(self, ids: Sequence[str]) -> int:
         """Delete items for good; return how many existed."""
@@ -447,6 +498,7 @@ class PostgresStore:
         self._db.ensure_open()
         with self._db.transaction() as conn:
             cursor = conn.execute("DELETE FROM items WHERE id = ANY(%s)", (list(ids),))
+            conn.execute("DELETE FROM facts WHERE item_id = ANY(%s)", (list(ids),))
             return int(cursor.rowcount)
 
     # -- MemoryStore: reading ------------------------------------------------------------
@@ -576,14 +628,30 @@ class _Retriever:
             scope, filters, as_of=as_of, open_only=as_of is None
         )
         self._bodies: dict[int, str] = {}
+        self._vectors: dict[str, NDArray[np.float32]] = {}
+
+    def _vector(self, text: str) -> NDArray[np.float32]:
+        if text not in self._vectors:  # one model call per query text, for both lists
+            self._vectors[text] = self._store._embed_texts([text])[0]
+        return self._vectors[text]
 
     def dense(self, text: str, depth: int) -> list[tuple[int, float]]:
-        vector = self._store._embed_texts([text])[0]
+        vector = self._vector(text)
         return dense_search(self._conn, vector, self._where, self._params, depth)
+
+    def dense_context(self, text: str, depth: int) -> list[tuple[int, float]]:
+        vector = self._vector(text)
+        return dense_search(self._conn, vector, self._where, self._params, depth, context=True)
 
     def lexical(self, text: str, depth: int) -> list[tuple[int, float]]:
         found = words(text, STOP_WORDS)
         return lexical_search(self._conn, found, self._user, self._where, self._params, depth)
+
+    def lexical_context(self, text: str, depth: int) -> list[tuple[int, float]]:
+        found = words(text, STOP_WORDS)
+        return lexical_search(
+            self._conn, found, self._user, self._where, self._params, depth, context=True
+        )
 
     def recent(self, depth: int) -> list[tuple[int, float]]:
         rows = self._conn.execute(
@@ -638,8 +706,15 @@ def _checked(vector: NDArray[np.float32], dim: int) -> NDArray[np.float32]:
     return out
 
 
-def _speaker(value: Any) -> str | None:
-    return None if value is None else str(value)
+def _indexed(item: MemoryItem) -> tuple[Any, ...]:
+    """What the indexed text of ``item`` is made from (a change means re-embedding)."""
+    speaker = item.metadata.get("speaker")
+    return (
+        item.text,
+        None if speaker is None else str(speaker),
+        item.created_at,
+        item.scope.user_id,
+    )
 
 
 def _one_user(items: Sequence[MemoryItem]) -> str | None:

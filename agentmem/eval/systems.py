@@ -143,6 +143,11 @@ class FullContextSystem(RecentWindowSystem):
 class MemorySystem(System):
     """Any agentmem store behind a :class:`~agentmem.Memory`, fed one item per turn.
 
+    Each turn is stored as a user's code would store it: its text, with the speaker and
+    the turn id in metadata (``{"speaker": ..., "turn": ...}``) and the session's date,
+    so a store indexes it as it indexes any conversation turn. Recalled turns are shown
+    as ``[date] Speaker: text``.
+
     Args:
         name: the system's name in reports.
         make_store: builds a fresh store for each conversation.
@@ -177,11 +182,11 @@ class MemorySystem(System):
         memory = self._require()
         items = [
             memory.make_item(
-                f"{turn.speaker}: {turn.text}",
+                turn.text,
                 user_id=self._user,
                 session_id=session.id[:200],
                 created_at=session.date + timedelta(seconds=i),
-                metadata={"turn": turn.id},
+                metadata={"speaker": turn.speaker, "turn": turn.id},
                 source_ids=[turn.id],
             )
             for i, turn in enumerate(turns)
@@ -197,7 +202,9 @@ class MemorySystem(System):
         out: Recalled = []
         for hit in hits:
             turn_id = str(hit.item.metadata.get("turn", hit.item.id))
-            out.append((turn_id, f"[{hit.item.created_at:%d %B %Y}] {hit.item.text}"))
+            speaker = hit.item.metadata.get("speaker")
+            text = f"{speaker}: {hit.item.text}" if speaker else hit.item.text
+            out.append((turn_id, f"[{hit.item.created_at:%d %B %Y}] {text}"))
         return out
 
     def end(self) -> None:  # noqa: D102
@@ -311,16 +318,41 @@ def _vector(*, embedder: Embedder | None = None, **options: str) -> System:
     return MemorySystem("vector", lambda: VectorStore(None, embedder), embedder=embedder)
 
 
+def _conversation_options() -> dict[str, Any]:
+    from agentmem.stores import conversation_options
+
+    return conversation_options()
+
+
+_HYBRID_OPTIONS: dict[str, Callable[[], dict[str, Any]]] = {
+    "default": dict,
+    "conversation": _conversation_options,
+}
+"""Named HybridStore option sets for ``hybrid:options=NAME``."""
+
+
 def _hybrid(*, embedder: Embedder | None = None, **options: str) -> System:
+    """``hybrid``: HybridStore with its defaults (``options=default``).
+
+    ``hybrid:options=conversation`` uses :func:`~agentmem.stores.conversation_options`;
+    ``signals=dense`` or ``signals=bm25`` keeps one retriever.
+    """
     from agentmem.stores import HybridStore
 
     if embedder is None:
         msg = "the hybrid system needs an embedder: Evaluator(embedder=...)"
         raise UserError(msg)
     signals = tuple(options.pop("signals", "dense+bm25").split("+"))
-    if options:
-        msg = f"the hybrid system takes only the option signals, got {sorted(options)}"
+    preset = options.pop("options", "default")
+    if preset not in _HYBRID_OPTIONS:
+        msg = (
+            f"the hybrid system's options must be one of {sorted(_HYBRID_OPTIONS)}, got {preset!r}"
+        )
         raise UserError(msg)
+    if options:
+        msg = f"the hybrid system takes only the options signals and options, got {sorted(options)}"
+        raise UserError(msg)
+    store_options = _HYBRID_OPTIONS[preset]()
     clock: list[ManualClock] = []
 
     class _Hybrid(MemorySystem):
@@ -330,7 +362,7 @@ def _hybrid(*, embedder: Embedder | None = None, **options: str) -> System:
 
     return _Hybrid(
         "hybrid",
-        lambda: HybridStore(None, embedder, signals=signals, clock=clock[0]),  # type: ignore[arg-type]
+        lambda: HybridStore(None, embedder, signals=signals, clock=clock[0], **store_options),  # type: ignore[arg-type]
         embedder=embedder,
     )
 

@@ -59,11 +59,38 @@ def test_fixed_context_systems() -> None:
     assert _run("full-context")[2][1] == "[01 February 2023] Ana: I moved to Porto last week."
 
 
-@pytest.mark.parametrize("spec", ["vector", "bm25", "hybrid", "hybrid:signals=bm25"])
+@pytest.mark.parametrize(
+    "spec", ["vector", "bm25", "hybrid", "hybrid:signals=bm25", "hybrid:options=conversation"]
+)
 def test_search_systems_find_the_evidence_with_session_dates(spec: str) -> None:
     recalled = _run(spec, k=1)
     assert recalled[0][0] == "D2:1"
     assert recalled[0][1].startswith("[01 February 2023]")
+    if spec != "bm25":
+        assert recalled[0][1] == "[01 February 2023] Ana: I moved to Porto last week."
+
+
+def test_memory_systems_store_turns_as_memory_does() -> None:
+    """The turn's text, with its speaker and id in metadata (so turn context applies)."""
+    system = build_system("hybrid", embedder=HashEmbedder(128))
+    clock = ManualClock(CONVO.sessions[0].date)
+    system.begin(CONVO, clock)
+    try:
+        session = CONVO.sessions[0]
+        system.observe(session, session.turns)
+        memory = system._require()  # type: ignore[attr-defined]
+        items = sorted(memory.items(user_id="c1"), key=lambda i: i.created_at)
+        assert [i.text for i in items] == [t.text for t in session.turns]
+        assert items[0].metadata == {"speaker": "Ana", "turn": "D1:1"}
+    finally:
+        system.end()
+
+
+def test_hybrid_options_are_checked() -> None:
+    with pytest.raises(UserError, match="options must be one of"):
+        build_system("hybrid:options=fast", embedder=HashEmbedder(8))
+    with pytest.raises(UserError, match="takes only the options"):
+        build_system("hybrid:rrf_k=3", embedder=HashEmbedder(8))
 
 
 def test_spec_parsing_and_errors() -> None:

@@ -1,23 +1,55 @@
+"""The structured-fact timeline: the same tests on SQLite (FactTable) and PostgreSQL."""
+
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from agentmem import InvalidInputError, ManualClock
+from agentmem import Clock, InvalidInputError, ManualClock
 from agentmem.stores import FactTable
+from agentmem.stores.facts import FactTimeline
+from agentmem.testing import HashEmbedder
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+OpenFacts = Callable[..., FactTimeline]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def open_facts(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenFacts]:
+    """Opens a fact table on one backend: ``open_facts(clock=, user_id=)``; the same
+    backing data every time (one SQLite file, one PostgreSQL schema)."""
+    opened: list[object] = []
+
+    def sqlite(clock: Clock | None = None, user_id: str = "default") -> FactTimeline:
+        table = FactTable(tmp_path / "facts.sqlite", user_id=user_id, clock=clock)
+        opened.append(table)
+        return table
+
+    def postgres(clock: Clock | None = None, user_id: str = "default") -> FactTimeline:
+        from agentmem.stores.postgres import PostgresStore
+
+        url = request.getfixturevalue("postgres_url")
+        schema = request.getfixturevalue("pg_schema")
+        store = PostgresStore(url, HashEmbedder(16), schema=schema, clock=clock)
+        opened.append(store)
+        return store.facts(user_id)
+
+    yield sqlite if request.param == "sqlite" else postgres
+    for thing in opened:
+        thing.close()  # type: ignore[attr-defined]
 
 
 def day(n: float) -> datetime:
     return T0 + timedelta(days=n)
 
 
-def test_update_closes_the_old_value() -> None:
-    facts = FactTable(clock=ManualClock(T0))
+def test_update_closes_the_old_value(open_facts: OpenFacts) -> None:
+    facts = open_facts(clock=ManualClock(T0))
     facts.upsert("alice", "city", "Lisbon", at=day(0))
     facts.upsert("alice", "city", "Porto", at=day(10))
     old, new = facts.history("alice", "city")
@@ -26,18 +58,20 @@ def test_update_closes_the_old_value() -> None:
     assert facts.current("alice") == {"city": "Porto"}
 
 
-def test_same_value_is_a_no_op() -> None:
-    facts = FactTable(clock=ManualClock(T0))
+def test_same_value_is_a_no_op(open_facts: OpenFacts) -> None:
+    facts = open_facts(clock=ManualClock(T0))
     facts.upsert("alice", "city", "Lisbon", at=day(0))
     again = facts.upsert("alice", "city", "Lisbon", at=day(3))
     assert again.valid_from == day(0)
     assert len(facts.history("alice", "city")) == 1
 
 
-def test_as_of_answers_for_any_time_even_with_out_of_order_updates() -> None:
+def test_as_of_answers_for_any_time_even_with_out_of_order_updates(
+    open_facts: OpenFacts,
+) -> None:
     rng = random.Random(7)
     timeline = {d: f"v{d}" for d in rng.sample(range(100), 20)}
-    facts = FactTable(clock=ManualClock(T0))
+    facts = open_facts(clock=ManualClock(T0))
     for d, value in rng.sample(sorted(timeline.items()), len(timeline)):  # shuffled
         facts.upsert("box", "colour", value, at=day(d))
     facts.upsert("box", "size", 3, at=day(50))
@@ -55,8 +89,8 @@ def test_as_of_answers_for_any_time_even_with_out_of_order_updates() -> None:
     assert history[-1].valid_to is None
 
 
-def test_values_keep_their_types_and_users_are_separate(tmp_path: Path) -> None:
-    facts = FactTable(tmp_path / "facts.sqlite", user_id="alice", clock=ManualClock(T0))
+def test_values_keep_their_types_and_users_are_separate(open_facts: OpenFacts) -> None:
+    facts = open_facts(user_id="alice", clock=ManualClock(T0))
     facts.upsert("shop", "open", True)
     facts.upsert("shop", "stock", 12.5)
     facts.upsert("shop", "owner", None)
@@ -64,14 +98,13 @@ def test_values_keep_their_types_and_users_are_separate(tmp_path: Path) -> None:
     assert facts.for_user("bob").current("shop") == {}
     assert facts.subjects() == ["shop"]
     facts.close()
-    reopened = FactTable(tmp_path / "facts.sqlite", user_id="alice")
+    reopened = open_facts(user_id="alice")
     assert reopened.current("shop")["stock"] == 12.5
-    reopened.close()
 
 
-def test_retract_closes_without_a_new_value() -> None:
+def test_retract_closes_without_a_new_value(open_facts: OpenFacts) -> None:
     clock = ManualClock(T0)
-    facts = FactTable(clock=clock)
+    facts = open_facts(clock=clock)
     facts.upsert("alice", "job", "baker")
     clock.advance(timedelta(days=2))
     assert facts.retract("alice", "job")
@@ -80,8 +113,8 @@ def test_retract_closes_without_a_new_value() -> None:
     assert not facts.retract("alice", "job")
 
 
-def test_bad_input_is_a_user_error() -> None:
-    facts = FactTable()
+def test_bad_input_is_a_user_error(open_facts: OpenFacts) -> None:
+    facts = open_facts()
     with pytest.raises(InvalidInputError):
         facts.upsert("", "city", "x")
     with pytest.raises(InvalidInputError):

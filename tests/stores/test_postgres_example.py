@@ -23,3 +23,4 @@ def test_example_runs_against_the_server(postgres_url: str, pg_schema: str) -> N
     assert "ben says the meeting moved to Thursday" in lines[0]
     assert lines[1].startswith("Alice moved to Lisbon in May")
     assert lines[3] == "bob sees ['Bob prefers green tea']"
+    assert lines[4] == "alice now {'lives_in': 'Porto'} in June {'lives_in': 'Lisbon'}"

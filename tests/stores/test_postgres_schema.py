@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import psycopg
@@ -34,7 +34,7 @@ def test_a_version_1_schema_is_upgraded_on_open(postgres_url: str, pg_schema: st
                 "'[]', '{}', %s, %s, 'h')",
                 (text, T0, T0, T0, text, np.asarray(embedder.embed([text])[0])),
             )
-            index_terms(conn, ["a1"])
+            index_terms(conn, ["a1"], context=False)
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('embedder', %s), ('dim', '32'), "
                 "('context', %s)",
@@ -58,3 +58,35 @@ def test_a_schema_newer_than_the_library_is_refused(postgres_url: str, pg_schema
         conn.execute(f"UPDATE {pg_schema}.meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(StoreError, match="newer than this agentmem"):
         PostgresStore(postgres_url, HashEmbedder(32), schema=pg_schema)
+
+
+def test_lexical_search_ranks_first_then_filters_and_falls_back_when_filters_reject_many(
+    postgres_url: str, pg_schema: str
+) -> None:
+    """The best 4 * depth are checked against the filters first; when too few of them
+    pass (here the strong matches are all too new), every match is checked."""
+    from agentmem import Filters, MemoryItem
+    from agentmem.stores._pg_items import lexical_search, where_clause
+
+    def item(i: int, text: str) -> MemoryItem:
+        when = T0 + timedelta(minutes=i)
+        return MemoryItem(text=text, scope=Scope(user_id="u"), created_at=when, recorded_at=when)
+
+    weak = [item(i, f"tea and a long story number {i} about nothing at all") for i in range(30)]
+    strong = [item(100 + i, f"tea tea tea {i}") for i in range(120)]
+    with PostgresStore(postgres_url, HashEmbedder(16), schema=pg_schema) as store:
+        store.add_bulk([*weak, *strong])
+        ids = {s.id for s in strong}
+        vids = {}
+        with store.transaction("u") as conn:
+            for vid, item_id in conn.execute("SELECT vid, id FROM items").fetchall():
+                vids[int(vid)] = str(item_id)
+            where, params = where_clause(Scope(user_id="u"), None, open_only=True)
+            best = lexical_search(conn, ["tea"], "u", where, params, 10)
+            assert all(vids[v] in ids for v, _ in best)  # unfiltered: the strong ones
+            old = Filters(created_before=T0 + timedelta(minutes=50))
+            where, params = where_clause(Scope(user_id="u"), old, open_only=True)
+            found = lexical_search(conn, ["tea"], "u", where, params, 10)
+        assert len(found) == 10 and not any(vids[v] in ids for v, _ in found)
+        scores = [s for _, s in found]
+        assert scores == sorted(scores, reverse=True)

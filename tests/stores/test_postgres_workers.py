@@ -119,3 +119,41 @@ def test_four_workers_share_one_memory(postgres_url: str, pg_schema: str) -> Non
                     assert memory.get(item_id).text == text
         expected = sum(1 for r in reports for t in r["final"].values() if t is not None)
         assert memory.count() == expected
+
+
+def test_purge_waits_for_open_writes_so_vacuum_never_races_an_insert(
+    postgres_url: str, pg_schema: str
+) -> None:
+    """pgvector's HNSW VACUUM zeroes deleted graph elements while an insert may still read
+    them ('different vector dimensions 64 and 0' in a worker above, seen under load):
+    ``purge()`` must wait until no transaction is writing items, and writers wait for it.
+    """
+    import threading
+
+    from agentmem import MemoryItem, Scope
+    from agentmem.stores.postgres import PostgresStore
+
+    when = datetime(2024, 1, 1, tzinfo=UTC)
+
+    def item(text: str) -> MemoryItem:
+        return MemoryItem(text=text, scope=Scope(user_id="u"), created_at=when, recorded_at=when)
+
+    url = f"{postgres_url}{'&' if '?' in postgres_url else '?'}schema={pg_schema}"
+    writer = PostgresStore(url, HashEmbedder(64))
+    eraser = PostgresStore(url, HashEmbedder(64))
+    try:
+        old = item("to be erased")
+        writer.add([old])
+        eraser.delete([old.id])
+        done = threading.Event()
+        with writer.transaction():
+            writer.add([item("written while a purge is asked for")])
+            purging = threading.Thread(target=lambda: (eraser.purge(), done.set()))
+            purging.start()
+            assert not done.wait(1.5), "VACUUM ran while an insert was in flight"
+        assert done.wait(30), "purge did not run after the write committed"
+        purging.join(5)
+        assert writer.count() == 1
+    finally:
+        writer.close()
+        eraser.close()
