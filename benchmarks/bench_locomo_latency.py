@@ -24,6 +24,7 @@ Rows:
 - ``default, float32``: the same in float32 (a CPU without native bfloat16);
 - ``each turn embedded once``: the default with ``ContextOptions(turn_context=False)``
   (a turn is embedded alone only, not a second time in its context);
+- ``no derived memories``: the default without its side store of derived memories;
 - with ``--threads-sweep``: batches on exactly 1 and 2 torch threads.
 
     HF_HUB_OFFLINE=1 python benchmarks/bench_locomo_latency.py
@@ -80,8 +81,15 @@ def _durable_access_store() -> type:
 def _memory(
     folder: Path, embedder: Any, clock: ManualClock, durable_access: bool, options: dict[str, Any]
 ) -> Memory:
-    if not durable_access and not options:  # today's default stack, as Memory.default builds it
+    """Today's default stack (as ``Memory.default`` builds it), with the row's changes.
+
+    ``options`` are HybridStore keywords, except ``derived=False``: no derived memories.
+    """
+    options = dict(options)
+    derived = options.pop("derived", True)
+    if not durable_access and not options and derived:
         return Memory.default(folder, embedder=embedder, clock=clock)
+    from agentmem import DerivedMemories
     from agentmem.policies import UpdatePolicy
     from agentmem.stores import HybridStore
 
@@ -93,6 +101,7 @@ def _memory(
         embedder=embedder,
         clock=clock,
         audit=store.audit_sink(),
+        derived=DerivedMemories.open(folder / "derived", None, clock=clock) if derived else None,
     )
 
 
@@ -188,6 +197,7 @@ def main() -> None:
         ("default", default, False, {}),
         ("default, float32", SentenceTransformerEmbedder(precision="float32"), False, {}),
         ("default, each turn embedded once (turn_context=False)", default, False, once),
+        ("default, no derived memories", default, False, {"derived": False}),
     ]
     if args.threads_sweep:
         for n in (1, 2):
