@@ -62,7 +62,7 @@ def copy_memory(
 
     Args:
         source: the memory to read (left unchanged).
-        target: the memory to write; its first store must offer ``add_bulk``.
+        target: the memory to write; its first store must take copies (PostgreSQL).
         batch: memories per committed batch.
         progress: show a progress bar.
 
@@ -73,9 +73,12 @@ def copy_memory(
         msg = f"batch must be positive, got {batch}"
         raise UserError(msg)
     store = target.stores[0]
-    add_bulk = getattr(store, "add_bulk", None)
-    if add_bulk is None:
-        msg = f"the target store {store.name!r} cannot load in bulk (no add_bulk)"
+    # The memories are copied, not written anew: no add events (the source's events are
+    # imported below, ids kept) and no policies. The target store needs a copy step of
+    # its own, which also takes the source's embeddings (PostgresStore has one).
+    copy_in = getattr(store, "_copy_in", None)
+    if copy_in is None:
+        msg = f"the target store {store.name!r} cannot take a copy (copy into PostgreSQL)"
         raise UserError(msg)
     from tqdm import tqdm
 
@@ -92,7 +95,7 @@ def copy_memory(
                 if todo:
                     vectors = _embeddings(from_store, todo, stored) if reuse else {}
                     reused += len(vectors)
-                    add_bulk(todo, batch=len(todo), embeddings=vectors)
+                    copy_in(todo, batch=len(todo), embeddings=vectors)
                     if target.derived is not None:  # derived memories are drawn again
                         target.derived.add(target.derived.derive(todo))
                     copied += len(todo)

@@ -22,6 +22,9 @@ Rows:
   in bfloat16 where the CPU computes it natively; the access update committed without
   waiting for the disk, see ``agentmem.LazyCommitStore``);
 - ``default, float32``: the same in float32 (a CPU without native bfloat16);
+- ``each turn embedded once``: the default with ``ContextOptions(turn_context=False)``
+  (a turn is embedded alone only, not a second time in its context);
+- ``no derived memories``: the default without its side store of derived memories;
 - with ``--threads-sweep``: batches on exactly 1 and 2 torch threads.
 
     HF_HUB_OFFLINE=1 python benchmarks/bench_locomo_latency.py
@@ -75,27 +78,45 @@ def _durable_access_store() -> type:
     return DurableAccess
 
 
-def _memory(folder: Path, embedder: Any, clock: ManualClock, durable_access: bool) -> Memory:
-    if not durable_access:  # today's default stack, as Memory.default builds it
-        return Memory.default(folder, embedder=embedder, clock=clock)
-    from agentmem.policies import UpdatePolicy
+def _memory(
+    folder: Path, embedder: Any, clock: ManualClock, durable_access: bool, options: dict[str, Any]
+) -> Memory:
+    """Today's default stack (as ``Memory.default`` builds it), with the row's changes.
 
-    store = _durable_access_store()(folder, embedder, name="vector", clock=clock)
+    ``options`` are HybridStore keywords, except ``derived=False``: no derived memories.
+    """
+    options = dict(options)
+    derived = options.pop("derived", True)
+    if not durable_access and not options and derived:
+        return Memory.default(folder, embedder=embedder, clock=clock)
+    from agentmem import DerivedMemories
+    from agentmem.policies import UpdatePolicy
+    from agentmem.stores import HybridStore
+
+    kind = _durable_access_store() if durable_access else HybridStore
+    store = kind(folder, embedder, name="vector", clock=clock, **options)
     return Memory(
         [store],
         policies=[UpdatePolicy()],
         embedder=embedder,
         clock=clock,
         audit=store.audit_sink(),
+        derived=DerivedMemories.open(folder / "derived", None, clock=clock) if derived else None,
     )
 
 
 def run(
-    name: str, convo: Any, embedder: Any, durable_access: bool, k: int, tmp: Path
+    name: str,
+    convo: Any,
+    embedder: Any,
+    durable_access: bool,
+    options: dict[str, Any],
+    k: int,
+    tmp: Path,
 ) -> dict[str, float]:
     """Ingest ``convo`` session by session, then ask every question once; the numbers."""
     clock = ManualClock(convo.sessions[0].date)
-    memory = _memory(tmp / name, embedder, clock, durable_access)
+    memory = _memory(tmp / name, embedder, clock, durable_access, options)
     turns = 0
     start, cpu = time.perf_counter(), time.process_time()
     for (_, rows), session in zip(records(convo), convo.sessions, strict=True):
@@ -161,36 +182,42 @@ def main() -> None:
     )
     args = parser.parse_args()
     from agentmem.embedders import SentenceTransformerEmbedder
+    from agentmem.stores import ContextOptions
 
     convo = next(c for c in dev_conversations() if c.id == args.conversation)
-    configs: list[tuple[str, Any, bool]] = [
+    once = {"context": ContextOptions(turn_context=False)}
+    default = SentenceTransformerEmbedder()
+    configs: list[tuple[str, Any, bool, dict[str, Any]]] = [
         (
             "before (batches of 64, torch threads, float32; fsync per access update)",
             SentenceTransformerEmbedder(batch_size=64, batch_threads=None, precision="float32"),
             True,
+            {},
         ),
-        ("default", SentenceTransformerEmbedder(), False),
-        ("default, float32", SentenceTransformerEmbedder(precision="float32"), False),
+        ("default", default, False, {}),
+        ("default, float32", SentenceTransformerEmbedder(precision="float32"), False, {}),
+        ("default, each turn embedded once (turn_context=False)", default, False, once),
+        ("default, no derived memories", default, False, {"derived": False}),
     ]
     if args.threads_sweep:
         for n in (1, 2):
             pinned = SentenceTransformerEmbedder(batch_threads=n)
-            configs.append((f"default, batches on {n} thread(s)", pinned, False))
+            configs.append((f"default, batches on {n} thread(s)", pinned, False, {}))
     configs[1][1].embed(["load the model once"])
     stop = mp.Event()
     busy = None if args.no_busy else mp.Process(target=_busy, args=(stop, args.busy_limit))
     if busy is not None:
         busy.start()
-    results: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in configs}
+    results: dict[str, list[dict[str, float]]] = {name: [] for name, *_ in configs}
     costs: dict[str, dict[str, float]] = {}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for round_ in range(args.rounds):
-                for name, embedder, durable in configs:
-                    out = run(f"{name}-{round_}", convo, embedder, durable, args.k, Path(tmp))
+                for n, (name, embedder, durable, options) in enumerate(configs):
+                    out = run(f"{n}-{round_}", convo, embedder, durable, options, args.k, Path(tmp))
                     results[name].append(out)
                     print(f"{name}: {out}", file=sys.stderr)
-            for name, embedder, _ in configs[1:3]:
+            for name, embedder, *_ in configs[1:3]:
                 costs[name] = _embed_costs(embedder, convo)
     finally:
         stop.set()

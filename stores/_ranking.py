@@ -93,7 +93,7 @@ class RankingSettings:
     time_mode: TimeMode = "boost"
     time_boost: float = 0.5
     name_boost: float = 0.3
-    recency_boost: float = 0.2
+    recency_boost: float = 0.4
     expand: float = 0.25
     rerank_depth: int = 30
 

@@ -43,6 +43,7 @@ __all__ = [
     "TableStore",
     "check_k",
     "open_folder",
+    "open_table",
     "from_micros",
     "to_micros",
 ]
@@ -597,6 +598,14 @@ def open_folder(path: str | os.PathLike[str] | None) -> Path | None:
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def open_table(
+    path: str | os.PathLike[str] | None, database: str, *, synchronous: str = "FULL"
+) -> tuple[Path | None, ItemTable]:
+    """A store's folder (see :func:`open_folder`) and the item table of ``database`` in it."""
+    folder = open_folder(path)
+    return folder, ItemTable(None if folder is None else folder / database, synchronous=synchronous)
 
 
 def check_k(k: int) -> None:

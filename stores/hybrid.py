@@ -29,13 +29,21 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Unpack
 
+import numpy as np
+from numpy.typing import NDArray
+
 from agentmem._clock import Clock, SystemClock
 from agentmem._errors import NotFoundError
 from agentmem._models import Filters, Hit, MemoryItem, Scope
 from agentmem._protocols import ChatModel, Embedder
 from agentmem._sql import chunks
 from agentmem._time import to_micros
-from agentmem.stores._context import ContextOptions, IndexedTexts, indexed_texts
+from agentmem.stores._context import (
+    ContextOptions,
+    IndexedTexts,
+    context_vector,
+    indexed_texts,
+)
 from agentmem.stores._embedding_cache import CachedEmbeddings, EmbeddingCache
 from agentmem.stores._fts import ContextFtsIndex, FtsIndex
 from agentmem.stores._index import DenseIndex, IndexSettings
@@ -61,6 +69,7 @@ from agentmem.stores._sqlite import (
     ItemTable,
     check_k,
     open_folder,
+    open_table,
 )
 
 __all__ = ["ContextOptions", "HybridStore", "IndexSettings", "conversation_options"]
@@ -95,11 +104,6 @@ def conversation_options() -> dict[str, Any]:
         "name_boost": 0.5,
         "expand": 0.0,
     }
-
-
-def _dense_batch(texts: IndexedTexts) -> list[str]:
-    """The texts one embedding call takes: each item's own, then the turns' in context."""
-    return [*texts.dense, *(text for text in texts.context_dense if text is not None)]
 
 
 def _insert_context(conn: Any, vids: Sequence[int], vectors: Any) -> None:
@@ -174,10 +178,7 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
         self.faiss_threads = faiss_threads
         self.name = name
         self.embedder = embedder
-        self._folder = open_folder(path)
-        self._table = ItemTable(
-            None if self._folder is None else self._folder / _DB, synchronous=synchronous
-        )
+        self._folder, self._table = open_table(path, _DB, synchronous=synchronous)
         self._dim = int(embedder.dim)
         self._check_embedder(
             "store",
@@ -328,17 +329,18 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
                 return
             items = list(table.scan(None, None, batch=5000))
             texts = self._contextual(items, lookup=False)
-            embedded = self._cache.embed(conn, _dense_batch(texts)) if reembed else None
+            vectors = self._vectors(items, texts, lookup=False) if reembed else None
             FtsIndex.clear(conn)
             vids = {str(i): int(v) for v, i in conn.execute("SELECT vid, id FROM items")}
             item_vids = [vids[item.id] for item in items]
             FtsIndex.insert(conn, item_vids, texts.lexical)
             ContextFtsIndex.clear(conn)
-            turns = [n for n, text in enumerate(texts.context_lexical) if text is not None]
+            turns = texts.turns
             ContextFtsIndex.insert(
                 conn, [item_vids[n] for n in turns], [texts.context_lexical[n] or "" for n in turns]
             )
-            if embedded is not None:
+            if vectors is not None:
+                embedded, context = vectors
                 own = len(items)
                 conn.executemany(
                     "UPDATE items SET embedding = ? WHERE vid = ?",
@@ -348,10 +350,9 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
                     ],
                 )
                 conn.execute("DELETE FROM context_vectors")
-                keys = [*item_vids, *(item_vids[n] + CONTEXT_KEY for n in turns)]
-                _insert_context(conn, [item_vids[n] for n in turns], embedded.vectors[own:])
+                _insert_context(conn, [item_vids[n] for n in turns], context)
                 # Every memory was re-embedded: the cache holds exactly the new vectors.
-                EmbeddingCache.reset(conn, keys, embedded.hashes, embedded.vectors)
+                EmbeddingCache.reset(conn, item_vids, embedded.hashes[:own], embedded.vectors[:own])
             self._table.set_meta("context", self.context.key)
             self._table.set_meta("fts_version", str(self._table.bump_version()))
 
@@ -470,25 +471,55 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
         if not items:
             return
         self._table.ensure_open()
-        texts, embedded = self._prepare(items)
+        texts = self._contextual(items)
+        embedded, context = self._vectors(items, texts)
         with self._table.transaction():
-            self._insert(items, texts, embedded)
+            self._insert(items, texts, embedded, context)
         self._catch_up()
 
-    def _prepare(self, items: Sequence[MemoryItem]) -> tuple[IndexedTexts, CachedEmbeddings]:
-        """The indexed texts of ``items`` and their (cached or computed) embeddings.
+    def _vectors(
+        self, items: Sequence[MemoryItem], texts: IndexedTexts, *, lookup: bool = True
+    ) -> tuple[CachedEmbeddings, NDArray[np.float32]]:
+        """The items' embeddings and the in-context vectors of the turns among them.
 
-        One embedding call: each item's own text first, then the in-context texts of the
-        turns among them.
+        One embedding call: each item's own text, then the speakers' names (each name is
+        embedded once per store: the cache keeps it). A turn's in-context vector is mixed
+        from its own, its previous turn's and its speaker's vectors
+        (:func:`~agentmem.stores._context.context_vector`); a previous turn stored before
+        this batch is read from the database (``lookup``).
         """
-        texts = self._contextual(items)
-        return texts, self._cache.embed(self._table.conn, _dense_batch(texts))
+        names = sorted({name for name in texts.speakers if name is not None})
+        embedded = self._cache.embed(self._table.conn, [*texts.dense, *names])
+        own = embedded.vectors[: len(items)]
+        speaker = dict(zip(names, embedded.vectors[len(items) :], strict=True))
+        rows = []
+        for n in texts.turns:
+            before = texts.previous[n]
+            if before is not None:
+                previous: NDArray[np.float32] | None = own[before]
+            else:
+                previous = self._previous_vector(items[n]) if lookup else None
+            rows.append(context_vector(own[n], previous, speaker[texts.speakers[n] or ""]))
+        context = np.stack(rows) if rows else np.zeros((0, self._dim), dtype=np.float32)
+        return embedded, context
+
+    def _previous_vector(self, item: MemoryItem) -> NDArray[np.float32] | None:
+        """The stored embedding of the memory before ``item`` in its session, if any."""
+        with self._table.lock:
+            row = self._table.conn.execute(
+                "SELECT embedding FROM items WHERE user_id = ? AND session_id = ? "
+                "AND created_at < ? AND embedding IS NOT NULL "
+                "ORDER BY created_at DESC, vid DESC LIMIT 1",
+                (item.scope.user_id, item.scope.session_id, to_micros(item.created_at)),
+            ).fetchone()
+        return None if row is None else np.frombuffer(row[0], dtype=np.float32)
 
     def _insert(
         self,
         items: Sequence[MemoryItem],
         texts: IndexedTexts,
         embedded: CachedEmbeddings,
+        context: NDArray[np.float32],
     ) -> None:
         """Write rows, full-text entries and cache references (the change log gets the ids)."""
         conn, own = self._table.conn, len(items)
@@ -496,25 +527,20 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
         vids = self._table.insert(items, [row.tobytes() for row in vectors[:own]])
         EmbeddingCache.ref(conn, vids, hashes[:own])
         FtsIndex.insert(conn, vids, texts.lexical)
-        self._index_context(conn, vids, texts, vectors[own:], hashes[own:])
+        self._index_context(conn, vids, texts, context)
         self._commit(embedded.new_rows)
 
     @staticmethod
     def _index_context(
-        conn: Any,
-        vids: Sequence[int],
-        texts: IndexedTexts,
-        vectors: Any,
-        hashes: Sequence[str],
+        conn: Any, vids: Sequence[int], texts: IndexedTexts, context: NDArray[np.float32]
     ) -> None:
         """Write the in-context representation of the turns among ``vids`` (texts' order)."""
-        turns = [n for n, text in enumerate(texts.context_lexical) if text is not None]
+        turns = texts.turns
         if not turns:
             return
         turn_vids = [vids[n] for n in turns]
         ContextFtsIndex.insert(conn, turn_vids, [texts.context_lexical[n] or "" for n in turns])
-        _insert_context(conn, turn_vids, vectors)
-        EmbeddingCache.ref(conn, [vid + CONTEXT_KEY for vid in turn_vids], hashes)
+        _insert_context(conn, turn_vids, context)
 
     def update(self, items: Sequence[MemoryItem]) -> None:
         """Replace stored items by id; a changed indexed text is re-embedded and re-indexed."""
@@ -538,7 +564,7 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
                 != (item.text, item.metadata.get("speaker"), to_micros(item.created_at))
             ]
             texts = self._contextual(changed)
-            embedded = self._cache.embed(self._table.conn, _dense_batch(texts))
+            embedded, context = self._vectors(changed, texts)
             own = len(changed)
             fresh = {item.id: embedded.vectors[i] for i, item in enumerate(changed)}
             with self._table.transaction() as conn:
@@ -554,9 +580,7 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
                 EmbeddingCache.ref(conn, changed_vids, embedded.hashes[:own])
                 FtsIndex.replace(conn, changed_vids, texts.lexical)
                 self._drop_context(conn, changed_vids)
-                self._index_context(
-                    conn, changed_vids, texts, embedded.vectors[own:], embedded.hashes[own:]
-                )
+                self._index_context(conn, changed_vids, texts, context)
                 self._commit(embedded.new_rows)
         self._catch_up()
 
@@ -576,11 +600,10 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
 
     @staticmethod
     def _drop_context(conn: Any, vids: Sequence[int]) -> None:
-        """Remove the in-context representation of ``vids`` (texts, vectors, cache refs)."""
+        """Remove the in-context representation of ``vids`` (texts and vectors)."""
         ContextFtsIndex.delete(conn, vids)
         for chunk, qs in chunks(vids):
             conn.execute(f"DELETE FROM context_vectors WHERE vid IN ({qs})", chunk)
-        EmbeddingCache.unref(conn, [vid + CONTEXT_KEY for vid in vids])
 
     # -- search ------------------------------------------------------------------------
     def search(

@@ -18,14 +18,13 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Literal
 
 from tqdm import tqdm
 
 from agentmem._errors import InvalidInputError, MissingDependencyError, NotFoundError, StoreError
 from agentmem._models import Filters, Hit, MemoryItem, Scope
-from agentmem.stores._sqlite import ItemTable, TableStore, check_k, where_clause
+from agentmem.stores._sqlite import TableStore, check_k, open_table, where_clause
 
 try:
     from langchain_core.documents import Document
@@ -91,10 +90,7 @@ class LangChainStore(TableStore):
         self.scope_filter: ScopeFilter | None = scope_filter
         self.overfetch = overfetch
         self.batch_size = batch_size
-        folder = None if path is None else Path(path).expanduser()
-        if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
-        self._table = ItemTable(None if folder is None else folder / _DB, synchronous=synchronous)
+        _, self._table = open_table(path, _DB, synchronous=synchronous)
         if self._index_is_empty():
             self.reindex()
 

@@ -44,7 +44,13 @@ from agentmem._clock import Clock, SystemClock
 from agentmem._errors import InvalidInputError, NotFoundError, StoreError, UserError
 from agentmem._models import Filters, Hit, MemoryItem, Scope
 from agentmem._protocols import ChatModel, Embedder
-from agentmem.stores._context import ContextOptions, IndexedTexts, indexed_texts, speaker_line
+from agentmem.stores._context import (
+    ContextOptions,
+    IndexedTexts,
+    context_vector,
+    indexed_texts,
+    speaker_line,
+)
 from agentmem.stores._fts import STOP_WORDS, words
 from agentmem.stores._pg_audit import PostgresAuditLog
 from agentmem.stores._pg_db import PgDatabase, import_psycopg, redact, split_schema
@@ -315,20 +321,35 @@ class PostgresStore:
     ) -> list[Indexed]:
         """What each item is indexed by: texts, embeddings (one embed call) and cache keys."""
         texts = self._texts(conn, items)
-        extra = [t for t in texts.context_dense if t is not None]
+        names = sorted({name for name in texts.speakers if name is not None})
         if given is not None:
-            given = [*given, *([None] * len(extra))]
-        vectors, hashes = self._embed(conn, [*texts.dense, *extra], given, progress=progress)
-        later = iter(range(len(items), len(hashes)))
+            given = [*given, *([None] * len(names))]
+        vectors, hashes = self._embed(conn, [*texts.dense, *names], given, progress=progress)
+        speaker = dict(zip(names, vectors[len(items) :], strict=True))
         out: list[Indexed] = []
-        for n in range(len(items)):
-            if texts.context_dense[n] is None:
-                out.append((texts.lexical[n], vectors[n], hashes[n], None, None, None))
-            else:
-                j = next(later)
-                own = (texts.lexical[n], vectors[n], hashes[n])
-                out.append((*own, texts.context_lexical[n], vectors[j], hashes[j]))
+        for n, item in enumerate(items):
+            own = (texts.lexical[n], vectors[n], hashes[n])
+            name = texts.speakers[n]
+            if name is None:
+                out.append((*own, None, None, None))
+                continue
+            before = texts.previous[n]
+            previous = vectors[before] if before is not None else self._stored_before(conn, item)
+            mixed = context_vector(vectors[n], previous, speaker[name])
+            # a mixed vector is no text's embedding: no hash, never reused as one
+            out.append((*own, texts.context_lexical[n], mixed, None))
         return out
+
+    def _stored_before(self, conn: Any, item: MemoryItem) -> NDArray[np.float32] | None:
+        """The stored embedding of the memory before ``item`` in its session, if any."""
+        row = conn.execute(
+            "SELECT embedding FROM items WHERE user_id = %s AND session_id = %s "
+            "AND created_at < %s AND id <> %s ORDER BY created_at DESC, vid DESC LIMIT 1",
+            (item.scope.user_id, item.scope.session_id, item.created_at, item.id),
+        ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return np.asarray(row[0].to_numpy(), dtype=np.float32)
 
     @staticmethod
     def _set_index(conn: Any, items: Sequence[MemoryItem], indexed: Sequence[Indexed]) -> None:
@@ -425,7 +446,7 @@ class PostgresStore:
             raise InvalidInputError(msg) from exc
         follow_items(self.facts, runner(conn), items, now=self.clock.now())
 
-    def add_bulk(
+    def _copy_in(
         self,
         items: Iterable[MemoryItem],
         *,
@@ -433,12 +454,15 @@ class PostgresStore:
         progress: bool = False,
         embeddings: Mapping[str, NDArray[np.float32]] | None = None,
     ) -> int:
-        """Load many memories in one transaction, ``batch`` at a time; return how many.
+        """The loading step of :func:`agentmem.copy_memory`; return how many were stored.
 
-        The items may come from a generator. All or nothing: on an error nothing is stored.
-        ``embeddings`` maps item ids to vectors already computed for their indexed (dense)
-        text by this store's embedder and context options (as when copying a memory);
-        the other items are embedded here.
+        One transaction, ``batch`` at a time; the items may come from a generator; all or
+        nothing. ``embeddings`` maps item ids to vectors already computed for their
+        indexed (dense) text by this store's embedder and context options; the other
+        items are embedded here. It writes no audit event: the copy carries the source's
+        events over, ids kept. Not a way around :class:`~agentmem.Memory`: bulk loading is
+        :meth:`Memory.add_many <agentmem.Memory.add_many>` (audited, policies applied or
+        skipped with a reason).
         """
         if batch <= 0:
             msg = f"batch must be positive, got {batch}"

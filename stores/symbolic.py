@@ -29,7 +29,6 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
@@ -44,7 +43,7 @@ from agentmem._structured import SqlStepReply, ask_lines
 from agentmem._tracing import Tracer, traced
 from agentmem.stores._fts import bm25_search, match_expression
 from agentmem.stores._sql_sandbox import SandboxError, SandboxLimits, SqlSandbox, StepResult
-from agentmem.stores._sqlite import ItemTable, TableStore, check_k, where_clause
+from agentmem.stores._sqlite import TableStore, check_k, open_table, where_clause
 from agentmem.stores._symbolic_chain import (
     FACTS_COLUMNS,
     FACTS_TABLE,
@@ -136,10 +135,7 @@ class SymbolicStore(TableStore):
         self.max_steps = max_steps
         self.retries = retries
         self.tracer = tracer
-        folder = None if path is None else Path(path).expanduser()
-        if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
-        self._table = ItemTable(None if folder is None else folder / _DB, synchronous=synchronous)
+        _, self._table = open_table(path, _DB, synchronous=synchronous)
         with self._table.lock:
             self._table.conn.executescript(_FTS)
         self.audit: AuditLog = audit if audit is not None else self.audit_sink()

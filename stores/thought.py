@@ -17,7 +17,6 @@ import logging
 import os
 from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 
@@ -25,7 +24,7 @@ from agentmem._errors import InvalidInputError
 from agentmem._models import Filters, Hit, MemoryItem, Scope
 from agentmem._protocols import Embedder
 from agentmem.stores._lsh import LSHIndex
-from agentmem.stores._sqlite import EmbeddedTableStore, ItemTable, check_k
+from agentmem.stores._sqlite import EmbeddedTableStore, check_k, open_table
 
 __all__ = ["ThoughtStore"]
 
@@ -71,12 +70,7 @@ class ThoughtStore(EmbeddedTableStore):
         self.embedder = embedder
         self.min_candidates = min_candidates
         self.exact_below = exact_below
-        self._folder = None if path is None else Path(path).expanduser()
-        if self._folder is not None:
-            self._folder.mkdir(parents=True, exist_ok=True)
-        self._table = ItemTable(
-            None if self._folder is None else self._folder / _DB, synchronous=synchronous
-        )
+        self._folder, self._table = open_table(path, _DB, synchronous=synchronous)
         self._dim = int(embedder.dim)
         self._check_embedder("thought store", "open it with the same embedder")
         self._lsh = {"bits": bits, "tables": tables, "probes": probes, "seed": seed}

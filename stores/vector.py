@@ -23,7 +23,13 @@ from numpy.typing import NDArray
 from agentmem._models import Filters, Hit, MemoryItem, Scope
 from agentmem._protocols import Embedder
 from agentmem.stores._index import faiss_threads
-from agentmem.stores._sqlite import ColumnReads, EmbeddedTableStore, ItemTable, check_k, open_folder
+from agentmem.stores._sqlite import (
+    ColumnReads,
+    EmbeddedTableStore,
+    ItemTable,
+    check_k,
+    open_table,
+)
 
 __all__ = ["VectorStore"]
 
@@ -66,10 +72,7 @@ class VectorStore(EmbeddedTableStore, ColumnReads):
         self.faiss_threads = faiss_threads
         self.name = name
         self.embedder = embedder
-        self._folder = open_folder(path)
-        self._table = ItemTable(
-            None if self._folder is None else self._folder / _DB, synchronous=synchronous
-        )
+        self._folder, self._table = open_table(path, _DB, synchronous=synchronous)
         self._save_every = save_every
         self._unsaved = 0
         self._dim = int(embedder.dim)

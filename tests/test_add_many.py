@@ -53,7 +53,8 @@ def test_add_many_embeds_once_and_logs_every_item() -> None:
         session_id="s1",
         created_at=day,
     )
-    # one batched call for the whole batch: three own texts, and Bob's turn in context
+    # one batched call for the whole batch: three texts, and Bob's name (for his turn's
+    # in-context vector)
     assert embedder.calls == [4]
     assert [i.text for i in items] == [
         "Alice moved to Lisbon",

@@ -374,8 +374,9 @@ def test_context_options_are_checked() -> None:
 
 def test_the_default_indexes_the_day_and_boosts_the_speaker_by_name(tmp_path: Path) -> None:
     embedder = CountingEmbedder()
-    # every vector equal: the dense ranks are arbitrary, within a flat RRF (rrf_k=60)
-    store = HybridStore(None, ConstantEmbedder(4), signals=("dense",), rrf_k=60)
+    # every vector equal: the dense ranks are arbitrary, within a flat RRF (rrf_k=60);
+    # no recency boost, so the name boost alone decides
+    store = HybridStore(None, ConstantEmbedder(4), signals=("dense",), rrf_k=60, recency_boost=0.0)
     store.add([make("hi", metadata={"speaker": "Ana"}, at=datetime(2023, 5, 7, tzinfo=UTC))])
     assert store._bodies([1]) == {1: "[7 May 2023] hi"}
     store.add([make(f"hello {i}", metadata={"speaker": "Bo"}) for i in range(5)])
@@ -383,8 +384,8 @@ def test_the_default_indexes_the_day_and_boosts_the_speaker_by_name(tmp_path: Pa
     store.close()
     lexical = HybridStore(None, embedder, context=ContextOptions(speaker="lexical"))
     lexical.add([make("hi", metadata={"speaker": "Ana"}, at=datetime(2023, 5, 7, tzinfo=UTC))])
-    # its own text, then the turn in context (speaker and day; no previous turn here)
-    assert embedder.texts == ["[7 May 2023] hi", "[7 May 2023] Ana: hi"]
+    # its own text, then its speaker's name (for the turn's in-context vector)
+    assert embedder.texts == ["[7 May 2023] hi", "Ana"]
     assert lexical._bodies([1]) == {1: "[7 May 2023] Ana: hi"}
     lexical.close()
 

@@ -75,7 +75,7 @@ def test_lexical_search_ranks_first_then_filters_and_falls_back_when_filters_rej
     weak = [item(i, f"tea and a long story number {i} about nothing at all") for i in range(30)]
     strong = [item(100 + i, f"tea tea tea {i}") for i in range(120)]
     with PostgresStore(postgres_url, HashEmbedder(16), schema=pg_schema) as store:
-        store.add_bulk([*weak, *strong])
+        store.add([*weak, *strong])
         ids = {s.id for s in strong}
         vids = {}
         with store.transaction("u") as conn:

@@ -11,7 +11,12 @@ from numpy.typing import NDArray
 
 from agentmem import MemoryItem, Scope
 from agentmem.stores import ContextOptions, HybridStore
-from agentmem.stores._context import indexed_texts
+from agentmem.stores._context import (
+    PREVIOUS_WEIGHT,
+    SPEAKER_WEIGHT,
+    context_vector,
+    indexed_texts,
+)
 from agentmem.stores._query import ParsedQuery
 from agentmem.stores._ranking import ContextRetriever, RankingSettings, rank
 from agentmem.testing import HashEmbedder
@@ -56,29 +61,53 @@ def test_a_turn_gets_an_in_context_text_and_a_note_does_not() -> None:
     items = [*dialogue()[1:3], make("a note without a speaker", session=None, at=DAY)]
     texts = indexed_texts(items, ContextOptions())
     assert texts.dense[1] == "[7 May 2023] Yes! Last Tuesday, right after work."
-    # embedded in context: day, speaker, and the turn it answers
-    assert texts.context_dense[1] == (
-        "[7 May 2023] Ana: Yes! Last Tuesday, right after work.\n"
-        "(after: Bo: Did you adopt the puppy Rex in the end?)"
-    )
     # BM25 in context: the turn it answers, not the speaker's name (it would match every
     # turn of that speaker)
     lexical = texts.context_lexical[1]
     assert lexical is not None and "Rex" in lexical and "Ana:" not in lexical
-    assert texts.context_dense[2] is None and texts.context_lexical[2] is None
+    # the vector in context is mixed from the turn's, its previous turn's and its speaker's
+    assert texts.speakers == ["Bo", "Ana", None] and texts.turns == [0, 1]
+    assert texts.previous == [None, 0, None]
+    assert texts.context_lexical[2] is None
     off = indexed_texts(items, ContextOptions(turn_context=False))
-    assert off.context_dense == [None] * 3 and off.context_lexical == [None] * 3
+    assert off.speakers == [None] * 3 and off.context_lexical == [None] * 3
     assert off.dense == texts.dense and off.lexical == texts.lexical
+
+
+def test_the_in_context_vector_is_a_unit_mix_of_turn_previous_and_speaker() -> None:
+    own, before, speaker = np.eye(3, dtype=np.float32)
+    mixed = context_vector(own, before, speaker)
+    expected = own + PREVIOUS_WEIGHT * before + SPEAKER_WEIGHT * speaker
+    assert np.allclose(mixed, expected / np.linalg.norm(expected))
+    first = context_vector(own, None, speaker)  # the first turn of a session
+    assert np.allclose(
+        first, (own + SPEAKER_WEIGHT * speaker) / np.linalg.norm(own + speaker * SPEAKER_WEIGHT)
+    )
 
 
 def test_one_embedding_call_holds_every_text_of_a_batch() -> None:
     embedder = CallCounter()
     store = HybridStore(None, embedder)
-    store.add([*dialogue(), make("a note without a speaker", at=DAY)])
+    store.add([*dialogue(), make("a note without a speaker", session=None, at=DAY)])
+    # one text per memory, and each speaker's name once: no second embedding per turn
     assert len(embedder.calls) == 1
-    assert len(embedder.calls[0]) == 5 * 2 + 1  # two per turn, one for the note
+    assert len(embedder.calls[0]) == 5 + 1 + 2 and embedder.calls[0][-2:] == ["Ana", "Bo"]
     assert store.index_size == store.count() == 6
-    assert store.dense_index.size == 11
+    assert store.dense_index.size == 11  # six own vectors, five in context
+    store.add([turn("And the kitchen is blue now.", "Bo", 5)])
+    assert embedder.calls[1] == ["[7 May 2023] And the kitchen is blue now."]  # name cached
+    stored = store._table.conn.execute(
+        "SELECT embedding FROM context_vectors ORDER BY vid DESC LIMIT 1"
+    ).fetchone()[0]
+    own, before, bo = store.embedder.embed(
+        [
+            "[7 May 2023] And the kitchen is blue now.",
+            "[7 May 2023] Which colour are you going for?",
+            "Bo",
+        ]
+    )
+    # the previous turn came from the database (an earlier batch)
+    assert np.allclose(np.frombuffer(stored, dtype=np.float32), context_vector(own, before, bo))
     store.close()
 
 
@@ -124,8 +153,8 @@ def test_a_store_indexed_without_turn_context_is_reindexed_on_open(tmp_path: Pat
     store.close()
     embedder = CallCounter()
     reopened = HybridStore(tmp_path, embedder)
-    # the in-context texts are new; the turns' own texts come from the embedding cache
-    assert sum(len(call) for call in embedder.calls) == 5
+    # the turns' own texts come from the embedding cache; only the two names are new
+    assert sorted(t for call in embedder.calls for t in call) == ["Ana", "Bo"]
     assert reopened.dense_index.size == 10 and reopened.index_size == 5
     hits = reopened.search("When did Ana adopt the puppy Rex?", scope=ALICE, k=3)
     assert any(h.item.text.startswith("Yes! Last Tuesday") for h in hits)
