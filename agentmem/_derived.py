@@ -367,7 +367,8 @@ class DerivedMemories:
         """
         from agentmem.stores import HybridStore
 
-        options: dict[str, Any] = {"name": "derived", **store_options}
+        # No second hop inside the side store: it found nothing more and cost a query.
+        options: dict[str, Any] = {"name": "derived", "expand": 0.0, **store_options}
         if embedder is None:
             options["signals"] = ("bm25",)
         store = HybridStore(path, embedder or _NoVectors(), **options)
@@ -402,6 +403,18 @@ class DerivedMemories:
                 if ids.intersection(derived.source_ids):
                     doomed.append(derived.id)
         return self.store.delete(doomed) if doomed else 0
+
+    def rebuild(self, sources: Iterable[MemoryItem]) -> int:
+        """Derive again from ``sources`` (e.g. ``memory.items()``), replacing what they had.
+
+        For memories written before derived memories were switched on, or after changing
+        the deriver. Returns how many derived memories were stored.
+        """
+        items = list(sources)
+        self.drop(items)
+        derived = self.derive(items)
+        self.add(derived)
+        return len(derived)
 
     def erase_user(self, user_id: str) -> int:
         """Delete every derived memory of a user."""

@@ -354,3 +354,16 @@ def test_the_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert "memories: 4 (the 4 turns)" in out
     assert "derived left: ['Gina adopted a puppy" in out
     assert "sub-queries: ['What did Jon do in early May?', 'What did Gina do in early May?']" in out
+
+
+def test_rebuild_derives_for_memories_written_before() -> None:
+    memory = memory_with(CityDeriver())
+    assert memory.derived is not None
+    side = memory.derived
+    memory.derived = None  # written without derived memories
+    turns = chat(memory)
+    assert list(side.store.scan(scope=Scope(user_id="u"))) == []
+    memory.derived = side
+    assert side.rebuild(memory.items(user_id="u")) == 2
+    assert side.rebuild(memory.items(user_id="u")) == 2  # replaced, not doubled
+    assert [d.source_ids for d in derived_of(memory)] == [[turns[0].id], [turns[0].id]]

@@ -24,7 +24,6 @@ per-item scoring, the option-order control and the report tables defined here.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
@@ -38,7 +37,7 @@ from pydantic import BaseModel, Field, ValidationError
 from tqdm.auto import tqdm
 
 from agentmem._clock import ManualClock
-from agentmem._errors import NotKeptError, UserError
+from agentmem._errors import UserError
 from agentmem._memory import Memory
 from agentmem._prompts import render_prompt
 from agentmem._protocols import ChatMessage, ChatModel, Embedder, RetentionPolicy
@@ -581,15 +580,7 @@ def staleness(
                 for event in log:
                     clock.set(event.at)
                     if isinstance(event, LoggedTurn):
-                        with contextlib.suppress(NotKeptError):  # a policy may evict it at once
-                            memory.add(
-                                event.text,
-                                user_id=event.user,
-                                session_id=event.session,
-                                kind=event.kind,
-                                importance=event.importance,
-                                metadata=event.metadata,
-                            )
+                        event.write_to(memory)
                         attribute = event.metadata.get("attribute")
                         if (
                             isinstance(attribute, str)

@@ -68,6 +68,19 @@ class LoggedTurn(BaseModel):
     importance: float | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
+    def write_to(self, memory: Memory) -> None:
+        """Add this turn to ``memory``, dated when it was said (a policy may drop it at once)."""
+        with contextlib.suppress(NotKeptError):  # e.g. a capacity policy evicted it
+            memory.add(
+                self.text,
+                user_id=self.user,
+                session_id=self.session,
+                kind=self.kind,
+                created_at=self.at,
+                importance=self.importance,
+                metadata=self.metadata,
+            )
+
 
 class Probe(BaseModel):
     """A question whose right answer is known at time ``at``."""
@@ -221,16 +234,7 @@ def _run(
             if event.session != session:
                 session = event.session
                 memory.tick()
-            with contextlib.suppress(NotKeptError):  # a policy may evict it at once
-                memory.add(
-                    event.text,
-                    user_id=event.user,
-                    session_id=event.session,
-                    kind=event.kind,
-                    created_at=event.at,
-                    importance=event.importance,
-                    metadata=event.metadata,
-                )
+            event.write_to(memory)
         if pending:
             steps.append(_ask(memory, pending, k))
     return steps

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any, NamedTuple
 
 from agentmem._clock import ManualClock
+from agentmem._derived import DerivedMemories
 from agentmem._errors import UserError
 from agentmem._memory import Memory
 from agentmem._protocols import Embedder, MemoryStore, RetentionPolicy
@@ -153,6 +154,8 @@ class MemorySystem(System):
         make_store: builds a fresh store for each conversation.
         policies: retention policies the memory applies while ingesting.
         embedder: the memory's embedder (for policies that need one).
+        derived: builds the memory's derived memories for each conversation (none if
+            ``None``).
     """
 
     def __init__(
@@ -162,9 +165,11 @@ class MemorySystem(System):
         *,
         policies: Callable[[], Sequence[RetentionPolicy]] = tuple,
         embedder: Embedder | None = None,
+        derived: Callable[[], DerivedMemories] | None = None,
     ) -> None:
         self.name = name
         self._make_store = make_store
+        self._derived = derived
         self._policies = policies
         self._embedder = embedder
         self._memory: Memory | None = None
@@ -174,7 +179,11 @@ class MemorySystem(System):
         self.end()
         policies = list(self._policies())
         self._memory = Memory(
-            [self._make_store()], policies=policies, embedder=self._embedder, clock=clock
+            [self._make_store()],
+            policies=policies,
+            embedder=self._embedder,
+            clock=clock,
+            derived=None if self._derived is None else self._derived(),
         )
         self._user = conversation.id[:200] or "user"
 
@@ -335,7 +344,8 @@ def _hybrid(*, embedder: Embedder | None = None, **options: str) -> System:
     """``hybrid``: HybridStore with its defaults (``options=default``).
 
     ``hybrid:options=conversation`` uses :func:`~agentmem.stores.conversation_options`;
-    ``signals=dense`` or ``signals=bm25`` keeps one retriever.
+    ``signals=dense`` or ``signals=bm25`` keeps one retriever; ``derived=pattern`` adds
+    derived memories as ``Memory.default`` has them (:class:`~agentmem.PatternDeriver`).
     """
     from agentmem.stores import HybridStore
 
@@ -344,13 +354,20 @@ def _hybrid(*, embedder: Embedder | None = None, **options: str) -> System:
         raise UserError(msg)
     signals = tuple(options.pop("signals", "dense+bm25").split("+"))
     preset = options.pop("options", "default")
+    derive = options.pop("derived", "none")
+    if derive not in ("none", "pattern"):
+        msg = f"the hybrid system's derived must be 'none' or 'pattern', got {derive!r}"
+        raise UserError(msg)
     if preset not in _HYBRID_OPTIONS:
         msg = (
             f"the hybrid system's options must be one of {sorted(_HYBRID_OPTIONS)}, got {preset!r}"
         )
         raise UserError(msg)
     if options:
-        msg = f"the hybrid system takes only the options signals and options, got {sorted(options)}"
+        msg = (
+            "the hybrid system takes only the options signals, options and derived, "
+            f"got {sorted(options)}"
+        )
         raise UserError(msg)
     store_options = _HYBRID_OPTIONS[preset]()
     clock: list[ManualClock] = []
@@ -360,10 +377,14 @@ def _hybrid(*, embedder: Embedder | None = None, **options: str) -> System:
             clock[:] = [clock_]  # relative dates in questions resolve against the replay
             super().begin(conversation, clock_)
 
+    def derived() -> DerivedMemories:
+        return DerivedMemories.open(None, None, clock=clock[0])
+
     return _Hybrid(
         "hybrid",
         lambda: HybridStore(None, embedder, signals=signals, clock=clock[0], **store_options),  # type: ignore[arg-type]
         embedder=embedder,
+        derived=derived if derive == "pattern" else None,
     )
 
 

@@ -60,7 +60,15 @@ def test_fixed_context_systems() -> None:
 
 
 @pytest.mark.parametrize(
-    "spec", ["vector", "bm25", "hybrid", "hybrid:signals=bm25", "hybrid:options=conversation"]
+    "spec",
+    [
+        "vector",
+        "bm25",
+        "hybrid",
+        "hybrid:signals=bm25",
+        "hybrid:options=conversation",
+        "hybrid:derived=pattern",
+    ],
 )
 def test_search_systems_find_the_evidence_with_session_dates(spec: str) -> None:
     recalled = _run(spec, k=1)
@@ -91,6 +99,25 @@ def test_hybrid_options_are_checked() -> None:
         build_system("hybrid:options=fast", embedder=HashEmbedder(8))
     with pytest.raises(UserError, match="takes only the options"):
         build_system("hybrid:rrf_k=3", embedder=HashEmbedder(8))
+    with pytest.raises(UserError, match="derived must be"):
+        build_system("hybrid:derived=llm", embedder=HashEmbedder(8))
+
+
+def test_hybrid_with_derived_memories_derives_and_recalls_turns() -> None:
+    system = build_system("hybrid:derived=pattern", embedder=HashEmbedder(128))
+    clock = ManualClock(CONVO.sessions[0].date)
+    system.begin(CONVO, clock)
+    try:
+        for session in CONVO.sessions:
+            clock.set(session.date)
+            system.observe(session, session.turns)
+        memory = system._require()  # type: ignore[attr-defined]
+        assert memory.derived is not None
+        derived = list(memory.derived.store.scan())
+        assert derived and all(d.source_ids for d in derived)
+        assert memory.count() == sum(len(s.turns) for s in CONVO.sessions)
+    finally:
+        system.end()
 
 
 def test_spec_parsing_and_errors() -> None:
