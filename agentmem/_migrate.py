@@ -4,7 +4,8 @@
 another (typically a folder into PostgreSQL). It is resumable: memories are copied in
 batches, each committed on its own, and a memory whose id the target already holds is
 skipped, so running it again after an interruption picks up where it stopped. Audit
-events keep their ids and are skipped the same way. Structured facts: fact memories
+events keep their ids and are skipped the same way. The target's derived memories (see
+``DerivedMemories``) are drawn again from the memories it receives. Structured facts: fact memories
 bring theirs (the target draws them again as it stores them); facts set directly in a
 store's fact table are copied with their times, skipped when already there. Stored
 embeddings are copied when both sides embed the same text with the same model;
@@ -95,6 +96,8 @@ def copy_memory(
                     vectors = _embeddings(from_store, todo, stored) if reuse else {}
                     reused += len(vectors)
                     copy_in(todo, batch=len(todo), embeddings=vectors)
+                    if target.derived is not None:  # derived memories are drawn again
+                        target.derived.add(target.derived.derive(todo))
                     copied += len(todo)
                 bar.update(len(chunk))
     events = source.audit.events()

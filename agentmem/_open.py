@@ -47,12 +47,18 @@ def open_url(
         embedder = embedder if embedder is not None else SentenceTransformerEmbedder()
         clock = clock if clock is not None else SystemClock()
         store = PostgresStore(text, embedder, name="vector", clock=clock, **store_options)
+        try:
+            derived = _postgres_derived(text, store, clock, store_options)
+        except BaseException:
+            store.close()
+            raise
         return cls(
             [store],
             policies=[UpdatePolicy()] if policies is None else policies,
             embedder=embedder,
             clock=clock,
             tracer=tracer,  # the audit log: the store's own (audit_sink), in its transactions
+            derived=derived,
         )
     if store_options:
         msg = f"options {sorted(store_options)} apply to PostgreSQL URLs only"
@@ -70,6 +76,34 @@ def open_url(
         )
         raise InvalidInputError(msg)
     return cls.default(text, embedder=embedder, clock=clock, policies=policies, tracer=tracer)
+
+
+def _postgres_derived(
+    url: str, store: Any, clock: Clock, options: dict[str, Any]
+) -> DerivedMemories:
+    """The default's derived memories beside a PostgreSQL memory, in the same database.
+
+    As ``Memory.default`` keeps them: a store of their own searched by words only (no
+    embedding), here the schema ``<schema>_derived``, with the main store's tenant,
+    row-level security and pool size.
+    """
+    from agentmem._derived import PatternDeriver, _NoVectors
+    from agentmem.stores.postgres import PostgresStore
+
+    shared = ("tenant", "row_security", "min_connections", "max_connections")
+    schema = f"{store.database.schema}_derived"
+    if len(schema) > 63:  # PostgreSQL's identifier limit
+        schema = f"{store.database.schema[:54]}_derived"
+    side = PostgresStore(
+        url,
+        _NoVectors(),
+        name="derived",
+        schema=schema,
+        signals=("bm25",),
+        clock=clock,
+        **{key: value for key, value in options.items() if key in shared},
+    )
+    return DerivedMemories(side, PatternDeriver())
 
 
 def open_offline(

@@ -624,7 +624,9 @@ class PostgresStore:
             ranked = rank(
                 query,
                 parsed,
-                _Retriever(self, conn, scope, filters, as_of),
+                (_ContextRetriever if self.context.turn_context else _Retriever)(
+                    self, conn, scope, filters, as_of
+                ),
                 self.ranking,
                 k,
                 now=self.clock.now(),
@@ -663,19 +665,9 @@ class _Retriever:
         vector = self._vector(text)
         return dense_search(self._conn, vector, self._where, self._params, depth)
 
-    def dense_context(self, text: str, depth: int) -> list[tuple[int, float]]:
-        vector = self._vector(text)
-        return dense_search(self._conn, vector, self._where, self._params, depth, context=True)
-
     def lexical(self, text: str, depth: int) -> list[tuple[int, float]]:
         found = words(text, STOP_WORDS)
         return lexical_search(self._conn, found, self._user, self._where, self._params, depth)
-
-    def lexical_context(self, text: str, depth: int) -> list[tuple[int, float]]:
-        found = words(text, STOP_WORDS)
-        return lexical_search(
-            self._conn, found, self._user, self._where, self._params, depth, context=True
-        )
 
     def recent(self, depth: int) -> list[tuple[int, float]]:
         rows = self._conn.execute(
@@ -700,6 +692,20 @@ class _Retriever:
             ).fetchall()
             self._bodies.update((int(r[0]), str(r[1])) for r in rows)
         return {key: self._bodies[key] for key in keys if key in self._bodies}
+
+
+class _ContextRetriever(_Retriever):
+    """The retrievers, plus conversation turns by their in-context text and embedding."""
+
+    def dense_context(self, text: str, depth: int) -> list[tuple[int, float]]:
+        vector = self._vector(text)
+        return dense_search(self._conn, vector, self._where, self._params, depth, context=True)
+
+    def lexical_context(self, text: str, depth: int) -> list[tuple[int, float]]:
+        found = words(text, STOP_WORDS)
+        return lexical_search(
+            self._conn, found, self._user, self._where, self._params, depth, context=True
+        )
 
 
 def stored_embedder(url: str, schema: str | None = None) -> str | None:

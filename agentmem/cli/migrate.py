@@ -15,8 +15,9 @@ def register(sub: Any) -> None:
     """Add the ``migrate`` command."""
     parser = sub.add_parser(
         "migrate",
-        help="copy memories, embeddings and audit history to another backend (resumable)",
-        description="Copy every memory, its embedding and the audit history from one memory "
+        help="copy memories, embeddings, facts and audit history to another backend (resumable)",
+        description="Copy every memory, its embedding, structured facts and the audit history "
+        "from one memory "
         "into another, e.g. a folder into PostgreSQL. Interrupted? Run the same command again: "
         "it skips what is already there. It ends with a count check.",
     )

@@ -268,3 +268,30 @@ async def test_async_memory_on_postgres(postgres_url: str, pg_schema: str) -> No
         results = await asyncio.gather(*(memory.search("tea", user_id=u, k=10) for u in users))
         for user, hits in zip(users, results, strict=True):
             assert len(hits) == 5 and {h.item.scope.user_id for h in hits} == {user}
+
+
+def test_derived_memories_live_in_postgresql_too(
+    postgres_url: str, pg_schema: str, tmp_path: Path
+) -> None:
+    """As the default keeps them: in a store of their own (here schema <name>_derived)."""
+    url = schema_url(postgres_url, pg_schema)
+    text = "Wow! I just signed up for a pottery class yesterday with my sister."
+    with _memory(url) as memory:
+        assert memory.derived is not None
+        side = memory.derived.store
+        assert isinstance(side, PostgresStore) and side.database.schema == f"{pg_schema}_derived"
+        item = memory.add(text, user_id="mel", metadata={"speaker": "Melanie"})
+        [derived] = list(side.scan())
+        assert derived.source_ids == [item.id] and derived.text.startswith("Melanie just signed")
+        hits = memory.search("When did Melanie sign up for pottery?", user_id="mel", k=3)
+        assert hits[0].item.id == item.id
+        assert memory.forget(user_id="mel") == 1
+        assert side.count() == 0
+    # migrate: the target draws the derived memories again
+    folder = tmp_path / "mem"
+    source = Memory.default(folder, embedder=HashEmbedder(64), clock=ManualClock(T0))
+    source.add(text, user_id="mel", metadata={"speaker": "Melanie"})
+    with _memory(schema_url(postgres_url, f"{pg_schema}_m")) as target:
+        copy_memory(source, target)
+        assert target.derived is not None and target.derived.store.count() == 1
+    source.close()
