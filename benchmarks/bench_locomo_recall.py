@@ -5,7 +5,9 @@ Each conversation is fed to a fresh :class:`agentmem.Memory` one session at a ti
 every question of categories 1-4 is searched with ``Memory.search``; a hit on a derived
 memory counts as its source turns. Recall@1/5/10/25 of the evidence turns, overall and per
 category, for BM25, dense, the hybrid store as it was configured before this benchmark
-(``hybrid (before)``), today's default (``Memory.in_memory``), and the store with
+(``hybrid (before)``), the default store alone (``default store``: ``HybridStore`` with
+its defaults, no derived memories), today's default (``Memory.in_memory``: that store and
+its derived memories), and the store with
 ``conversation_options()`` (with each retriever alone too).
 
 The real bundled embedder (all-MiniLM-L6-v2) is used; each distinct text is embedded once
@@ -117,6 +119,7 @@ SYSTEMS: dict[str, MemoryFactory] = {
     "bm25": store_memory(**{**BEFORE, "signals": ("bm25",)}),
     "dense": store_memory(**{**BEFORE, "signals": ("dense",)}),
     "hybrid (before)": store_memory(**BEFORE),
+    "default store": store_memory(),
     "default": default_memory,
     "conversation": store_memory(**conversation_options()),
     "conversation bm25": store_memory(**{**conversation_options(), "signals": ("bm25",)}),
