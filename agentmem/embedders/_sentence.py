@@ -55,11 +55,15 @@ def native_bfloat16() -> bool:
 
 
 def spare_cores() -> float:
-    """How many CPU cores other processes leave free, as far as the load tells.
+    """How many CPU cores look free, as far as the load tells (may be negative).
 
     The lower of two readings: the cores minus the 1-minute load average, and the cores
     minus the tasks running right now other than this one (``/proc/loadavg``, Linux).
-    A busy neighbour on a 2-core machine leaves about one.
+    The load average counts this process's own recent work too, so the reading is
+    conservative on purpose: beside a busy process a thread too many costs a batch 4-12x
+    its CPU time (OpenMP workers wait for a thread that is not scheduled), a thread too
+    few at most the speed-up it would have given (``benchmarks/RESULTS.md``). A busy
+    neighbour on a 2-core machine leaves at most one; 8 idle cores leave about 7.
     """
     cores = os.cpu_count() or 1
     try:
@@ -139,8 +143,8 @@ class SentenceTransformerEmbedder:
             torch's setting alone. One thread keeps a single query at ~10 ms on an idle
             machine and far below torch's default when other processes keep the cores
             busy (OpenMP workers wait on each other).
-        batch_threads: torch threads for larger calls (ingest). ``"auto"``: the cores other
-            processes leave free (:func:`spare_cores`), at least 1 and at most torch's
+        batch_threads: torch threads for larger calls (ingest). ``"auto"``: the cores that
+            look free (:func:`spare_cores`, rounded down), at least 1 and at most torch's
             setting, read at each call; ``None`` leaves torch's setting alone; an int
             fixes it.
         precision: how larger calls compute on the CPU. ``"auto"``: bfloat16 (autocast;
