@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from agentmem._db import connect, immediate, retrying
-from agentmem._dialect import SQLITE, event_where
+from agentmem._dialect import SQLITE, event_where, row_event
 from agentmem._errors import ClosedError, StoreError
 from agentmem._models import EventOp, MemoryEvent
 from agentmem._sql import chunks
-from agentmem._time import from_micros, to_micros
+from agentmem._time import to_micros
 
 __all__ = ["AuditLog"]
 
@@ -263,15 +263,4 @@ def _dump(value: dict[str, object] | None) -> str | None:
 
 
 def _event(row: tuple[object, ...]) -> MemoryEvent:
-    id_, op, user_id, at, reason, policy, item_ids, before, after = row
-    return MemoryEvent(
-        id=int(str(id_)),
-        op=EventOp(str(op)),
-        user_id=str(user_id),
-        at=from_micros(int(str(at))),
-        reason=str(reason),
-        policy=None if policy is None else str(policy),
-        item_ids=json.loads(str(item_ids)),
-        before=None if before is None else json.loads(str(before)),
-        after=None if after is None else json.loads(str(after)),
-    )
+    return row_event(SQLITE, row)

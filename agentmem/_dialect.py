@@ -19,11 +19,19 @@ from datetime import datetime
 from typing import Any
 
 from agentmem._errors import InvalidInputError
-from agentmem._models import EventOp, Filters, Kind, MemoryItem, Scope
+from agentmem._models import EventOp, Filters, Kind, MemoryEvent, MemoryItem, Scope
 from agentmem._sql import marks
 from agentmem._time import from_micros, to_micros
 
-__all__ = ["ITEM_COLUMNS", "SQLITE", "Dialect", "event_where", "item_where", "row_item"]
+__all__ = [
+    "ITEM_COLUMNS",
+    "SQLITE",
+    "Dialect",
+    "event_where",
+    "item_where",
+    "row_event",
+    "row_item",
+]
 
 Clause = tuple[str, list[Any]]
 
@@ -205,4 +213,23 @@ def row_item(dialect: Dialect, row: Sequence[Any]) -> MemoryItem:
         last_accessed_at=None if last_accessed_at is None else time_out(last_accessed_at),
         source_ids=list(dialect.json_out(source_ids)),
         metadata=dict(dialect.json_out(metadata)),
+    )
+
+
+def row_event(dialect: Dialect, row: Sequence[Any]) -> MemoryEvent:
+    """The audit event in a row of an ``events`` table (both dialects hold the same).
+
+    The row's columns: ``id, op, user_id, at, reason, policy, item_ids, before, after``.
+    """
+    id_, op, user_id, at, reason, policy, item_ids, before, after = row
+    return MemoryEvent(
+        id=int(id_),
+        op=EventOp(str(op)),
+        user_id=str(user_id),
+        at=dialect.time_out(at),
+        reason=str(reason),
+        policy=None if policy is None else str(policy),
+        item_ids=list(dialect.json_out(item_ids)),
+        before=None if before is None else dialect.json_out(before),
+        after=None if after is None else dialect.json_out(after),
     )

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from agentmem._dialect import event_where
+from agentmem._dialect import event_where, row_event
 from agentmem._models import EventOp, MemoryEvent
 from agentmem.stores._pg_db import PgDatabase
 from agentmem.stores._pg_items import POSTGRES
@@ -219,15 +219,4 @@ def _dumps(value: Any) -> str:
 
 
 def _event(row: tuple[Any, ...]) -> MemoryEvent:
-    id_, op, user_id, at, reason, policy, item_ids, before, after = row
-    return MemoryEvent(
-        id=int(id_),
-        op=EventOp(str(op)),
-        user_id=str(user_id),
-        at=at,
-        reason=str(reason),
-        policy=None if policy is None else str(policy),
-        item_ids=list(item_ids),
-        before=before,
-        after=after,
-    )
+    return row_event(POSTGRES, row)

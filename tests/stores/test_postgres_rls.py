@@ -42,7 +42,14 @@ def test_a_tenant_store_sees_its_user_alone(app_url: str, pg_schema: str) -> Non
         )
         admin.add([mine, theirs])
         assert admin.count() == 2
+        admin.facts("bob").upsert("bob", "city", "Porto", at=T0)
     with PostgresStore(app_url, embedder, schema=pg_schema, tenant="alice") as alice:
+        # Structured facts too: another user's table reads empty, and a write for them fails.
+        assert alice.facts("bob").current("bob") == {}
+        with alice.transaction() as conn:
+            assert conn.execute("SELECT count(*) FROM facts").fetchone() == (0,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            alice.facts("bob").upsert("bob", "city", "Faro")
         # Every call, however it is scoped, sees alice's rows only.
         assert alice.count() == 1
         assert [i.id for i in alice.scan()] == [mine.id]
