@@ -82,7 +82,7 @@ class ContextOptions:
         The day goes to the lexical text only (a date prefix blurs a short turn's
         embedding). On the LoCoMo dev conversations, with the ranking of
         :func:`~agentmem.stores.conversation_options`, evidence recall@10 is 0.77 (the
-        default store 0.74); on generated conversations and bAbI it does much worse than
+        default store 0.73); on generated conversations and bAbI it does much worse than
         the default (``benchmarks/RESULTS.md``), so it is a choice, not the default.
         """
         return cls(

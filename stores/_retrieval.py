@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from agentmem._models import Filters, MemoryItem, Scope
 from agentmem._sql import chunks
-from agentmem.stores._block import RowAttrs
+from agentmem.stores._block import Block, RowAttrs
 from agentmem.stores._fts import (
     STOP_WORDS,
     ContextFtsIndex,
@@ -193,7 +193,11 @@ class SqliteRetriever:
     def _dense_views(
         self, text: str, depth: int
     ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
-        """One search of the block for both kinds of vectors, split by key (cached)."""
+        """The ``depth`` best own vectors and in-context vectors, each searched apart.
+
+        Both kinds live in the user's block; each search keeps only its kind, so one kind
+        never crowds the other out of its list. Cached per text and depth.
+        """
         key = (text, depth)
         if key in self._dense_hits:
             return self._dense_hits[key]
@@ -208,16 +212,23 @@ class SqliteRetriever:
             if not only:
                 self._dense_hits[key] = ([], [])
                 return [], []
-            only = [*only, *(vid + CONTEXT_KEY for vid in only)]
         vector = self._vector(text)
+        keep = row_filter(filters, as_of)
+
+        def own_rows(block: Block, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
+            return keep(block, rows) & (block.vids[rows] < CONTEXT_KEY)
+
+        def context_rows(block: Block, rows: NDArray[np.int64]) -> NDArray[np.bool_]:
+            return keep(block, rows) & (block.vids[rows] >= CONTEXT_KEY)
+
+        only_context = None if only is None else [vid + CONTEXT_KEY for vid in only]
         with self._table.lock, faiss_threads(self._threads):
             self._table.ensure_open()
-            hits = self._dense.search(
-                scope.user_id, vector, 4 * depth, row_filter(filters, as_of), only_vids=only
+            own = self._dense.search(scope.user_id, vector, depth, own_rows, only_vids=only)
+            context = self._dense.search(
+                scope.user_id, vector, depth, context_rows, only_vids=only_context
             )
-        own = [(vid, score) for vid, score in hits if vid < CONTEXT_KEY][:depth]
-        context = [(vid - CONTEXT_KEY, score) for vid, score in hits if vid >= CONTEXT_KEY]
-        self._dense_hits[key] = (own, context[:depth])
+        self._dense_hits[key] = (own, [(vid - CONTEXT_KEY, score) for vid, score in context])
         return self._dense_hits[key]
 
     def lexical(self, text: str, depth: int) -> list[tuple[int, float]]:

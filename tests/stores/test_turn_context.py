@@ -19,6 +19,7 @@ from agentmem.stores._context import (
 )
 from agentmem.stores._query import ParsedQuery
 from agentmem.stores._ranking import ContextRetriever, RankingSettings, rank
+from agentmem.stores._retrieval import CONTEXT_KEY, SqliteRetriever
 from agentmem.testing import HashEmbedder
 from agentmem.testing.stores import make
 
@@ -214,3 +215,22 @@ def test_rank_fuses_context_lists_only_from_a_retriever_that_has_them() -> None:
     )
     ranked = rank("q", ParsedQuery("q"), withcontext, off, 2, now=now)
     assert [r.key for r in ranked] == ["a", "b"]
+
+
+def test_each_dense_list_keeps_its_full_depth() -> None:
+    """Own and in-context vectors share a block; each search keeps only its kind."""
+    store = HybridStore(None, HashEmbedder(64))
+    turns = [turn(f"Ana says line {i}", "Ana", i) for i in range(8)]
+    notes = [make(f"a note {i}", session=None, at=DAY) for i in range(4)]
+    store.add([*turns, *notes])
+    retriever = SqliteRetriever(
+        store._table, store.dense_index, store._embed, ALICE, None, None, queries=["Ana line"]
+    )
+    own = retriever.dense("Ana line", 10)
+    context = retriever.dense_context("Ana line", 10)
+    assert len(own) == 10 and len({vid for vid, _ in own}) == 10
+    assert all(vid < CONTEXT_KEY for vid, _ in own)
+    vid_of = dict(store._table.conn.execute("SELECT vid, text FROM items").fetchall())
+    assert len(context) == 8  # every turn, and no note, has an in-context vector
+    assert all(vid_of[vid].startswith("Ana says") for vid, _ in context)
+    store.close()
