@@ -697,40 +697,13 @@ class _Retriever:
 class _ContextRetriever(_Retriever):
     """The retrievers, plus conversation turns by their in-context text and embedding.
 
-    Dense search looks at both kinds of vectors as one list, as the SQLite default's
-    single index does: the ``4 * depth`` nearest of either kind, split into the own list
-    and the in-context list (``depth`` each at most), so a kind that is far from the
-    query gives a short list instead of ``depth`` weak matches.
+    As in the SQLite default, each kind of vector is searched apart (``depth`` each), so
+    one kind never crowds the other out of its list.
     """
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self._views: dict[tuple[str, int], tuple[list[tuple[int, float]], ...]] = {}
-
-    def _dense_views(self, text: str, depth: int) -> tuple[list[tuple[int, float]], ...]:
-        key = (text, depth)
-        if key not in self._views:
-            vector, wide = self._vector(text), 4 * depth
-            own = dense_search(self._conn, vector, self._where, self._params, wide)
-            context = dense_search(
-                self._conn, vector, self._where, self._params, wide, context=True
-            )
-            both = sorted(
-                [(score, 0, vid) for vid, score in own]
-                + [(score, 1, vid) for vid, score in context],
-                key=lambda hit: -hit[0],
-            )[:wide]
-            self._views[key] = tuple(
-                [(vid, score) for score, kind, vid in both if kind == which][:depth]
-                for which in (0, 1)
-            )
-        return self._views[key]
-
-    def dense(self, text: str, depth: int) -> list[tuple[int, float]]:
-        return self._dense_views(text, depth)[0]
-
     def dense_context(self, text: str, depth: int) -> list[tuple[int, float]]:
-        return self._dense_views(text, depth)[1]
+        vector = self._vector(text)
+        return dense_search(self._conn, vector, self._where, self._params, depth, context=True)
 
     def lexical_context(self, text: str, depth: int) -> list[tuple[int, float]]:
         found = words(text, STOP_WORDS)
