@@ -207,6 +207,9 @@ def lexical_rows(store: Any, size: int, texts: list[str]) -> list[dict[str, Any]
     from agentmem.stores._pg_items import lexical_search, where_clause
 
     where, params = where_clause(Scope(user_id="u"), None, open_only=True)
+    with store.transaction() as conn:  # planner statistics, as autovacuum would soon take
+        conn.execute("ANALYZE items")
+        conn.execute("ANALYZE terms")
     with store.transaction("u") as conn:
 
         def ours(q: int) -> list[tuple[int, float]]:

@@ -701,11 +701,33 @@ class _ContextRetriever(_Retriever):
     one kind never crowds the other out of its list.
     """
 
+    _turns: bool | None = None
+
+    def _has_turns(self) -> bool:
+        """Whether the user has any turn indexed in context.
+
+        Without one both lists are empty, and a nearest-neighbour query over no vectors
+        could scan every row.
+        """
+        if self._turns is None:
+            self._turns = bool(
+                self._conn.execute(
+                    "SELECT EXISTS (SELECT 1 FROM items WHERE user_id = %s "
+                    "AND context_body IS NOT NULL)",
+                    (self._user,),
+                ).fetchone()[0]
+            )
+        return self._turns
+
     def dense_context(self, text: str, depth: int) -> list[tuple[int, float]]:
+        if not self._has_turns():
+            return []
         vector = self._vector(text)
         return dense_search(self._conn, vector, self._where, self._params, depth, context=True)
 
     def lexical_context(self, text: str, depth: int) -> list[tuple[int, float]]:
+        if not self._has_turns():
+            return []
         found = words(text, STOP_WORDS)
         return lexical_search(
             self._conn, found, self._user, self._where, self._params, depth, context=True
