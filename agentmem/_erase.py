@@ -29,10 +29,18 @@ def erase(memory: Memory, user_id: str, ids: Sequence[str] | None, reason: str) 
     now = memory.clock.now()
     removed = 0
     derived = memory.derived
-    with memory._atomic(*memory.stores, *memory._side_stores()):
-        if ids is None:
-            if derived is not None:
+    if derived is not None:
+        # What was derived goes first, in its own transaction: a crash in between leaves
+        # the sources (erase again; derived memories can be rebuilt), never derived text
+        # of an erased memory.
+        with memory._atomic(*memory._side_stores()):
+            if ids is None:
                 derived.erase_user(scope.user_id)
+            else:
+                found = memory._locate_many(list(dict.fromkeys(ids)))
+                derived.drop([i for _, i in found.values() if i.scope.user_id == scope.user_id])
+    with memory._atomic(*memory.stores):
+        if ids is None:
             for store in memory.stores:
                 ids_here = [item.id for item in store.scan(scope=scope)]
                 with traced(memory.tracer, "store", f"{store.name}.delete", count=len(ids_here)):
@@ -59,8 +67,6 @@ def erase(memory: Memory, user_id: str, ids: Sequence[str] | None, reason: str) 
             for store, ids_here in by_store.values():
                 with traced(memory.tracer, "store", f"{store.name}.delete", count=len(ids_here)):
                     removed += store.delete(ids_here)
-            if derived is not None:
-                derived.drop([item for _, item in owned.values()])
             for log in audit_logs(memory):
                 log.erase_items(list(owned))
             event = MemoryEvent(

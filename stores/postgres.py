@@ -5,25 +5,25 @@ catch up, so a write is in every other worker's next search. Items keep the same
 model as the SQLite default (bi-temporal fields, metadata as ``jsonb``); dense search
 runs on a pgvector HNSW index (cosine), lexical search on PostgreSQL full-text search
 (BM25 over an inverted index of ``tsvector`` lexemes), and both are ranked by the very
-code :class:`~agentmem.stores.HybridStore` ranks with (``_ranking.rank``). Identical
-indexed texts are embedded once (the embedding is looked up by content hash across the
-database). The audit log lives in the same database (:meth:`PostgresStore.audit_sink`),
-and inside :meth:`PostgresStore.transaction` an item change and its events commit
+code :class:`~agentmem.stores.HybridStore` ranks with (``_ranking.rank``), over the same
+indexed texts (``_context.indexed_texts``: a conversation turn alone and in its
+context). Identical indexed texts are embedded once (the embedding is looked up by
+content hash across the database). The audit log (:meth:`PostgresStore.audit_sink`) and
+the structured facts (:meth:`PostgresStore.facts`) live in the same database, and inside
+:meth:`PostgresStore.transaction` an item change, its facts and its events commit
 together.
-
-This module is longer than ~500 lines on purpose: it is one class implementing the whole
-``MemoryStore`` contract plus the transaction, audit, touch and erase hooks, each method a
-thin call into the SQL kept in ``_pg_items``, ``_pg_audit`` and ``_pg_schema``; splitting the
-class would scatter one contract over several files.
 
 Every query names its user. With ``row_security=True`` the tables also enforce it: a
 policy shows a transaction only the rows of the user it acts for, and a store opened
 with ``tenant="alice"`` acts for alice alone, whatever a query asks.
 
-The module is over 500 lines because it holds the whole store contract (writes with the
-embedding cache, reads, scans, the bound retriever) in one class; the SQL lives apart in
-``_pg_items`` (rows and retrievers), ``_pg_schema`` (migrations), ``_pg_db`` (pool,
-transactions) and ``_pg_audit`` (the audit log).
+The module is over 500 lines on purpose: it is one class implementing the whole
+``MemoryStore`` contract (writes with the embedding cache, reads, scans, the bound
+retriever) plus the transaction, audit, fact, touch, erase and purge hooks, each method
+a thin call into the SQL kept apart in ``_pg_items`` (rows and retrievers),
+``_pg_schema`` (migrations), ``_pg_db`` (pool, transactions), ``_pg_audit`` (the audit
+log) and ``_pg_facts`` (the fact table); splitting the class would scatter one contract
+over several files.
 """
 
 from __future__ import annotations
@@ -695,7 +695,11 @@ class _Retriever:
 
 
 class _ContextRetriever(_Retriever):
-    """The retrievers, plus conversation turns by their in-context text and embedding."""
+    """The retrievers, plus conversation turns by their in-context text and embedding.
+
+    As in the SQLite default, each kind of vector is searched apart (``depth`` each), so
+    one kind never crowds the other out of its list.
+    """
 
     def dense_context(self, text: str, depth: int) -> list[tuple[int, float]]:
         vector = self._vector(text)
