@@ -118,6 +118,15 @@ class DenseIndex:
         with self.lock:
             return sum(1 for vid in self._user_of if vid < below)
 
+    def holds_keys(self, user: str, *, at_least: int) -> bool:
+        """Whether ``user``'s block has a live row whose key (vid) is ``at_least`` or more."""
+        with self.lock:
+            block = self._blocks.get(user)
+            if block is None or block.live == 0:
+                return False
+            rows = slice(0, block.n)
+            return bool(np.any((block.vids[rows] >= at_least) & block.alive[rows]))
+
     @property
     def tombstones(self) -> int:
         """How many dead rows wait for the next compaction."""

@@ -225,8 +225,14 @@ class SqliteRetriever:
         with self._table.lock, faiss_threads(self._threads):
             self._table.ensure_open()
             own = self._dense.search(scope.user_id, vector, depth, own_rows, only_vids=only)
-            context = self._dense.search(
-                scope.user_id, vector, depth, context_rows, only_vids=only_context
+            # Memories that are not conversation turns have no in-context vector: a
+            # filtered pass over a block without one would end in an exact scan.
+            context = (
+                self._dense.search(
+                    scope.user_id, vector, depth, context_rows, only_vids=only_context
+                )
+                if self._dense.holds_keys(scope.user_id, at_least=CONTEXT_KEY)
+                else []
             )
         self._dense_hits[key] = (own, [(vid - CONTEXT_KEY, score) for vid, score in context])
         return self._dense_hits[key]

@@ -234,3 +234,28 @@ def test_each_dense_list_keeps_its_full_depth() -> None:
     assert len(context) == 8  # every turn, and no note, has an in-context vector
     assert all(vid_of[vid].startswith("Ana says") for vid, _ in context)
     store.close()
+
+
+def test_a_store_without_turns_searches_its_dense_block_once() -> None:
+    """Notes have no in-context vector: no second, filtered pass that would scan the block."""
+    store = HybridStore(None, HashEmbedder(64))
+    store.add([make(f"a note {i}", session=None, at=DAY) for i in range(6)])
+    index = store.dense_index
+    assert not index.holds_keys("alice", at_least=CONTEXT_KEY)
+    searches: list[str] = []
+    search = index.search
+
+    def counted(user: str, *args: object, **kwargs: object) -> list[tuple[int, float]]:
+        searches.append(user)
+        return search(user, *args, **kwargs)  # type: ignore[arg-type]
+
+    index.search = counted  # type: ignore[method-assign]
+    retriever = SqliteRetriever(
+        store._table, index, store._embed, ALICE, None, None, queries=["a note"]
+    )
+    assert len(retriever.dense("a note", 10)) == 6
+    assert retriever.dense_context("a note", 10) == []
+    assert searches == ["alice"]
+    store.add([turn("Now a turn.", "Ana", 1)])
+    assert index.holds_keys("alice", at_least=CONTEXT_KEY)
+    store.close()
