@@ -121,3 +121,15 @@ def recall(results: list[list[int]], truth: list[list[int]]) -> float:
 def peak_mb() -> float:
     """This process's peak resident memory, in MB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def busy_core(stop: Any, limit: float) -> None:
+    """Burn one core until ``stop`` (an event) is set or ``limit`` seconds have passed.
+
+    The busy neighbour of the speed benchmarks: run it in a ``multiprocessing.Process``.
+    """
+    end = time.monotonic() + limit
+    x = 0
+    while not stop.is_set() and time.monotonic() < end:
+        for i in range(200_000):
+            x += i * i

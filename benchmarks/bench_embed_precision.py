@@ -26,18 +26,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _corpus import busy_core  # noqa: E402
 from _locomo import KS, dev_conversations, score, summary  # noqa: E402
 
 from agentmem import ManualClock, Memory  # noqa: E402
-
-
-def _busy(stop: Any, limit: float) -> None:
-    """Burn one core until ``stop`` is set or ``limit`` seconds have passed."""
-    end = time.monotonic() + limit
-    x = 0
-    while not stop.is_set() and time.monotonic() < end:
-        for i in range(200_000):
-            x += i * i
 
 
 def _default(embedder: Any, clock: ManualClock) -> Memory:
@@ -94,7 +86,7 @@ def main() -> None:
 
     convos = dev_conversations()
     stop = mp.Event()
-    busy = None if args.no_busy else mp.Process(target=_busy, args=(stop, 900.0))
+    busy = None if args.no_busy else mp.Process(target=busy_core, args=(stop, 900.0))
     if busy is not None:
         busy.start()
     try:

@@ -50,20 +50,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _corpus import busy_core  # noqa: E402
 from _locomo import dev_conversations, records  # noqa: E402
 
 from agentmem import ManualClock, Memory  # noqa: E402
 from agentmem._tokens import estimate_tokens  # noqa: E402
 from agentmem.eval.metrics import percentile  # noqa: E402
-
-
-def _busy(stop: Any, limit: float) -> None:
-    """Burn one core until ``stop`` is set or ``limit`` seconds have passed."""
-    end = time.monotonic() + limit
-    x = 0
-    while not stop.is_set() and time.monotonic() < end:
-        for i in range(200_000):
-            x += i * i
 
 
 def _durable_access_store() -> type:
@@ -205,7 +197,7 @@ def main() -> None:
             configs.append((f"default, batches on {n} thread(s)", pinned, False, {}))
     configs[1][1].embed(["load the model once"])
     stop = mp.Event()
-    busy = None if args.no_busy else mp.Process(target=_busy, args=(stop, args.busy_limit))
+    busy = None if args.no_busy else mp.Process(target=busy_core, args=(stop, args.busy_limit))
     if busy is not None:
         busy.start()
     results: dict[str, list[dict[str, float]]] = {name: [] for name, *_ in configs}
