@@ -39,7 +39,7 @@ from agentmem._errors import ModelError, UserError
 from agentmem._models import Filters, Hit, Kind, MemoryItem, Scope
 from agentmem._prompts import quote_memory, render_prompt
 from agentmem._protocols import ChatMessage, ChatModel, Embedder, MemoryStore
-from agentmem._structured import StructuredReply, ask_lines
+from agentmem._structured import StructuredReply, ask_lines, list_lines
 
 __all__ = [
     "DerivedFacts",
@@ -215,9 +215,6 @@ class DerivedFacts(StructuredReply):
         return "\n".join(self.facts)
 
 
-_BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s*")
-
-
 class LLMDeriver:
     """Derived memories from the configured chat model: the facts and events of each turn.
 
@@ -294,9 +291,8 @@ def _line(item: MemoryItem) -> str:
 def parse_facts(reply: str) -> list[str]:
     """The facts in a model's reply: one a line, bullets stripped, ``NONE`` = none."""
     out: list[str] = []
-    for line in reply.splitlines():
-        text = _BULLET.sub("", line).strip()
-        if not text or text.upper().rstrip(".") == "NONE" or len(text) > 500:
+    for text in list_lines(reply):
+        if text.upper().rstrip(".") == "NONE" or len(text) > 500:
             continue
         if text not in out:
             out.append(text)

@@ -27,13 +27,13 @@ from agentmem._fusion import fuse_hits
 from agentmem._models import Hit
 from agentmem._prompts import quote_memory, render_prompt
 from agentmem._protocols import ChatMessage, ChatModel
+from agentmem._structured import list_lines
 
 __all__ = ["MultiHop"]
 
 logger = logging.getLogger(__name__)
 
 _WORD = re.compile(r"[A-Za-z\u00C0-\u024F][\w'-]*")
-_BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s*")
 # Common English words a second hop should not search for (the question's own words are
 # left out too).
 _COMMON = frozenset(
@@ -120,8 +120,8 @@ class MultiHop:
             logger.warning("query decomposition failed, searching the question alone: %s", exc)
             return []
         out: list[str] = []
-        for line in reply.text.splitlines():
-            text = _BULLET.sub("", line).strip().strip('"')
+        for line in list_lines(reply.text):
+            text = line.strip('"')
             if text and text.upper() != "NONE" and text.lower() != query.lower():
                 if text not in out:
                     out.append(text[:500])

@@ -11,7 +11,8 @@ server that refuses the schema, gets the line prompt as before.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 from typing import Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from agentmem._protocols import ChatMessage, ChatModel
 
 __all__ = [
+    "list_lines",
     "ExtractedFact",
     "ExtractedFacts",
     "SqlStepReply",
@@ -122,3 +124,14 @@ def ask_lines(
             if isinstance(text, str):
                 return text  # the server ignored the schema: its text is the line reply
     return llm.chat(messages, max_tokens=max_tokens).text
+
+
+_BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s*")
+
+
+def list_lines(reply: str) -> Iterator[str]:
+    """The lines of a model's list reply, bullets and numbers stripped, blank ones skipped."""
+    for line in reply.splitlines():
+        text = _BULLET.sub("", line).strip()
+        if text:
+            yield text
