@@ -28,6 +28,7 @@ __all__ = [
     "parse_query",
     "resolved_dates",
     "speaks_of",
+    "without_addressees",
 ]
 
 
@@ -245,21 +246,55 @@ def _bare_name(name: str) -> str:
     return lowered[:-2] if lowered.endswith(("'s", "’s")) else lowered
 
 
+#: Words that open a turn spoken to someone ("Thanks, Mel!", "Hey Jon!").
+_GREETINGS = (
+    "hey hi hello hiya thanks thank you bye goodbye congrats congratulations wow yeah yep "
+    "yes no oh aw aww sorry welcome cheers dear ok okay morning night"
+).split()
+#: A name set off as the one spoken to: at the start of a sentence or after a comma or a
+#: greeting, and followed by punctuation ("Thanks, Mel!", "Hey Jon!", "..., Anna.").
+_ADDRESS = re.compile(
+    r"(^|[.!?,;:]\s+|\b(?:" + "|".join(_GREETINGS) + r")\s+)"
+    r"([^\W\d_][\w'\u2019-]*)(?=\s*(?:[,!?.:;]|$))",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def without_addressees(text: str) -> str:
+    """``text`` without the names it addresses, as said to them ("Thanks, Mel!").
+
+    In a conversation turn such a name is who is spoken to, not spoken of: "Thanks, Mel! I
+    loved it" becomes "Thanks, ! I loved it". Only capitalised words set off by punctuation
+    or a greeting count, so "I went with Mel." keeps its name.
+    """
+    spans = [
+        m.span(2)
+        for m in _ADDRESS.finditer(text)
+        if m.group(2)[0].isupper() and m.group(2).lower() not in _GREETINGS
+    ]
+    for start, end in reversed(spans):
+        text = text[:start] + text[end:]
+    return text
+
+
 def name_share(item: MemoryItem, names: Sequence[str]) -> float:
     """The share of ``names`` that spoke ``item`` (``metadata["speaker"]``) or that its text names.
 
     Only the memory's own words and speaker count, not its indexed context (a previous
-    turn names the other speaker in nearly every turn of a two-person chat).
+    turn names the other speaker in nearly every turn of a two-person chat), and in a
+    conversation turn not the names it addresses ("Thanks, Mel!" is said to Mel, not of
+    her: :func:`without_addressees`).
     """
     if not names:
         return 0.0
     speaker = item.metadata.get("speaker")
     said_by = speaker.lower() if isinstance(speaker, str) else ""
-    words = {w.lower() for w in _WORDS.findall(item.text)}
+    text = without_addressees(item.text) if said_by else item.text
+    words = {w.lower() for w in _WORDS.findall(text)}
     hits = 0
     for name in names:
         bare = _bare_name(name)
-        if bare == said_by or bare in words or (not bare.isalnum() and bare in item.text.lower()):
+        if bare == said_by or bare in words or (not bare.isalnum() and bare in text.lower()):
             hits += 1
     return hits / len(names)
 

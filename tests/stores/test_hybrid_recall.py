@@ -8,11 +8,18 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pytest
 from numpy.typing import NDArray
 
 from agentmem import ManualClock, Memory, Scope
 from agentmem.stores import ContextOptions, HybridStore, conversation_options
-from agentmem.stores._query import mentioned_times, name_share, resolved_dates, speaks_of
+from agentmem.stores._query import (
+    mentioned_times,
+    name_share,
+    resolved_dates,
+    speaks_of,
+    without_addressees,
+)
 from agentmem.testing import HashEmbedder, ScriptedLLM
 from tests.stores.contract import make
 
@@ -122,3 +129,45 @@ def test_a_name_counts_for_its_speaker_and_own_words_not_the_context() -> None:
     assert name_share(about, ["Cara's"]) == 1.0  # type: ignore[arg-type]
     assert name_share(other, ["Cara"]) == 0.0  # type: ignore[arg-type]
     assert name_share(said, ["Cara", "Mel"]) == 0.5  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("Thanks, Mel! I loved the pottery class.", "Thanks, ! I loved the pottery class."),
+        ("Hey Cara! How's it going?", "Hey ! How's it going?"),
+        ("Glad you've got people to lean on, Mel.", "Glad you've got people to lean on, ."),
+        ("Mel, look at this!", ", look at this!"),
+        ("I went camping with Mel last week.", "I went camping with Mel last week."),
+        ("Mel loves pottery.", "Mel loves pottery."),
+    ],
+)
+def test_names_a_turn_addresses_are_told_apart_from_names_it_speaks_of(
+    text: str, kept: str
+) -> None:
+    assert without_addressees(text) == kept
+
+
+def test_a_name_a_turn_only_addresses_does_not_count_for_that_name() -> None:
+    thanks = turn("Thanks, Mel! Running sounds great.", "Cara", SAID)
+    about = turn("Mel went running with me, Jon.", "Cara", SAID)
+    note = make("Lunch with Bob, Mel.", at=SAID)
+    assert name_share(thanks, ["Mel"]) == 0.0  # type: ignore[arg-type]
+    assert name_share(thanks, ["Cara"]) == 1.0  # type: ignore[arg-type]  # she said it
+    assert name_share(about, ["Mel"]) == 1.0  # type: ignore[arg-type]
+    assert name_share(about, ["Jon"]) == 0.0  # type: ignore[arg-type]
+    assert name_share(note, ["Mel"]) == 1.0  # type: ignore[arg-type]  # not a turn: as written
+
+
+def test_a_question_about_someone_ranks_their_turn_above_turns_thanking_them() -> None:
+    store = HybridStore(None, HashEmbedder(64))
+    store.add(
+        [
+            turn("Thanks, Mel! Running is a great way to relax.", "Cara", SAID),
+            turn("I have been running farther lately, it clears my head.", "Mel", SAID),
+            turn("Cool, Mel! Running can really boost your mood.", "Cara", SAID),
+        ]
+    )
+    hits = store.search("How does Mel relax? Running?", scope=ALICE, k=3)
+    assert hits[0].item.metadata["speaker"] == "Mel"
+    store.close()
