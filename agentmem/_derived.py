@@ -262,13 +262,14 @@ class LLMDeriver:
     def facts(self, item: MemoryItem, before: MemoryItem | None = None) -> list[str]:
         """What the model lists for one turn (``before``: the turn before it, if known)."""
         speaker = item.metadata.get("speaker")
-        prompt = render_prompt(
-            "derive_facts",
-            speaker=quote_memory(speaker if isinstance(speaker, str) and speaker else "the user"),
-            date=f"{item.created_at.day} {item.created_at:%B %Y}",
-            previous=quote_memory(_line(before)) if before is not None else "(none)",
-            turn=quote_memory(item.text),
-        )
+        fields = {
+            "speaker": quote_memory(
+                speaker if isinstance(speaker, str) and speaker else "the user"
+            ),
+            "date": f"{item.created_at.day} {item.created_at:%B %Y}",
+            "previous": quote_memory(_line(before)) if before is not None else "(none)",
+        }
+        prompt = render_prompt("derive_facts", turn=quote_memory(item.text), **fields)
         try:
             reply = ask_lines(
                 self.llm,
@@ -280,7 +281,30 @@ class LLMDeriver:
         except ModelError as exc:
             logger.warning("deriving facts from %s failed, none kept: %s", item.id, exc)
             return []
-        return parse_facts(reply)[: self.per_item]
+        # A small model often answers with a line of the instructions or the previous
+        # turn copied out: such a line is no fact of this turn.
+        echo = _Echo(render_prompt("derive_facts", turn="", **fields), before)
+        facts = [fact for fact in parse_facts(reply) if not echo.of(fact)]
+        return facts[: self.per_item]
+
+
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+class _Echo:
+    """Tells a model's line that only repeats its prompt from a fact of the turn."""
+
+    def __init__(self, prompt_without_turn: str, before: MemoryItem | None) -> None:
+        self.prompt = _words(prompt_without_turn)
+        previous = _words(before.text) if before is not None else ""
+        # a short previous turn ("Yes!") may well be part of a real fact
+        self.previous = previous if len(previous.split()) >= 4 else ""
+
+    def of(self, fact: str) -> bool:
+        """Whether ``fact`` is a piece of the prompt or holds the previous turn whole."""
+        words = _words(fact)
+        return not words or words in self.prompt or bool(self.previous and self.previous in words)
 
 
 def _line(item: MemoryItem) -> str:
