@@ -107,6 +107,16 @@ def conversation_options() -> dict[str, Any]:
     }
 
 
+Place = tuple[str, str | None, int]
+"""Where a memory sits in its session: ``(user_id, session_id, created_at micros)``."""
+
+
+def _place(item: MemoryItem, micros: int | None = None) -> Place:
+    """``item``'s place (at ``micros`` rather than its own date, if given)."""
+    at = to_micros(item.created_at) if micros is None else micros
+    return (item.scope.user_id, item.scope.session_id, at)
+
+
 def _insert_context(conn: Any, vids: Sequence[int], vectors: Any) -> None:
     """Store in-context vectors under their items' ``vids``."""
     conn.executemany(
@@ -577,25 +587,82 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
                         keep_embedding=vector is None,
                     )
                 changed_vids = [rows[item.id][0] for item in changed]
-                EmbeddingCache.unref(conn, changed_vids)
-                EmbeddingCache.ref(conn, changed_vids, embedded.hashes[:own])
-                FtsIndex.replace(conn, changed_vids, texts.lexical)
-                self._drop_context(conn, changed_vids)
-                self._index_context(conn, changed_vids, texts, context)
-                self._commit(embedded.new_rows)
+                self._write_index(conn, changed_vids, texts, embedded, context, own)
+                # The turns after a changed turn, where it was and where it is now, were
+                # indexed with its old text in their context.
+                places = [_place(i, rows[i.id][1][2]) for i in changed]
+                self._reindex_followers(conn, [*places, *map(_place, changed)], changed)
         self._catch_up()
+
+    def _write_index(
+        self,
+        conn: Any,
+        vids: Sequence[int],
+        texts: IndexedTexts,
+        embedded: CachedEmbeddings,
+        context: NDArray[np.float32],
+        own: int,
+    ) -> None:
+        """Replace what the rows ``vids`` are indexed by (their ``own`` first embeddings)."""
+        EmbeddingCache.unref(conn, vids)
+        EmbeddingCache.ref(conn, vids, embedded.hashes[:own])
+        FtsIndex.replace(conn, vids, texts.lexical)
+        self._drop_context(conn, vids)
+        self._index_context(conn, vids, texts, context)
+        self._commit(embedded.new_rows)
+
+    def _reindex_followers(
+        self, conn: Any, places: Sequence[Place], skip: Sequence[MemoryItem] = ()
+    ) -> None:
+        """Index again the stored turns that come right after ``places`` in their sessions.
+
+        A turn's in-context texts hold its previous turn: when that turn is deleted,
+        changed or moved, the one after it must not keep its old words (an erased turn's
+        text would stay searchable, and on disk, through its neighbour). Reads run inside
+        the caller's transaction, so deleted rows are gone already; ``skip`` were just
+        indexed.
+        """
+        if not self.context.needs_previous:
+            return
+        done = {item.id for item in skip}
+        vids: set[int] = set()
+        for user, session, micros in places:
+            if session is None:
+                continue
+            found = conn.execute(
+                "SELECT vid, id FROM items WHERE user_id = ? AND session_id = ? AND "
+                "created_at = (SELECT MIN(created_at) FROM items WHERE user_id = ? AND "
+                "session_id = ? AND created_at > ?)",
+                (user, session, user, session, micros),
+            ).fetchall()
+            vids.update(int(vid) for vid, item_id in found if item_id not in done)
+        followers = [
+            item
+            for _, item in sorted(self._table.by_vids(sorted(vids)).items())
+            if isinstance(item.metadata.get("speaker"), str) and item.metadata["speaker"]
+        ]
+        for item in followers:
+            # one at a time: each takes its previous turn from the table, never from
+            # another follower (two followers need not be neighbours)
+            texts = self._contextual([item])
+            embedded, context = self._vectors([item], texts)
+            vid = self._table.replace(item, embedded.vectors[0].tobytes(), keep_embedding=False)
+            assert vid is not None  # read in this transaction
+            self._write_index(conn, [vid], texts, embedded, context, 1)
 
     def delete(self, ids: Sequence[str]) -> int:
         """Delete items for good (rows and full-text entries); the index tombstones them."""
         if not ids:
             return 0
         with self._table.transaction() as conn:
+            gone = list(self._table.get_many(list(ids)).values())
             vids = self._table.delete(list(ids))
             if vids:
                 FtsIndex.delete(conn, vids)
                 EmbeddingCache.unref(conn, vids)
                 self._drop_context(conn, vids)
                 self._commit([])
+                self._reindex_followers(conn, [_place(item) for item in gone])
         self._catch_up()
         return len(vids)
 

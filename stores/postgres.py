@@ -84,6 +84,10 @@ __all__ = ["PostgresStore", "stored_embedder"]
 logger = logging.getLogger(__name__)
 
 
+def _place(item: MemoryItem) -> tuple[str, str | None, datetime]:
+    return (item.scope.user_id, item.scope.session_id, item.created_at)
+
+
 class PostgresStore:
     """Memories in PostgreSQL: pgvector (HNSW, cosine) and full-text search, fused.
 
@@ -513,6 +517,11 @@ class PostgresStore:
                     [(*item_values(item)[1:], item.id) for item in items],
                 )
             self._set_index(conn, changed, fresh)
+            # The turns after a turn whose text, speaker or time changed, where it was and
+            # where it is now, hold its old words in their context.
+            moved = [item for item in changed if _indexed(rows[item.id]) != _indexed(item)]
+            places = [_place(rows[item.id]) for item in moved]
+            self._reindex_followers(conn, [*places, *map(_place, moved)], changed)
             follow_items(self.facts, runner(conn), items, rows, now=self.clock.now())
 
     def delete(self, ids: Sequence[str]) -> int:
@@ -521,9 +530,51 @@ class PostgresStore:
             return 0
         self._db.ensure_open()
         with self._db.transaction() as conn:
+            places = conn.execute(
+                "SELECT user_id, session_id, created_at FROM items WHERE id = ANY(%s)",
+                (list(ids),),
+            ).fetchall()
             cursor = conn.execute("DELETE FROM items WHERE id = ANY(%s)", (list(ids),))
             conn.execute("DELETE FROM facts WHERE item_id = ANY(%s)", (list(ids),))
+            self._reindex_followers(conn, places)
             return int(cursor.rowcount)
+
+    def _reindex_followers(
+        self,
+        conn: Any,
+        places: Sequence[tuple[str, str | None, datetime]],
+        skip: Sequence[MemoryItem] = (),
+    ) -> None:
+        """Index again the stored turns right after ``places`` (user, session, time).
+
+        A turn's in-context texts hold its previous turn: when that turn is deleted,
+        changed or moved, the one after it must not keep its old words (as
+        ``HybridStore`` does). Reads run in the caller's transaction; ``skip`` were just
+        indexed.
+        """
+        if not self.context.needs_previous:
+            return
+        done = {item.id for item in skip}
+        followers: dict[str, MemoryItem] = {}
+        for user, session, at in places:
+            if session is None:
+                continue
+            rows = conn.execute(
+                f"SELECT {COLUMNS} FROM items WHERE user_id = %s AND session_id = %s AND "
+                "created_at = (SELECT min(created_at) FROM items WHERE user_id = %s AND "
+                "session_id = %s AND created_at > %s)",
+                (user, session, user, session, at),
+            ).fetchall()
+            for row in rows:
+                item = row_item(row)
+                speaker = item.metadata.get("speaker")
+                if item.id not in done and isinstance(speaker, str) and speaker:
+                    followers[item.id] = item
+        if followers:
+            self._db.guard_index_writes(conn)
+        for item in followers.values():
+            # one at a time: each takes its previous turn from the table
+            self._set_index(conn, [item], self._index(conn, [item]))
 
     # -- MemoryStore: reading ------------------------------------------------------------
     def get(self, item_id: str) -> MemoryItem | None:

@@ -7,7 +7,7 @@ from agentmem.stores import ContextOptions
 from agentmem.stores.postgres import PostgresStore
 from agentmem.testing import HashEmbedder
 from agentmem.testing.stores import make
-from tests.stores.test_turn_context import ALICE, DAY, CallCounter, dialogue
+from tests.stores.test_turn_context import ALICE, DAY, CallCounter, dialogue, neighbours_forget
 
 
 def _url(postgres_url: str, schema: str) -> str:
@@ -52,13 +52,17 @@ def test_delete_and_update_keep_the_in_context_index_in_step(
         store.add(items)
         store.update([items[2].model_copy(update={"text": "It was on Sunday morning."})])
         with store.transaction() as conn:
-            body = conn.execute(
-                "SELECT context_body FROM items WHERE context_body LIKE '%Sunday%'"
+            bodies = conn.execute(
+                "SELECT context_body FROM items WHERE context_body LIKE '%Sunday%' ORDER BY vid"
             ).fetchall()
-            assert len(body) == 1 and "Rex" in body[0][0]  # the new text, after the same turn
+            # the new text, after the same turn; and in the next turn's context
+            assert len(bodies) == 2 and "Rex" in bodies[0][0] and "kitchen" in bodies[1][0]
             assert conn.execute(
                 "SELECT count(*) FROM context_terms WHERE lexeme = 'sunday'"
-            ).fetchone() == (1,)
+            ).fetchone() == (2,)
+            assert conn.execute(
+                "SELECT count(*) FROM items WHERE context_body LIKE '%Last Tuesday%'"
+            ).fetchone() == (0,)
         assert store.delete([items[0].id, items[2].id]) == 2
         with store.transaction() as conn:
             assert conn.execute("SELECT count(DISTINCT vid) FROM context_terms").fetchone() == (3,)
@@ -80,3 +84,10 @@ def test_a_store_indexed_without_turn_context_is_reindexed_on_open(
             assert conn.execute("SELECT count(context_embedding) FROM items").fetchone() == (5,)
         hits = store.search("When did Ana adopt the puppy Rex?", scope=ALICE, k=3)
         assert any(h.item.text.startswith("Yes! Last Tuesday") for h in hits)
+
+
+def test_a_deleted_or_changed_turn_leaves_no_word_in_its_neighbours_context(
+    postgres_url: str, pg_schema: str
+) -> None:
+    with PostgresStore(_url(postgres_url, pg_schema), HashEmbedder(64), signals=("bm25",)) as store:
+        neighbours_forget(store)

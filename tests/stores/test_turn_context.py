@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from agentmem import MemoryItem, Scope
+from agentmem import MemoryItem, MemoryStore, Scope
 from agentmem.stores import ContextOptions, HybridStore
 from agentmem.stores._context import (
     PREVIOUS_WEIGHT,
@@ -131,8 +131,14 @@ def test_delete_and_update_keep_the_in_context_index_in_step(tmp_path: Path) -> 
     store.add(items)
     store.update([items[2].model_copy(update={"text": "It was on Sunday morning."})])
     conn = store._table.conn
-    body = conn.execute("SELECT body FROM items_context_fts WHERE body LIKE '%Sunday%'").fetchall()
-    assert len(body) == 1 and "Rex" in body[0][0]  # the new text, after the same turn
+    bodies = conn.execute(
+        "SELECT body FROM items_context_fts WHERE body LIKE '%Sunday%' ORDER BY rowid"
+    ).fetchall()
+    # the new text, after the same turn; and in the next turn's context, as its previous
+    assert len(bodies) == 2 and "Rex" in bodies[0][0] and "kitchen" in bodies[1][0]
+    assert conn.execute(
+        "SELECT COUNT(*) FROM items_context_fts WHERE body LIKE '%Last Tuesday%'"
+    ).fetchone() == (0,)
     assert store.delete([items[0].id, items[2].id]) == 2
     assert conn.execute("SELECT COUNT(*) FROM context_vectors").fetchone()[0] == 3
     assert conn.execute("SELECT COUNT(*) FROM items_context_fts").fetchone()[0] == 3
@@ -259,3 +265,56 @@ def test_a_store_without_turns_searches_its_dense_block_once() -> None:
     store.add([turn("Now a turn.", "Ana", 1)])
     assert index.holds_keys("alice", at_least=CONTEXT_KEY)
     store.close()
+
+
+def neighbours_forget(store: MemoryStore) -> None:
+    """A deleted or changed turn leaves no word in the context of the turn after it."""
+    items = [
+        turn("My bank code is ZQX42 and nobody may know it.", "Ana", 0),
+        turn("Safe with me, I will keep it quiet.", "Bo", 1),
+        turn("We fly to Lisbon on Friday.", "Ana", 2),
+        turn("Pack light, it will be hot.", "Bo", 3),
+        turn("Nice weather for a walk.", "Ana", 4),
+    ]
+    store.add(items)
+
+    def found_by_words(query: str) -> list[str]:
+        hits = store.search(query, scope=ALICE, k=5)
+        return [h.item.text for h in hits if "bm25" in h.signal]
+
+    # before: the reply is found by the code it answers (its context holds it)
+    assert "Safe with me, I will keep it quiet." in found_by_words("ZQX42")
+    assert store.delete([items[0].id]) == 1
+    assert found_by_words("ZQX42") == []
+    store.update([items[2].model_copy(update={"text": "We take the train to Porto."})])
+    assert found_by_words("Lisbon") == []
+    assert "Pack light, it will be hot." in found_by_words("Porto train")
+    # a turn moved later: the turn that now follows the changed one takes its words
+    store.update([items[3].model_copy(update={"created_at": DAY + timedelta(minutes=9)})])
+    found = found_by_words("Porto train")
+    assert "Nice weather for a walk." in found and "Pack light, it will be hot." not in found
+
+
+def test_a_deleted_or_changed_turn_leaves_no_word_in_its_neighbours_context() -> None:
+    store = HybridStore(None, HashEmbedder(64), signals=("bm25",))
+    neighbours_forget(store)
+    store.close()
+
+
+def test_erasing_a_turn_leaves_no_byte_of_it_in_the_next_turns_index(tmp_path: Path) -> None:
+    from agentmem import ManualClock, Memory
+    from tests.test_erase import leaks
+
+    memory = Memory.default(tmp_path / "mem", embedder=HashEmbedder(64), clock=ManualClock(DAY))
+    rows = [
+        {"text": "My password is ZqSecretQx for the bank", "metadata": {"speaker": "Ann"}},
+        {"text": "Oh nice, I will remember that", "metadata": {"speaker": "Bob"}},
+        {"text": "Anyway, apples are cheap this week", "metadata": {"speaker": "Ann"}},
+    ]
+    for n, row in enumerate(rows):
+        row["created_at"] = DAY + timedelta(seconds=n)
+    secret, *_ = memory.add_many(rows, user_id="u", session_id="s1")
+    assert memory.forget(user_id="u", ids=[secret.id]) == 1
+    assert all("ZqSecretQx" not in h.item.text for h in memory.search("ZqSecretQx", user_id="u"))
+    memory.close()
+    assert leaks(tmp_path, ["ZqSecretQx"]) == {}
