@@ -108,11 +108,17 @@ SYSTEMS: dict[str, MemoryFactory] = {
 
 
 def generated_conversations(seeds: Sequence[int], sessions: int) -> list[Conversation]:
+    """Generated conversations with their questions of categories 1-4 (as LoCoMo is scored;
+    ``bench_hybrid_quality.py`` shows the adversarial ones apart)."""
     with tempfile.TemporaryDirectory() as tmp:
         records = [generate.conversation(s, sessions=sessions) for s in seeds]
         data = load_locomo(generate.write_locomo(Path(tmp) / "gen.json", records))
     return [
-        c.model_copy(update={"questions": [q for q in c.questions if q.evidence]})
+        c.model_copy(
+            update={
+                "questions": [q for q in c.questions if q.evidence and q.category != "adversarial"]
+            }
+        )
         for c in data.conversations
     ]
 

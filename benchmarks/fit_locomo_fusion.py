@@ -36,9 +36,9 @@ from agentmem.stores import conversation_options  # noqa: E402
 #: settings tried.
 GRIDS: dict[str, dict[str, list[Any]]] = {
     "default": {
-        "dense-context": [0.3, 0.5, 0.7, 1.0],
-        "bm25-context": [0.3, 0.5, 0.7, 1.0],
-        "rrf_k": [30, 60],
+        "dense-context": [0.5, 1.0, 1.5, 2.0, 3.0],
+        "bm25-context": [0.5, 1.0, 1.5, 2.0],
+        "rrf_k": [30],
     },
     "conversation": {
         "bm25": [1.0, 2.0, 3.0],

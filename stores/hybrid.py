@@ -138,7 +138,8 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
             ``("dense",)`` or ``("bm25",)``.
         fusion: ``"rrf"`` (reciprocal-rank fusion) or ``"weighted"`` (min-max normalised
             scores, weighted).
-        weights: per-signal weights, default 1.0 each.
+        weights: per-list weights (:class:`~agentmem.stores.RankingSettings`: 1.0 for the own
+            texts, 2.0 and 1.5 for a turn in context).
         rrf_k: the RRF constant (score = weight / (rrf_k + rank)).
         candidates: how deep each retriever looks before fusion (at least ``k``).
         context: what the indexed text carries (speaker, day, previous turn).
