@@ -348,7 +348,7 @@ class DerivedMemories:
         store: MemoryStore,
         deriver: Deriver,
         *,
-        weight: float = 0.5,
+        weight: float = 0.3,
         depth: int = 25,
         fusion_k: int = 10,
     ) -> None:
@@ -368,7 +368,7 @@ class DerivedMemories:
         embedder: Embedder | None = None,
         deriver: Deriver | None = None,
         *,
-        weight: float = 0.5,
+        weight: float = 0.3,
         depth: int = 25,
         fusion_k: int = 10,
         **store_options: Any,
@@ -380,10 +380,9 @@ class DerivedMemories:
         ``embedder`` the side store searches by words only (BM25) and embeds nothing, so
         derived memories cost no embedding on write or search; with one it searches by
         meaning too (one embedding per derived memory, and one more per search).
-        The fusion defaults (``weight=0.5``, ``fusion_k=10``) were chosen on two LoCoMo
+        The fusion defaults (``weight=0.3``, ``fusion_k=10``) were chosen on two LoCoMo
         development conversations and held on the third, each in turn, beside the
-        default store and beside ``conversation_options()`` alike
-        (``benchmarks/bench_derived.py --fit``).
+        default store (``benchmarks/bench_derived.py --fit``).
         """
         from agentmem.stores import HybridStore
 
