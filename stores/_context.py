@@ -81,9 +81,10 @@ class ContextOptions:
 
         The day goes to the lexical text only (a date prefix blurs a short turn's
         embedding). On the LoCoMo dev conversations, with the ranking of
-        :func:`~agentmem.stores.conversation_options`, evidence recall@10 is 0.77 (the
-        default store 0.73); on generated conversations and bAbI it does much worse than
-        the default (``benchmarks/RESULTS.md``), so it is a choice, not the default.
+        :func:`~agentmem.stores.conversation_options`, evidence recall@1 is 0.44 and
+        recall@10 0.78 (the default store 0.39 and 0.78); on generated conversations and
+        bAbI it does much worse than the default (``benchmarks/RESULTS.md``), so it is a
+        choice, not the default.
         """
         return cls(
             speaker="both",
