@@ -485,8 +485,11 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
         self._table.ensure_open()
         texts = self._contextual(items)
         embedded, context = self._vectors(items, texts)
-        with self._table.transaction():
+        with self._table.transaction() as conn:
             self._insert(items, texts, embedded, context)
+            # A turn written into the middle of a stored session (a late message, an
+            # undone forget) becomes the previous turn of the one after it.
+            self._reindex_followers(conn, [_place(item) for item in items], items)
         self._catch_up()
 
     def _vectors(

@@ -430,6 +430,9 @@ class PostgresStore:
         self._db.ensure_open()
         with self._db.transaction(_one_user(items)) as conn:
             self._insert(conn, items)
+            # A turn written into the middle of a stored session (a late message, an
+            # undone forget) becomes the previous turn of the one after it.
+            self._reindex_followers(conn, [_place(item) for item in items], items)
 
     def _insert(
         self,

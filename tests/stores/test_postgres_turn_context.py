@@ -7,7 +7,14 @@ from agentmem.stores import ContextOptions
 from agentmem.stores.postgres import PostgresStore
 from agentmem.testing import HashEmbedder
 from agentmem.testing.stores import make
-from tests.stores.test_turn_context import ALICE, DAY, CallCounter, dialogue, neighbours_forget
+from tests.stores.test_turn_context import (
+    ALICE,
+    DAY,
+    CallCounter,
+    dialogue,
+    late_turn_joins_its_neighbour,
+    neighbours_forget,
+)
 
 
 def _url(postgres_url: str, schema: str) -> str:
@@ -91,3 +98,11 @@ def test_a_deleted_or_changed_turn_leaves_no_word_in_its_neighbours_context(
 ) -> None:
     with PostgresStore(_url(postgres_url, pg_schema), HashEmbedder(64), signals=("bm25",)) as store:
         neighbours_forget(store)
+
+
+def test_a_turn_written_late_becomes_the_previous_turn_of_the_next(
+    postgres_url: str, pg_schema: str
+) -> None:
+    url = _url(postgres_url, pg_schema)
+    with PostgresStore(url, HashEmbedder(64), signals=("bm25",), expand=0) as store:
+        late_turn_joins_its_neighbour(store)

@@ -295,6 +295,25 @@ def neighbours_forget(store: MemoryStore) -> None:
     assert "Nice weather for a walk." in found and "Pack light, it will be hot." not in found
 
 
+def late_turn_joins_its_neighbour(store: MemoryStore) -> None:
+    """A turn written between two stored ones becomes the next one's previous turn."""
+    store.add([turn("Any plans for the weekend?", "Ana", 0), turn("Not yet, why?", "Bo", 5)])
+
+    def found_by_words(query: str) -> list[str]:
+        return [h.item.text for h in store.search(query, scope=ALICE, k=5) if "bm25" in h.signal]
+
+    assert found_by_words("Porto") == []
+    store.add([turn("Maybe a trip to Porto, says Ana.", "Cy", 2)])  # arrives late
+    # the reply now stands after the late turn: it is found by its words too
+    assert found_by_words("Porto") == ["Maybe a trip to Porto, says Ana.", "Not yet, why?"]
+
+
+def test_a_turn_written_late_becomes_the_previous_turn_of_the_next() -> None:
+    store = HybridStore(None, HashEmbedder(64), signals=("bm25",), expand=0)
+    late_turn_joins_its_neighbour(store)
+    store.close()
+
+
 def test_a_deleted_or_changed_turn_leaves_no_word_in_its_neighbours_context() -> None:
     store = HybridStore(None, HashEmbedder(64), signals=("bm25",))
     neighbours_forget(store)
