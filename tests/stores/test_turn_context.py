@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -125,20 +125,30 @@ def test_a_reply_is_found_by_what_it_answers() -> None:
         store.close()
 
 
+def context_bodies_after_an_update(bodies_with: Callable[[str], list[str]]) -> None:
+    """After ``dialogue()[2]`` became "It was on Sunday morning.": the new text is in its
+    own context (after the same turn) and in the next turn's (as its previous), the old
+    text in none. ``bodies_with(words)``: the in-context texts holding ``words``, in order."""
+    sunday = bodies_with("Sunday")
+    assert len(sunday) == 2 and "Rex" in sunday[0] and "kitchen" in sunday[1]
+    assert bodies_with("Last Tuesday") == []
+
+
 def test_delete_and_update_keep_the_in_context_index_in_step(tmp_path: Path) -> None:
     store = HybridStore(tmp_path, HashEmbedder(64))
     items = dialogue()
     store.add(items)
     store.update([items[2].model_copy(update={"text": "It was on Sunday morning."})])
     conn = store._table.conn
-    bodies = conn.execute(
-        "SELECT body FROM items_context_fts WHERE body LIKE '%Sunday%' ORDER BY rowid"
-    ).fetchall()
-    # the new text, after the same turn; and in the next turn's context, as its previous
-    assert len(bodies) == 2 and "Rex" in bodies[0][0] and "kitchen" in bodies[1][0]
-    assert conn.execute(
-        "SELECT COUNT(*) FROM items_context_fts WHERE body LIKE '%Last Tuesday%'"
-    ).fetchone() == (0,)
+    context_bodies_after_an_update(
+        lambda words: [
+            str(row[0])
+            for row in conn.execute(
+                "SELECT body FROM items_context_fts WHERE body LIKE ? ORDER BY rowid",
+                (f"%{words}%",),
+            )
+        ]
+    )
     assert store.delete([items[0].id, items[2].id]) == 2
     assert conn.execute("SELECT COUNT(*) FROM context_vectors").fetchone()[0] == 3
     assert conn.execute("SELECT COUNT(*) FROM items_context_fts").fetchone()[0] == 3
