@@ -488,9 +488,35 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
         with self._table.transaction() as conn:
             self._insert(items, texts, embedded, context)
             # A turn written into the middle of a stored session (a late message, an
-            # undone forget) becomes the previous turn of the one after it.
+            # undone forget) becomes the previous turn of the one after it; a turn of
+            # the batch whose previous turn is a stored one, not the batch's, is indexed
+            # after that one.
             self._reindex_followers(conn, [_place(item) for item in items], items)
+            self._reindex_misplaced(conn, items, texts.previous)
         self._catch_up()
+
+    def _reindex_misplaced(
+        self, conn: Any, items: Sequence[MemoryItem], previous: Sequence[int | None]
+    ) -> None:
+        """Index again the batch's turns that were indexed after the wrong turn.
+
+        A batch's turn is indexed after the batch's turn before it; when a stored turn lies
+        between the two, that stored turn is its previous turn.
+        """
+        if not self.context.needs_previous:
+            return
+        misplaced = []
+        for item, before in zip(items, previous, strict=True):
+            if before is None or not isinstance(item.metadata.get("speaker"), str):
+                continue
+            row = conn.execute(
+                "SELECT id FROM items WHERE user_id = ? AND session_id = ? AND created_at < ? "
+                "ORDER BY created_at DESC, vid DESC LIMIT 1",
+                (item.scope.user_id, item.scope.session_id, to_micros(item.created_at)),
+            ).fetchone()
+            if row is not None and str(row[0]) != items[before].id:
+                misplaced.append(item)
+        self._reindex_each(conn, misplaced)
 
     def _vectors(
         self, items: Sequence[MemoryItem], texts: IndexedTexts, *, lookup: bool = True
@@ -645,13 +671,19 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
             for _, item in sorted(self._table.by_vids(sorted(vids)).items())
             if isinstance(item.metadata.get("speaker"), str) and item.metadata["speaker"]
         ]
-        for item in followers:
-            # one at a time: each takes its previous turn from the table, never from
-            # another follower (two followers need not be neighbours)
+        self._reindex_each(conn, followers)
+
+    def _reindex_each(self, conn: Any, items: Sequence[MemoryItem]) -> None:
+        """Index stored ``items`` again, one at a time.
+
+        Each takes its previous turn from the table, never from another of them (they need
+        not be neighbours).
+        """
+        for item in items:
             texts = self._contextual([item])
             embedded, context = self._vectors([item], texts)
             vid = self._table.replace(item, embedded.vectors[0].tobytes(), keep_embedding=False)
-            assert vid is not None  # read in this transaction
+            assert vid is not None  # read in the caller's transaction
             self._write_index(conn, [vid], texts, embedded, context, 1)
 
     def delete(self, ids: Sequence[str]) -> int:

@@ -49,6 +49,7 @@ from agentmem.stores._context import (
     IndexedTexts,
     context_vector,
     indexed_texts,
+    previous_positions,
     speaker_line,
 )
 from agentmem.stores._fts import STOP_WORDS, words
@@ -431,8 +432,36 @@ class PostgresStore:
         with self._db.transaction(_one_user(items)) as conn:
             self._insert(conn, items)
             # A turn written into the middle of a stored session (a late message, an
-            # undone forget) becomes the previous turn of the one after it.
+            # undone forget) becomes the previous turn of the one after it; a turn of
+            # the batch whose previous turn is a stored one, not the batch's, is indexed
+            # after that one.
             self._reindex_followers(conn, [_place(item) for item in items], items)
+            self._reindex_misplaced(conn, items)
+
+    def _reindex_misplaced(self, conn: Any, items: Sequence[MemoryItem]) -> None:
+        """Index again the batch's turns that were indexed after the wrong turn.
+
+        A batch's turn is indexed after the batch's turn before it; when a stored turn lies
+        between the two, that stored turn is its previous turn.
+        """
+        if not self.context.needs_previous:
+            return
+        batch_previous = previous_positions(items)
+        misplaced = []
+        for item, before in zip(items, batch_previous, strict=True):
+            if before is None or not isinstance(item.metadata.get("speaker"), str):
+                continue
+            row = conn.execute(
+                "SELECT id FROM items WHERE user_id = %s AND session_id = %s "
+                "AND created_at < %s ORDER BY created_at DESC, vid DESC LIMIT 1",
+                (item.scope.user_id, item.scope.session_id, item.created_at),
+            ).fetchone()
+            if row is not None and str(row[0]) != items[before].id:
+                misplaced.append(item)
+        if misplaced:
+            self._db.guard_index_writes(conn)
+        for item in misplaced:
+            self._set_index(conn, [item], self._index(conn, [item]))
 
     def _insert(
         self,

@@ -11,6 +11,7 @@ from tests.stores.test_turn_context import (
     ALICE,
     DAY,
     CallCounter,
+    batch_around_a_stored_turn,
     context_bodies_after_an_update,
     dialogue,
     late_turn_joins_its_neighbour,
@@ -109,3 +110,11 @@ def test_a_turn_written_late_becomes_the_previous_turn_of_the_next(
     url = _url(postgres_url, pg_schema)
     with PostgresStore(url, HashEmbedder(64), signals=("bm25",), expand=0) as store:
         late_turn_joins_its_neighbour(store)
+
+
+def test_a_batch_turn_after_a_stored_one_is_indexed_after_it(
+    postgres_url: str, pg_schema: str
+) -> None:
+    url = _url(postgres_url, pg_schema)
+    with PostgresStore(url, HashEmbedder(64), signals=("bm25",), expand=0) as store:
+        batch_around_a_stored_turn(store)

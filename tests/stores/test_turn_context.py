@@ -318,9 +318,28 @@ def late_turn_joins_its_neighbour(store: MemoryStore) -> None:
     assert found_by_words("Porto") == ["Maybe a trip to Porto, says Ana.", "Not yet, why?"]
 
 
+def batch_around_a_stored_turn(store: MemoryStore) -> None:
+    """A batch whose two turns have a stored turn between them: the later one is indexed
+    after the stored turn, not after the batch's."""
+    store.add([turn("I booked a table at the Lisbon oyster bar.", "Bo", 2)])
+    store.add([turn("Dinner plans tonight?", "Ana", 0), turn("Great, I love it.", "Ana", 4)])
+
+    def found_by_words(query: str) -> list[str]:
+        return [h.item.text for h in store.search(query, scope=ALICE, k=5) if "bm25" in h.signal]
+
+    assert "Great, I love it." in found_by_words("oyster bar")  # it answers the booking
+    assert "Great, I love it." not in found_by_words("Dinner plans")
+
+
 def test_a_turn_written_late_becomes_the_previous_turn_of_the_next() -> None:
     store = HybridStore(None, HashEmbedder(64), signals=("bm25",), expand=0)
     late_turn_joins_its_neighbour(store)
+    store.close()
+
+
+def test_a_batch_turn_after_a_stored_one_is_indexed_after_it() -> None:
+    store = HybridStore(None, HashEmbedder(64), signals=("bm25",), expand=0)
+    batch_around_a_stored_turn(store)
     store.close()
 
 
