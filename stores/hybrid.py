@@ -43,6 +43,7 @@ from agentmem.stores._context import (
     IndexedTexts,
     context_vector,
     indexed_texts,
+    session_spans,
 )
 from agentmem.stores._embedding_cache import CachedEmbeddings, EmbeddingCache
 from agentmem.stores._fts import ContextFtsIndex, FtsIndex
@@ -491,9 +492,28 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
             # undone forget) becomes the previous turn of the one after it; a turn of
             # the batch whose previous turn is a stored one, not the batch's, is indexed
             # after that one.
-            self._reindex_followers(conn, [_place(item) for item in items], items)
-            self._reindex_misplaced(conn, items, texts.previous)
+            if self._interleaved(conn, items):
+                self._reindex_followers(conn, [_place(item) for item in items], items)
+                self._reindex_misplaced(conn, items, texts.previous)
         self._catch_up()
+
+    def _interleaved(self, conn: Any, items: Sequence[MemoryItem]) -> bool:
+        """Whether a stored memory lies at or after a batch's first turn of its session.
+
+        One count per session; a batch appended to its sessions finds none, and its
+        turns' neighbours need no second look.
+        """
+        if not self.context.needs_previous:
+            return False
+        for (user, session), (first, count) in session_spans(items).items():
+            found = conn.execute(
+                "SELECT COUNT(*) FROM items WHERE user_id = ? AND session_id = ? "
+                "AND created_at >= ?",
+                (user, session, to_micros(first)),
+            ).fetchone()
+            if int(found[0]) > count:
+                return True
+        return False
 
     def _reindex_misplaced(
         self, conn: Any, items: Sequence[MemoryItem], previous: Sequence[int | None]

@@ -50,6 +50,7 @@ from agentmem.stores._context import (
     context_vector,
     indexed_texts,
     previous_positions,
+    session_spans,
     speaker_line,
 )
 from agentmem.stores._fts import STOP_WORDS, words
@@ -435,8 +436,26 @@ class PostgresStore:
             # undone forget) becomes the previous turn of the one after it; a turn of
             # the batch whose previous turn is a stored one, not the batch's, is indexed
             # after that one.
-            self._reindex_followers(conn, [_place(item) for item in items], items)
-            self._reindex_misplaced(conn, items)
+            if self._interleaved(conn, items):
+                self._reindex_followers(conn, [_place(item) for item in items], items)
+                self._reindex_misplaced(conn, items)
+
+    def _interleaved(self, conn: Any, items: Sequence[MemoryItem]) -> bool:
+        """Whether a stored memory lies at or after a batch's first turn of its session.
+
+        One count per session, as ``HybridStore`` counts.
+        """
+        if not self.context.needs_previous:
+            return False
+        for (user, session), (first, count) in session_spans(items).items():
+            found = conn.execute(
+                "SELECT count(*) FROM items WHERE user_id = %s AND session_id = %s "
+                "AND created_at >= %s",
+                (user, session, first),
+            ).fetchone()
+            if int(found[0]) > count:
+                return True
+        return False
 
     def _reindex_misplaced(self, conn: Any, items: Sequence[MemoryItem]) -> None:
         """Index again the batch's turns that were indexed after the wrong turn.
