@@ -33,17 +33,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from agentmem._clock import Clock, SystemClock
+from agentmem._dialect import SQLITE
 from agentmem._errors import NotFoundError
 from agentmem._models import Filters, Hit, MemoryItem, Scope
 from agentmem._protocols import ChatModel, Embedder
 from agentmem._sql import chunks
-from agentmem._time import to_micros
+from agentmem._time import from_micros, to_micros
+from agentmem.stores import _neighbours as neighbours
 from agentmem.stores._context import (
     ContextOptions,
     IndexedTexts,
     context_vector,
     indexed_texts,
-    session_spans,
 )
 from agentmem.stores._embedding_cache import CachedEmbeddings, EmbeddingCache
 from agentmem.stores._fts import ContextFtsIndex, FtsIndex
@@ -108,14 +109,13 @@ def conversation_options() -> dict[str, Any]:
     }
 
 
-Place = tuple[str, str | None, int]
-"""Where a memory sits in its session: ``(user_id, session_id, created_at micros)``."""
+def _runner(conn: Any) -> neighbours.Run:
+    """Statements on ``conn`` (the caller's transaction), returning their rows."""
 
+    def run(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return list(conn.execute(sql, tuple(params)).fetchall())
 
-def _place(item: MemoryItem, micros: int | None = None) -> Place:
-    """``item``'s place (at ``micros`` rather than its own date, if given)."""
-    at = to_micros(item.created_at) if micros is None else micros
-    return (item.scope.user_id, item.scope.session_id, at)
+    return run
 
 
 def _insert_context(conn: Any, vids: Sequence[int], vectors: Any) -> None:
@@ -492,51 +492,12 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
             # undone forget) becomes the previous turn of the one after it; a turn of
             # the batch whose previous turn is a stored one, not the batch's, is indexed
             # after that one.
-            if self._interleaved(conn, items):
-                self._reindex_followers(conn, [_place(item) for item in items], items)
-                self._reindex_misplaced(conn, items, texts.previous)
+            if self.context.needs_previous and neighbours.interleaved(_runner(conn), SQLITE, items):
+                self._reindex_followers(conn, [neighbours.place(item) for item in items], items)
+                self._reindex_each(
+                    conn, neighbours.misplaced(_runner(conn), SQLITE, items, texts.previous)
+                )
         self._catch_up()
-
-    def _interleaved(self, conn: Any, items: Sequence[MemoryItem]) -> bool:
-        """Whether a stored memory lies at or after a batch's first turn of its session.
-
-        One count per session; a batch appended to its sessions finds none, and its
-        turns' neighbours need no second look.
-        """
-        if not self.context.needs_previous:
-            return False
-        for (user, session), (first, count) in session_spans(items).items():
-            found = conn.execute(
-                "SELECT COUNT(*) FROM items WHERE user_id = ? AND session_id = ? "
-                "AND created_at >= ?",
-                (user, session, to_micros(first)),
-            ).fetchone()
-            if int(found[0]) > count:
-                return True
-        return False
-
-    def _reindex_misplaced(
-        self, conn: Any, items: Sequence[MemoryItem], previous: Sequence[int | None]
-    ) -> None:
-        """Index again the batch's turns that were indexed after the wrong turn.
-
-        A batch's turn is indexed after the batch's turn before it; when a stored turn lies
-        between the two, that stored turn is its previous turn.
-        """
-        if not self.context.needs_previous:
-            return
-        misplaced = []
-        for item, before in zip(items, previous, strict=True):
-            if before is None or not isinstance(item.metadata.get("speaker"), str):
-                continue
-            row = conn.execute(
-                "SELECT id FROM items WHERE user_id = ? AND session_id = ? AND created_at < ? "
-                "ORDER BY created_at DESC, vid DESC LIMIT 1",
-                (item.scope.user_id, item.scope.session_id, to_micros(item.created_at)),
-            ).fetchone()
-            if row is not None and str(row[0]) != items[before].id:
-                misplaced.append(item)
-        self._reindex_each(conn, misplaced)
 
     def _vectors(
         self, items: Sequence[MemoryItem], texts: IndexedTexts, *, lookup: bool = True
@@ -640,8 +601,9 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
                 self._write_index(conn, changed_vids, texts, embedded, context, own)
                 # The turns after a changed turn, where it was and where it is now, were
                 # indexed with its old text in their context.
-                places = [_place(i, rows[i.id][1][2]) for i in changed]
-                self._reindex_followers(conn, [*places, *map(_place, changed)], changed)
+                was = [neighbours.place(i, from_micros(rows[i.id][1][2])) for i in changed]
+                now = [neighbours.place(i) for i in changed]
+                self._reindex_followers(conn, [*was, *now], changed)
         self._catch_up()
 
     def _write_index(
@@ -662,7 +624,7 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
         self._commit(embedded.new_rows)
 
     def _reindex_followers(
-        self, conn: Any, places: Sequence[Place], skip: Sequence[MemoryItem] = ()
+        self, conn: Any, places: Sequence[neighbours.Place], skip: Sequence[MemoryItem] = ()
     ) -> None:
         """Index again the stored turns that come right after ``places`` in their sessions.
 
@@ -675,23 +637,11 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
         if not self.context.needs_previous:
             return
         done = {item.id for item in skip}
-        vids: set[int] = set()
-        for user, session, micros in places:
-            if session is None:
-                continue
-            found = conn.execute(
-                "SELECT vid, id FROM items WHERE user_id = ? AND session_id = ? AND "
-                "created_at = (SELECT MIN(created_at) FROM items WHERE user_id = ? AND "
-                "session_id = ? AND created_at > ?)",
-                (user, session, user, session, micros),
-            ).fetchall()
-            vids.update(int(vid) for vid, item_id in found if item_id not in done)
-        followers = [
-            item
-            for _, item in sorted(self._table.by_vids(sorted(vids)).items())
-            if isinstance(item.metadata.get("speaker"), str) and item.metadata["speaker"]
-        ]
-        self._reindex_each(conn, followers)
+        ids = [i for i in neighbours.followers(_runner(conn), SQLITE, places) if i not in done]
+        found = self._table.get_many(ids)
+        self._reindex_each(
+            conn, [found[i] for i in ids if i in found and neighbours.is_turn(found[i])]
+        )
 
     def _reindex_each(self, conn: Any, items: Sequence[MemoryItem]) -> None:
         """Index stored ``items`` again, one at a time.
@@ -718,7 +668,7 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
                 EmbeddingCache.unref(conn, vids)
                 self._drop_context(conn, vids)
                 self._commit([])
-                self._reindex_followers(conn, [_place(item) for item in gone])
+                self._reindex_followers(conn, [neighbours.place(item) for item in gone])
         self._catch_up()
         return len(vids)
 

@@ -44,13 +44,13 @@ from agentmem._clock import Clock, SystemClock
 from agentmem._errors import InvalidInputError, NotFoundError, StoreError, UserError
 from agentmem._models import Filters, Hit, MemoryItem, Scope
 from agentmem._protocols import ChatModel, Embedder
+from agentmem.stores import _neighbours as neighbours
 from agentmem.stores._context import (
     ContextOptions,
     IndexedTexts,
     context_vector,
     indexed_texts,
     previous_positions,
-    session_spans,
     speaker_line,
 )
 from agentmem.stores._fts import STOP_WORDS, words
@@ -59,6 +59,7 @@ from agentmem.stores._pg_db import PgDatabase, import_psycopg, redact, split_sch
 from agentmem.stores._pg_facts import PgFactTable, runner
 from agentmem.stores._pg_items import (
     COLUMNS,
+    POSTGRES,
     Indexed,
     dense_search,
     index_terms,
@@ -84,10 +85,6 @@ from agentmem.stores.facts import follow_items
 __all__ = ["PostgresStore", "stored_embedder"]
 
 logger = logging.getLogger(__name__)
-
-
-def _place(item: MemoryItem) -> tuple[str, str | None, datetime]:
-    return (item.scope.user_id, item.scope.session_id, item.created_at)
 
 
 class PostgresStore:
@@ -436,51 +433,12 @@ class PostgresStore:
             # undone forget) becomes the previous turn of the one after it; a turn of
             # the batch whose previous turn is a stored one, not the batch's, is indexed
             # after that one.
-            if self._interleaved(conn, items):
-                self._reindex_followers(conn, [_place(item) for item in items], items)
-                self._reindex_misplaced(conn, items)
-
-    def _interleaved(self, conn: Any, items: Sequence[MemoryItem]) -> bool:
-        """Whether a stored memory lies at or after a batch's first turn of its session.
-
-        One count per session, as ``HybridStore`` counts.
-        """
-        if not self.context.needs_previous:
-            return False
-        for (user, session), (first, count) in session_spans(items).items():
-            found = conn.execute(
-                "SELECT count(*) FROM items WHERE user_id = %s AND session_id = %s "
-                "AND created_at >= %s",
-                (user, session, first),
-            ).fetchone()
-            if int(found[0]) > count:
-                return True
-        return False
-
-    def _reindex_misplaced(self, conn: Any, items: Sequence[MemoryItem]) -> None:
-        """Index again the batch's turns that were indexed after the wrong turn.
-
-        A batch's turn is indexed after the batch's turn before it; when a stored turn lies
-        between the two, that stored turn is its previous turn.
-        """
-        if not self.context.needs_previous:
-            return
-        batch_previous = previous_positions(items)
-        misplaced = []
-        for item, before in zip(items, batch_previous, strict=True):
-            if before is None or not isinstance(item.metadata.get("speaker"), str):
-                continue
-            row = conn.execute(
-                "SELECT id FROM items WHERE user_id = %s AND session_id = %s "
-                "AND created_at < %s ORDER BY created_at DESC, vid DESC LIMIT 1",
-                (item.scope.user_id, item.scope.session_id, item.created_at),
-            ).fetchone()
-            if row is not None and str(row[0]) != items[before].id:
-                misplaced.append(item)
-        if misplaced:
-            self._db.guard_index_writes(conn)
-        for item in misplaced:
-            self._set_index(conn, [item], self._index(conn, [item]))
+            if self.context.needs_previous and neighbours.interleaved(
+                runner(conn), POSTGRES, items
+            ):
+                self._reindex_followers(conn, [neighbours.place(item) for item in items], items)
+                batch = previous_positions(items)
+                self._reindex_each(conn, neighbours.misplaced(runner(conn), POSTGRES, items, batch))
 
     def _insert(
         self,
@@ -571,8 +529,9 @@ class PostgresStore:
             # The turns after a turn whose text, speaker or time changed, where it was and
             # where it is now, hold its old words in their context.
             moved = [item for item in changed if _indexed(rows[item.id]) != _indexed(item)]
-            places = [_place(rows[item.id]) for item in moved]
-            self._reindex_followers(conn, [*places, *map(_place, moved)], changed)
+            was = [neighbours.place(rows[item.id]) for item in moved]
+            now = [neighbours.place(item) for item in moved]
+            self._reindex_followers(conn, [*was, *now], changed)
             follow_items(self.facts, runner(conn), items, rows, now=self.clock.now())
 
     def delete(self, ids: Sequence[str]) -> int:
@@ -591,12 +550,9 @@ class PostgresStore:
             return int(cursor.rowcount)
 
     def _reindex_followers(
-        self,
-        conn: Any,
-        places: Sequence[tuple[str, str | None, datetime]],
-        skip: Sequence[MemoryItem] = (),
+        self, conn: Any, places: Sequence[neighbours.Place], skip: Sequence[MemoryItem] = ()
     ) -> None:
-        """Index again the stored turns right after ``places`` (user, session, time).
+        """Index again the stored turns right after ``places`` in their sessions.
 
         A turn's in-context texts hold its previous turn: when that turn is deleted,
         changed or moved, the one after it must not keep its old words (as
@@ -606,25 +562,21 @@ class PostgresStore:
         if not self.context.needs_previous:
             return
         done = {item.id for item in skip}
-        followers: dict[str, MemoryItem] = {}
-        for user, session, at in places:
-            if session is None:
-                continue
-            rows = conn.execute(
-                f"SELECT {COLUMNS} FROM items WHERE user_id = %s AND session_id = %s AND "
-                "created_at = (SELECT min(created_at) FROM items WHERE user_id = %s AND "
-                "session_id = %s AND created_at > %s)",
-                (user, session, user, session, at),
-            ).fetchall()
-            for row in rows:
-                item = row_item(row)
-                speaker = item.metadata.get("speaker")
-                if item.id not in done and isinstance(speaker, str) and speaker:
-                    followers[item.id] = item
-        if followers:
+        ids = [i for i in neighbours.followers(runner(conn), POSTGRES, places) if i not in done]
+        rows = conn.execute(f"SELECT {COLUMNS} FROM items WHERE id = ANY(%s)", (ids,)).fetchall()
+        found = {item.id: item for item in map(row_item, rows)}
+        self._reindex_each(
+            conn, [found[i] for i in ids if i in found and neighbours.is_turn(found[i])]
+        )
+
+    def _reindex_each(self, conn: Any, items: Sequence[MemoryItem]) -> None:
+        """Index stored ``items`` again, one at a time.
+
+        Each takes its previous turn from the table, never from another of them.
+        """
+        if items:
             self._db.guard_index_writes(conn)
-        for item in followers.values():
-            # one at a time: each takes its previous turn from the table
+        for item in items:
             self._set_index(conn, [item], self._index(conn, [item]))
 
     # -- MemoryStore: reading ------------------------------------------------------------

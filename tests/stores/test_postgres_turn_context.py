@@ -3,6 +3,11 @@ and the turn in its context, each with its own BM25 statistics and vector index.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import pytest
+
+from agentmem import MemoryStore
 from agentmem.stores import ContextOptions
 from agentmem.stores.postgres import PostgresStore
 from agentmem.testing import HashEmbedder
@@ -97,24 +102,14 @@ def test_a_store_indexed_without_turn_context_is_reindexed_on_open(
         assert any(h.item.text.startswith("Yes! Last Tuesday") for h in hits)
 
 
-def test_a_deleted_or_changed_turn_leaves_no_word_in_its_neighbours_context(
-    postgres_url: str, pg_schema: str
-) -> None:
-    with PostgresStore(_url(postgres_url, pg_schema), HashEmbedder(64), signals=("bm25",)) as store:
-        neighbours_forget(store)
-
-
-def test_a_turn_written_late_becomes_the_previous_turn_of_the_next(
-    postgres_url: str, pg_schema: str
+@pytest.mark.parametrize(
+    "check",
+    [neighbours_forget, late_turn_joins_its_neighbour, batch_around_a_stored_turn],
+    ids=["deleted or changed", "written late", "batch around a stored turn"],
+)
+def test_a_turns_neighbours_are_indexed_again_when_it_changes(
+    postgres_url: str, pg_schema: str, check: Callable[[MemoryStore], None]
 ) -> None:
     url = _url(postgres_url, pg_schema)
     with PostgresStore(url, HashEmbedder(64), signals=("bm25",), expand=0) as store:
-        late_turn_joins_its_neighbour(store)
-
-
-def test_a_batch_turn_after_a_stored_one_is_indexed_after_it(
-    postgres_url: str, pg_schema: str
-) -> None:
-    url = _url(postgres_url, pg_schema)
-    with PostgresStore(url, HashEmbedder(64), signals=("bm25",), expand=0) as store:
-        batch_around_a_stored_turn(store)
+        check(store)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pytest
 from numpy.typing import NDArray
 
 from agentmem import MemoryItem, MemoryStore, Scope
@@ -331,21 +332,16 @@ def batch_around_a_stored_turn(store: MemoryStore) -> None:
     assert "Great, I love it." not in found_by_words("Dinner plans")
 
 
-def test_a_turn_written_late_becomes_the_previous_turn_of_the_next() -> None:
+@pytest.mark.parametrize(
+    "check",
+    [neighbours_forget, late_turn_joins_its_neighbour, batch_around_a_stored_turn],
+    ids=["deleted or changed", "written late", "batch around a stored turn"],
+)
+def test_a_turns_neighbours_are_indexed_again_when_it_changes(
+    check: Callable[[MemoryStore], None],
+) -> None:
     store = HybridStore(None, HashEmbedder(64), signals=("bm25",), expand=0)
-    late_turn_joins_its_neighbour(store)
-    store.close()
-
-
-def test_a_batch_turn_after_a_stored_one_is_indexed_after_it() -> None:
-    store = HybridStore(None, HashEmbedder(64), signals=("bm25",), expand=0)
-    batch_around_a_stored_turn(store)
-    store.close()
-
-
-def test_a_deleted_or_changed_turn_leaves_no_word_in_its_neighbours_context() -> None:
-    store = HybridStore(None, HashEmbedder(64), signals=("bm25",))
-    neighbours_forget(store)
+    check(store)
     store.close()
 
 
