@@ -460,8 +460,8 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
         with self._table.lock:
             row = self._table.conn.execute(
                 "SELECT text, metadata FROM items WHERE user_id = ? AND session_id = ? "
-                "AND created_at < ? ORDER BY created_at DESC, vid DESC LIMIT 1",
-                (item.scope.user_id, item.scope.session_id, to_micros(item.created_at)),
+                "AND created_at < ? AND id <> ? ORDER BY created_at DESC, vid DESC LIMIT 1",
+                (item.scope.user_id, item.scope.session_id, to_micros(item.created_at), item.id),
             ).fetchone()
         if row is None:
             return None
@@ -530,9 +530,9 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
         with self._table.lock:
             row = self._table.conn.execute(
                 "SELECT embedding FROM items WHERE user_id = ? AND session_id = ? "
-                "AND created_at < ? AND embedding IS NOT NULL "
+                "AND created_at < ? AND id <> ? AND embedding IS NOT NULL "
                 "ORDER BY created_at DESC, vid DESC LIMIT 1",
-                (item.scope.user_id, item.scope.session_id, to_micros(item.created_at)),
+                (item.scope.user_id, item.scope.session_id, to_micros(item.created_at), item.id),
             ).fetchone()
         return None if row is None else np.frombuffer(row[0], dtype=np.float32)
 
@@ -604,6 +604,10 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
                 was = [neighbours.place(i, from_micros(rows[i.id][1][2])) for i in changed]
                 now = [neighbours.place(i) for i in changed]
                 self._reindex_followers(conn, [*was, *now], changed)
+                if self.context.needs_previous:
+                    # two changed turns of a session need not be neighbours
+                    found = neighbours.misplaced(_runner(conn), SQLITE, changed, texts.previous)
+                    self._reindex_each(conn, found)
         self._catch_up()
 
     def _write_index(

@@ -532,6 +532,10 @@ class PostgresStore:
             was = [neighbours.place(rows[item.id]) for item in moved]
             now = [neighbours.place(item) for item in moved]
             self._reindex_followers(conn, [*was, *now], changed)
+            if moved and self.context.needs_previous:
+                # two changed turns of a session need not be neighbours
+                batch = previous_positions(moved)
+                self._reindex_each(conn, neighbours.misplaced(runner(conn), POSTGRES, moved, batch))
             follow_items(self.facts, runner(conn), items, rows, now=self.clock.now())
 
     def delete(self, ids: Sequence[str]) -> int:

@@ -15,12 +15,11 @@ from agentmem.testing.stores import make
 from tests.stores.test_turn_context import (
     ALICE,
     DAY,
+    NEIGHBOUR_CASES,
+    NEIGHBOUR_CHECKS,
     CallCounter,
-    batch_around_a_stored_turn,
     context_bodies_after_an_update,
     dialogue,
-    late_turn_joins_its_neighbour,
-    neighbours_forget,
 )
 
 
@@ -102,11 +101,7 @@ def test_a_store_indexed_without_turn_context_is_reindexed_on_open(
         assert any(h.item.text.startswith("Yes! Last Tuesday") for h in hits)
 
 
-@pytest.mark.parametrize(
-    "check",
-    [neighbours_forget, late_turn_joins_its_neighbour, batch_around_a_stored_turn],
-    ids=["deleted or changed", "written late", "batch around a stored turn"],
-)
+@pytest.mark.parametrize("check", NEIGHBOUR_CHECKS, ids=NEIGHBOUR_CASES)
 def test_a_turns_neighbours_are_indexed_again_when_it_changes(
     postgres_url: str, pg_schema: str, check: Callable[[MemoryStore], None]
 ) -> None:

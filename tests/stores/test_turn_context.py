@@ -332,11 +332,48 @@ def batch_around_a_stored_turn(store: MemoryStore) -> None:
     assert "Great, I love it." not in found_by_words("Dinner plans")
 
 
-@pytest.mark.parametrize(
-    "check",
-    [neighbours_forget, late_turn_joins_its_neighbour, batch_around_a_stored_turn],
-    ids=["deleted or changed", "written late", "batch around a stored turn"],
-)
+def two_updates_apart(store: MemoryStore) -> None:
+    """Two turns of a session changed at once, with a turn between them that is not: the
+    later one is indexed after that turn, not after the other changed one."""
+    items = [
+        turn("Where should we eat?", "Ana", 0),
+        turn("Somewhere quiet.", "Bo", 1),
+        turn("Fine by me.", "Ana", 2),
+    ]
+    store.add(items)
+    store.update(
+        [
+            items[0].model_copy(update={"text": "Where should we eat zebra steaks?"}),
+            items[2].model_copy(update={"text": "Fine by me, let us go."}),
+        ]
+    )
+    found = [h.item.text for h in store.search("zebra", scope=ALICE, k=5) if "bm25" in h.signal]
+    assert "Somewhere quiet." in found  # it follows the changed question
+    assert "Fine by me, let us go." not in found  # it follows "Somewhere quiet."
+    # the last turn moved later is still indexed after "Somewhere quiet.", not itself
+    later = DAY + timedelta(minutes=7)
+    store.update(
+        [items[2].model_copy(update={"text": "Fine by me, let us go.", "created_at": later})]
+    )
+    found = [h.item.text for h in store.search("quiet", scope=ALICE, k=5) if "bm25" in h.signal]
+    assert "Fine by me, let us go." in found
+
+
+NEIGHBOUR_CHECKS = [
+    neighbours_forget,
+    late_turn_joins_its_neighbour,
+    batch_around_a_stored_turn,
+    two_updates_apart,
+]
+NEIGHBOUR_CASES = [
+    "deleted or changed",
+    "written late",
+    "batch around a stored turn",
+    "two updates",
+]
+
+
+@pytest.mark.parametrize("check", NEIGHBOUR_CHECKS, ids=NEIGHBOUR_CASES)
 def test_a_turns_neighbours_are_indexed_again_when_it_changes(
     check: Callable[[MemoryStore], None],
 ) -> None:
