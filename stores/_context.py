@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Literal
 
 import numpy as np
@@ -37,7 +36,6 @@ __all__ = [
     "contextual_texts",
     "indexed_texts",
     "previous_positions",
-    "session_spans",
     "speaker_line",
 ]
 
@@ -263,19 +261,6 @@ def previous_positions(items: Sequence[MemoryItem]) -> list[int | None]:
         out[n] = last.get(key)
         last[key] = n
     return out
-
-
-def session_spans(items: Sequence[MemoryItem]) -> dict[tuple[str, str], tuple[datetime, int]]:
-    """Per ``(user, session)`` of ``items``: the earliest ``created_at`` and how many."""
-    spans: dict[tuple[str, str], tuple[datetime, int]] = {}
-    for item in items:
-        session = item.scope.session_id
-        if session is None:
-            continue
-        key = (item.scope.user_id, session)
-        first, count = spans.get(key, (item.created_at, 0))
-        spans[key] = (min(first, item.created_at), count + 1)
-    return spans
 
 
 def previous_turns(

@@ -6,7 +6,7 @@ written between two stored ones, the turn after it has a new previous turn; a ba
 turn with a stored turn between it and the batch's turn before it was indexed after the
 wrong one. These queries find them, written once for SQLite and PostgreSQL (a
 :class:`~agentmem._dialect.Dialect` spells the differences); each store indexes the
-turns found again, in the caller's transaction.
+turns found again, in the caller's transaction (:func:`stale`).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from datetime import datetime
 
 from agentmem._dialect import Dialect
 from agentmem._models import MemoryItem
-from agentmem.stores._context import session_spans
+from agentmem.stores._context import previous_positions
 from agentmem.stores.facts import Run
 
-__all__ = ["Place", "Run", "followers", "interleaved", "is_turn", "misplaced", "place"]
+__all__ = ["Place", "Run", "interleaved", "is_turn", "place", "stale"]
 
 Place = tuple[str, str | None, datetime]
 """Where a memory sits in its session: ``(user_id, session_id, created_at)``."""
@@ -34,6 +34,22 @@ def is_turn(item: MemoryItem) -> bool:
     """Whether ``item`` is a conversation turn (its metadata names a speaker)."""
     speaker = item.metadata.get("speaker")
     return isinstance(speaker, str) and bool(speaker)
+
+
+def stale(
+    run: Run, dialect: Dialect, places: Sequence[Place], written: Sequence[MemoryItem] = ()
+) -> list[str]:
+    """The ids of the stored memories to index again after a write, in the transaction.
+
+    The memories right after ``places`` in their sessions (where written, changed or
+    deleted memories are, or were), other than ``written`` (just indexed); and those of
+    ``written`` indexed after the wrong turn (:func:`misplaced`). The caller indexes the
+    conversation turns among them again, each after its previous turn in the table.
+    """
+    done = {item.id for item in written}
+    ids = [i for i in followers(run, dialect, places) if i not in done]
+    wrong = misplaced(run, dialect, written, previous_positions(written))
+    return ids + [item.id for item in wrong if item.id not in ids]
 
 
 def followers(run: Run, dialect: Dialect, places: Sequence[Place]) -> list[str]:
@@ -63,7 +79,7 @@ def interleaved(run: Run, dialect: Dialect, items: Sequence[MemoryItem]) -> bool
     sql = (
         f"SELECT count(*) FROM items WHERE user_id = {m} AND session_id = {m} AND created_at >= {m}"
     )
-    for (user, session), (first, count) in session_spans(items).items():
+    for (user, session), (first, count) in _session_spans(items).items():
         rows = run(sql, [user, session, dialect.moment(first)])
         if int(rows[0][0]) > count:
             return True
@@ -92,3 +108,16 @@ def misplaced(
         if rows and str(rows[0][0]) != items[before].id:
             out.append(item)
     return out
+
+
+def _session_spans(items: Sequence[MemoryItem]) -> dict[tuple[str, str], tuple[datetime, int]]:
+    """Per ``(user, session)`` of ``items``: the earliest ``created_at`` and how many."""
+    spans: dict[tuple[str, str], tuple[datetime, int]] = {}
+    for item in items:
+        session = item.scope.session_id
+        if session is None:
+            continue
+        key = (item.scope.user_id, session)
+        first, count = spans.get(key, (item.created_at, 0))
+        spans[key] = (min(first, item.created_at), count + 1)
+    return spans

@@ -493,10 +493,7 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
             # the batch whose previous turn is a stored one, not the batch's, is indexed
             # after that one.
             if self.context.needs_previous and neighbours.interleaved(_runner(conn), SQLITE, items):
-                self._reindex_followers(conn, [neighbours.place(item) for item in items], items)
-                self._reindex_each(
-                    conn, neighbours.misplaced(_runner(conn), SQLITE, items, texts.previous)
-                )
+                self._reindex_neighbours(conn, [neighbours.place(item) for item in items], items)
         self._catch_up()
 
     def _vectors(
@@ -603,11 +600,7 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
                 # indexed with its old text in their context.
                 was = [neighbours.place(i, from_micros(rows[i.id][1][2])) for i in changed]
                 now = [neighbours.place(i) for i in changed]
-                self._reindex_followers(conn, [*was, *now], changed)
-                if self.context.needs_previous:
-                    # two changed turns of a session need not be neighbours
-                    found = neighbours.misplaced(_runner(conn), SQLITE, changed, texts.previous)
-                    self._reindex_each(conn, found)
+                self._reindex_neighbours(conn, [*was, *now], changed)
         self._catch_up()
 
     def _write_index(
@@ -627,33 +620,25 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
         self._index_context(conn, vids, texts, context)
         self._commit(embedded.new_rows)
 
-    def _reindex_followers(
-        self, conn: Any, places: Sequence[neighbours.Place], skip: Sequence[MemoryItem] = ()
+    def _reindex_neighbours(
+        self,
+        conn: Any,
+        places: Sequence[neighbours.Place],
+        written: Sequence[MemoryItem] = (),
     ) -> None:
-        """Index again the stored turns that come right after ``places`` in their sessions.
+        """Index again the stored turns a write left after the wrong previous turn.
 
         A turn's in-context texts hold its previous turn: when that turn is deleted,
         changed or moved, the one after it must not keep its old words (an erased turn's
-        text would stay searchable, and on disk, through its neighbour). Reads run inside
-        the caller's transaction, so deleted rows are gone already; ``skip`` were just
-        indexed.
+        text would stay searchable, and on disk, through its neighbour). They are found by
+        :func:`~agentmem.stores._neighbours.stale` and indexed one at a time, in the
+        caller's transaction.
         """
         if not self.context.needs_previous:
             return
-        done = {item.id for item in skip}
-        ids = [i for i in neighbours.followers(_runner(conn), SQLITE, places) if i not in done]
+        ids = neighbours.stale(_runner(conn), SQLITE, places, written)
         found = self._table.get_many(ids)
-        self._reindex_each(
-            conn, [found[i] for i in ids if i in found and neighbours.is_turn(found[i])]
-        )
-
-    def _reindex_each(self, conn: Any, items: Sequence[MemoryItem]) -> None:
-        """Index stored ``items`` again, one at a time.
-
-        Each takes its previous turn from the table, never from another of them (they need
-        not be neighbours).
-        """
-        for item in items:
+        for item in (found[i] for i in ids if i in found and neighbours.is_turn(found[i])):
             texts = self._contextual([item])
             embedded, context = self._vectors([item], texts)
             vid = self._table.replace(item, embedded.vectors[0].tobytes(), keep_embedding=False)
@@ -672,7 +657,7 @@ class HybridStore(EmbeddedTableStore, ColumnReads):
                 EmbeddingCache.unref(conn, vids)
                 self._drop_context(conn, vids)
                 self._commit([])
-                self._reindex_followers(conn, [neighbours.place(item) for item in gone])
+                self._reindex_neighbours(conn, [neighbours.place(item) for item in gone])
         self._catch_up()
         return len(vids)
 

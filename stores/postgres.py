@@ -50,7 +50,6 @@ from agentmem.stores._context import (
     IndexedTexts,
     context_vector,
     indexed_texts,
-    previous_positions,
     speaker_line,
 )
 from agentmem.stores._fts import STOP_WORDS, words
@@ -436,9 +435,7 @@ class PostgresStore:
             if self.context.needs_previous and neighbours.interleaved(
                 runner(conn), POSTGRES, items
             ):
-                self._reindex_followers(conn, [neighbours.place(item) for item in items], items)
-                batch = previous_positions(items)
-                self._reindex_each(conn, neighbours.misplaced(runner(conn), POSTGRES, items, batch))
+                self._reindex_neighbours(conn, [neighbours.place(item) for item in items], items)
 
     def _insert(
         self,
@@ -511,11 +508,9 @@ class PostgresStore:
                 if item.id not in rows:
                     msg = f"no memory with id {item.id!r} in store {self.name!r}"
                     raise NotFoundError(msg)
-            changed = [
-                item
-                for item in items
-                if _indexed(rows[item.id]) != _indexed(item) or self.context.needs_previous
-            ]
+            # What a memory is indexed by comes from these fields and its previous turn;
+            # the turns whose previous turn a change moves are found after the write.
+            changed = [item for item in items if _indexed(rows[item.id]) != _indexed(item)]
             fresh = self._index(conn, changed) if changed else []
             self._db.guard_index_writes(conn)  # an update that is not HOT inserts into HNSW
             names = [c.strip() for c in COLUMNS.split(",")][1:]
@@ -526,16 +521,11 @@ class PostgresStore:
                     [(*item_values(item)[1:], item.id) for item in items],
                 )
             self._set_index(conn, changed, fresh)
-            # The turns after a turn whose text, speaker or time changed, where it was and
-            # where it is now, hold its old words in their context.
-            moved = [item for item in changed if _indexed(rows[item.id]) != _indexed(item)]
-            was = [neighbours.place(rows[item.id]) for item in moved]
-            now = [neighbours.place(item) for item in moved]
-            self._reindex_followers(conn, [*was, *now], changed)
-            if moved and self.context.needs_previous:
-                # two changed turns of a session need not be neighbours
-                batch = previous_positions(moved)
-                self._reindex_each(conn, neighbours.misplaced(runner(conn), POSTGRES, moved, batch))
+            # The turns after a changed turn, where it was and where it is now, were
+            # indexed with its old text in their context.
+            was = [neighbours.place(rows[item.id]) for item in changed]
+            now = [neighbours.place(item) for item in changed]
+            self._reindex_neighbours(conn, [*was, *now], changed)
             follow_items(self.facts, runner(conn), items, rows, now=self.clock.now())
 
     def delete(self, ids: Sequence[str]) -> int:
@@ -550,37 +540,31 @@ class PostgresStore:
             ).fetchall()
             cursor = conn.execute("DELETE FROM items WHERE id = ANY(%s)", (list(ids),))
             conn.execute("DELETE FROM facts WHERE item_id = ANY(%s)", (list(ids),))
-            self._reindex_followers(conn, places)
+            self._reindex_neighbours(conn, places)
             return int(cursor.rowcount)
 
-    def _reindex_followers(
-        self, conn: Any, places: Sequence[neighbours.Place], skip: Sequence[MemoryItem] = ()
+    def _reindex_neighbours(
+        self,
+        conn: Any,
+        places: Sequence[neighbours.Place],
+        written: Sequence[MemoryItem] = (),
     ) -> None:
-        """Index again the stored turns right after ``places`` in their sessions.
+        """Index again the stored turns a write left after the wrong previous turn.
 
-        A turn's in-context texts hold its previous turn: when that turn is deleted,
-        changed or moved, the one after it must not keep its old words (as
-        ``HybridStore`` does). Reads run in the caller's transaction; ``skip`` were just
-        indexed.
+        Found by :func:`~agentmem.stores._neighbours.stale`, indexed one at a time in the
+        caller's transaction, as ``HybridStore`` does.
         """
         if not self.context.needs_previous:
             return
-        done = {item.id for item in skip}
-        ids = [i for i in neighbours.followers(runner(conn), POSTGRES, places) if i not in done]
+        ids = neighbours.stale(runner(conn), POSTGRES, places, written)
+        if not ids:
+            return
         rows = conn.execute(f"SELECT {COLUMNS} FROM items WHERE id = ANY(%s)", (ids,)).fetchall()
         found = {item.id: item for item in map(row_item, rows)}
-        self._reindex_each(
-            conn, [found[i] for i in ids if i in found and neighbours.is_turn(found[i])]
-        )
-
-    def _reindex_each(self, conn: Any, items: Sequence[MemoryItem]) -> None:
-        """Index stored ``items`` again, one at a time.
-
-        Each takes its previous turn from the table, never from another of them.
-        """
-        if items:
+        turns = [found[i] for i in ids if i in found and neighbours.is_turn(found[i])]
+        if turns:
             self._db.guard_index_writes(conn)
-        for item in items:
+        for item in turns:
             self._set_index(conn, [item], self._index(conn, [item]))
 
     # -- MemoryStore: reading ------------------------------------------------------------

@@ -357,6 +357,11 @@ def two_updates_apart(store: MemoryStore) -> None:
     )
     found = [h.item.text for h in store.search("quiet", scope=ALICE, k=5) if "bm25" in h.signal]
     assert "Fine by me, let us go." in found
+    # a change of metadata only (what policies write) leaves every turn where it was
+    current = store.get_many([items[0].id, items[2].id])
+    store.update([item.model_copy(update={"importance": 0.9}) for item in current.values()])
+    found = [h.item.text for h in store.search("quiet", scope=ALICE, k=5) if "bm25" in h.signal]
+    assert "Fine by me, let us go." in found
 
 
 NEIGHBOUR_CHECKS = [
