@@ -34,16 +34,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _locomo import CATEGORIES, DiskCachedEmbedder, dev_conversations, ingest, turn_ids  # noqa: E402
+from bench_locomo_recall import default_memory  # noqa: E402
 
-from agentmem import Memory  # noqa: E402
 from agentmem.stores._fts import STOP_WORDS, match_expression  # noqa: E402
 
 GROUPS = ("shares a word", "near by meaning only", "neither")
 NEAR = 50
-
-
-def default_memory(embedder: object, clock: object) -> Memory:
-    return Memory.in_memory(embedder=embedder, clock=clock)  # type: ignore[arg-type]
 
 
 def main() -> None:
