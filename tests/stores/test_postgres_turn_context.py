@@ -20,6 +20,7 @@ from tests.stores.test_turn_context import (
     CallCounter,
     context_bodies_after_an_update,
     dialogue,
+    reply_found_by_what_it_answers,
 )
 
 
@@ -43,18 +44,12 @@ def test_one_embedding_call_holds_every_text_of_a_batch(postgres_url: str, pg_sc
 
 
 def test_a_reply_is_found_by_what_it_answers(postgres_url: str, pg_schema: str) -> None:
-    question = "When did Ana adopt the puppy Rex?"
     for n, (context, found) in enumerate(
         ((ContextOptions(), True), (ContextOptions(turn_context=False), False))
     ):
         url = _url(postgres_url, f"{pg_schema}_{n}")
         with PostgresStore(url, HashEmbedder(64), signals=("bm25",), context=context) as store:
-            store.add(dialogue())
-            hits = store.search(question, scope=ALICE, k=2)
-            replies = [h for h in hits if h.item.text.startswith("Yes! Last Tuesday")]
-            assert bool(replies) is found, context
-            if replies:
-                assert replies[0].signal == "bm25"
+            reply_found_by_what_it_answers(store, found)
 
 
 def test_delete_and_update_keep_the_in_context_index_in_step(

@@ -113,16 +113,21 @@ def test_one_embedding_call_holds_every_text_of_a_batch() -> None:
     store.close()
 
 
+def reply_found_by_what_it_answers(store: MemoryStore, found: bool) -> None:
+    """A reply ("Yes! Last Tuesday...") is found by the question it answers when turns are
+    indexed in context (``found``), and not otherwise."""
+    store.add(dialogue())
+    hits = store.search("When did Ana adopt the puppy Rex?", scope=ALICE, k=2)
+    replies = [h for h in hits if h.item.text.startswith("Yes! Last Tuesday")]
+    assert bool(replies) is found
+    if replies:
+        assert replies[0].signal == "bm25"
+
+
 def test_a_reply_is_found_by_what_it_answers() -> None:
-    question = "When did Ana adopt the puppy Rex?"
     for context, found in ((ContextOptions(), True), (ContextOptions(turn_context=False), False)):
         store = HybridStore(None, HashEmbedder(64), signals=("bm25",), context=context)
-        store.add(dialogue())
-        hits = store.search(question, scope=ALICE, k=2)
-        replies = [h for h in hits if h.item.text.startswith("Yes! Last Tuesday")]
-        assert bool(replies) is found, context
-        if replies:
-            assert replies[0].signal == "bm25"
+        reply_found_by_what_it_answers(store, found)
         store.close()
 
 
